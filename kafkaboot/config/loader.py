@@ -1,0 +1,293 @@
+"""Loading configuration: ``application.yml``, profiles, placeholders, environment, arguments.
+
+Precedence, lowest first: the file, profile documents and files, environment variables,
+explicit arguments. Every problem is collected and reported at once, each with the file and
+line (or environment variable) it came from and what to do about it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kafkaboot.config.binding import (
+    display_path,
+    env_bindings,
+    field_type_at,
+    normalize_keys,
+)
+from kafkaboot.config.documents import Document, KeyPath, matches_profiles, read_documents
+from kafkaboot.config.kafka import KafkaProperties
+from kafkaboot.config.placeholders import resolve_placeholders
+from kafkaboot.config.properties import PropertyProblems
+from kafkaboot.config.settings import KafkaBootSettings
+from kafkaboot.errors import ConfigProblem, ConfigurationError
+
+__all__ = ["CONFIG_ENV", "ENV_PREFIXES", "PROFILES_ENV", "find_config_file", "load_settings"]
+
+CONFIG_ENV = "KAFKABOOT_CONFIG"
+"""Environment variable naming the configuration file."""
+PROFILES_ENV = ("KAFKABOOT_PROFILES_ACTIVE", "SPRING_PROFILES_ACTIVE")
+"""Environment variables naming the active profiles (comma-separated), first one wins."""
+ENV_PREFIXES = {
+    "SPRING_KAFKA_": "kafka",
+    "KAFKA_": "kafka",
+    "SERVER_": "server",
+    "KAFKABOOT_": "kafkaboot",
+}
+"""Environment variable prefixes and the section each one sets."""
+_DEFAULT_NAMES = ("application.yml", "application.yaml")
+_SECRET_WORDS = ("password", "secret", "jaas", "token")
+
+
+def find_config_file(
+    config: str | os.PathLike[str] | None, environ: Mapping[str, str], cwd: Path
+) -> Path | None:
+    """The configuration file to read: ``config``, else ``$KAFKABOOT_CONFIG``, else
+    ``application.yml`` in ``cwd`` when there is one.
+
+    Raises:
+        ConfigurationError: a file that was asked for by name does not exist.
+    """
+    asked = config if config is not None else environ.get(CONFIG_ENV)
+    if asked is not None:
+        path = Path(asked)
+        path = path if path.is_absolute() else cwd / path
+        if not path.is_file():
+            how = "--config" if config is not None else f"${CONFIG_ENV}"
+            raise ConfigurationError(
+                [
+                    ConfigProblem(
+                        f"configuration file {str(path)!r} (from {how}) does not exist",
+                        hint="check the path, or leave it out to use ./application.yml",
+                    )
+                ]
+            )
+        return path
+    for name in _DEFAULT_NAMES:
+        if (cwd / name).is_file():
+            return cwd / name
+    return None
+
+
+def _split_profiles(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def _active_profiles(
+    profiles: Sequence[str] | str | None, environ: Mapping[str, str], documents: list[Document]
+) -> list[str]:
+    if profiles is not None:
+        return _split_profiles(list(profiles) if not isinstance(profiles, str) else profiles)
+    for variable in PROFILES_ENV:
+        if environ.get(variable):
+            return _split_profiles(environ[variable])
+    active: list[str] = []
+    for document in documents:
+        if document.on_profile is not None:
+            continue
+        for section in ("kafkaboot", "spring"):
+            node = document.data.get(section)
+            node = node.get("profiles") if isinstance(node, dict) else None
+            if isinstance(node, dict) and node.get("active") is not None:
+                active = _split_profiles(node["active"])
+    return active
+
+
+def _profile_documents(base: Path, active: list[str]) -> list[Document]:
+    documents: list[Document] = []
+    for profile in active:
+        for suffix in (".yml", ".yaml"):
+            candidate = base.with_name(f"{base.stem}-{profile}{suffix}")
+            if candidate.is_file():
+                documents += read_documents(candidate)
+    return documents
+
+
+def _deep_merge(low: dict[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(low)
+    for key, value in high.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _set_path(tree: dict[str, Any], path: KeyPath, value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        node = node.setdefault(str(part), {})
+    node[str(path[-1])] = value
+
+
+def _normalize_document(
+    data: Mapping[str, Any], origin_of: Any, origins: dict[KeyPath, str]
+) -> dict[str, Any]:
+    """Lift ``spring.kafka`` to ``kafka`` and give every known key its field name."""
+    data = dict(data)
+    paths: dict[KeyPath, KeyPath] = {}
+    spring = data.get("spring")
+    spring_kafka: dict[str, Any] = {}
+    if isinstance(spring, dict) and "kafka" in spring:
+        spring = dict(spring)
+        lifted = spring.pop("kafka")
+        if spring:
+            data["spring"] = spring
+        else:
+            data.pop("spring")
+        paths[("kafka",)] = ("spring", "kafka")
+        if isinstance(lifted, Mapping):
+            spring_kafka = {
+                "kafka": normalize_keys(
+                    KafkaProperties, lifted, ("spring", "kafka"), ("kafka",), paths
+                )
+            }
+        else:
+            spring_kafka = {"kafka": lifted}
+    normalized = normalize_keys(KafkaBootSettings, data, (), (), paths)
+    for norm, raw in paths.items():
+        origins[norm] = origin_of(raw)
+    # Both spellings in one document: `kafka:` wins over `spring.kafka:` key by key.
+    return _deep_merge(spring_kafka, normalized)
+
+
+def _origin(origins: Mapping[KeyPath, str], path: KeyPath) -> str | None:
+    while path:
+        if path in origins:
+            return origins[path]
+        path = path[:-1]
+    return None
+
+
+def _shown(path: KeyPath, value: Any) -> str:
+    if any(word in str(part).lower() for part in path for word in _SECRET_WORDS):
+        return "'******'"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _problems_from_error(error: Any, origins: Mapping[KeyPath, str]) -> list[ConfigProblem]:
+    loc: KeyPath = tuple(error["loc"])
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, PropertyProblems):
+        return [
+            ConfigProblem(
+                message,
+                key=f"{display_path(KafkaBootSettings, loc)}.{key}",
+                origin=_origin(origins, (*loc, key)),
+            )
+            for key, message in cause.problems
+        ]
+    return [_problem_from_error(error, loc, origins)]
+
+
+def _problem_from_error(error: Any, loc: KeyPath, origins: Mapping[KeyPath, str]) -> ConfigProblem:
+    key = display_path(KafkaBootSettings, loc)
+    origin = _origin(origins, loc)
+    if error["type"] == "extra_forbidden":
+        holder = field_type_at(KafkaBootSettings, loc)
+        known = [name.replace("_", "-") for name in holder.model_fields] if holder else []
+        close = difflib.get_close_matches(str(loc[-1]).replace("_", "-"), known, n=2, cutoff=0.6)
+        parent = display_path(KafkaBootSettings, loc[:-1])
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        return ConfigProblem(
+            "unknown key",
+            key=key,
+            origin=origin,
+            hint=f"{hint}known keys under {parent}: {', '.join(known)}",
+        )
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return ConfigProblem(
+        f"{message} (given: {_shown(loc, error.get('input'))})", key=key, origin=origin
+    )
+
+
+def load_settings(
+    config: str | os.PathLike[str] | None = None,
+    *,
+    profiles: Sequence[str] | str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> KafkaBootSettings:
+    """Read and validate the configuration of a kafkaboot service.
+
+    Args:
+        config: the YAML file; default ``$KAFKABOOT_CONFIG``, else ``./application.yml``
+            (no file at all is fine: defaults and the environment apply).
+        profiles: active profiles; default ``$KAFKABOOT_PROFILES_ACTIVE``,
+            ``$SPRING_PROFILES_ACTIVE``, else ``spring.profiles.active`` in the file.
+        environ: environment variables (default ``os.environ``).
+        overrides: explicit values, highest precedence, e.g. ``{"server": {"port": 0}}``.
+        cwd: where to look for ``application.yml`` and resolve relative paths.
+
+    Raises:
+        ConfigurationError: listing every problem with its file and line or variable.
+    """
+    environ = os.environ if environ is None else environ
+    base_dir = Path.cwd() if cwd is None else Path(cwd)
+    path = find_config_file(config, environ, base_dir)
+    documents = read_documents(path) if path is not None else []
+    active = _active_profiles(profiles, environ, documents)
+    if path is not None:
+        documents += _profile_documents(path, active)
+    selected = [
+        d for d in documents if d.on_profile is None or matches_profiles(d.on_profile, active)
+    ]
+
+    origins: dict[KeyPath, str] = {}
+    file_layer: dict[str, Any] = {}
+    for document in selected:
+        file_layer = _deep_merge(
+            file_layer, _normalize_document(document.data, document.origin, origins)
+        )
+
+    problems: list[ConfigProblem] = []
+    file_layer, unresolved = resolve_placeholders(file_layer, environ)
+    for failed_path, failure in unresolved:
+        problems.append(
+            ConfigProblem(
+                f"placeholder ${{{failure.name}}} {failure.reason}",
+                key=display_path(KafkaBootSettings, failed_path),
+                origin=_origin(origins, failed_path),
+                hint=f"set the environment variable {failure.name}, or give a default: "
+                f"${{{failure.name}:value}}",
+            )
+        )
+
+    env_layer: dict[str, Any] = {}
+    for variable, env_path, value in env_bindings(KafkaBootSettings, environ, ENV_PREFIXES):
+        if env_path == ("kafkaboot", "profiles", "active"):
+            continue  # Already applied above, as the list of active profiles.
+        _set_path(env_layer, env_path, value)
+        origins[env_path] = f"environment variable {variable}"
+
+    explicit: dict[str, Any] = {}
+    if overrides:
+        explicit = normalize_keys(KafkaBootSettings, overrides)
+        for key in explicit:
+            origins[(key,)] = "explicit argument"
+    explicit = _deep_merge(explicit, {"kafkaboot": {"profiles": {"active": active}}})
+
+    try:
+        settings = KafkaBootSettings.from_layers(explicit, env_layer, file_layer)
+    except ValidationError as exc:
+        placeholder_paths = {p for p, _ in unresolved}
+        for error in exc.errors():
+            if tuple(error["loc"]) not in placeholder_paths:
+                problems += _problems_from_error(error, origins)
+        raise ConfigurationError(problems) from None
+    if problems:
+        raise ConfigurationError(problems)
+    settings._origins = origins
+    loaded = [path] if path is not None else []
+    loaded += sorted({d.source for d in documents if d.source != path}, key=str)
+    settings._files = tuple(str(p) for p in loaded)
+    return settings

@@ -1,0 +1,250 @@
+"""Raw Kafka client properties (``linger.ms``, ``max.partition.fetch.bytes``) → aiokafka.
+
+Spring users carry Java client properties over in ``properties:`` maps. Each supported key
+is declared once here, with the aiokafka argument it becomes, the clients it applies to and
+how its value converts. A key without an aiokafka equivalent is an error, never ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "KAFKABOOT_HANDLED",
+    "SUPPORTED_PROPERTIES",
+    "ClientKind",
+    "PropertyMapping",
+    "PropertyProblems",
+    "map_properties",
+    "parse_jaas_config",
+    "validate_properties",
+]
+
+ClientKind = Literal["producer", "consumer", "admin"]
+_ALL: frozenset[ClientKind] = frozenset({"producer", "consumer", "admin"})
+_PRODUCER: frozenset[ClientKind] = frozenset({"producer"})
+_CONSUMER: frozenset[ClientKind] = frozenset({"consumer"})
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return int(value)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "yes", "on", "1"}:
+        return True
+    if text in {"false", "no", "off", "0"}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _str(value: Any) -> str:
+    return str(value)
+
+
+def _lower(value: Any) -> str:
+    return str(value).strip().lower()
+
+
+def _upper(value: Any) -> str:
+    return str(value).strip().upper()
+
+
+def _acks(value: Any) -> int | str:
+    text = str(value).strip().lower()
+    if text in {"all", "-1"}:
+        return "all"
+    if text in {"0", "1"}:
+        return int(text)
+    raise ValueError(f"expected all, -1, 0 or 1, got {value!r}")
+
+
+def _compression(value: Any) -> str | None:
+    text = str(value).strip().lower()
+    if text == "none":
+        return None
+    if text in {"gzip", "snappy", "lz4", "zstd"}:
+        return text
+    raise ValueError(f"expected none, gzip, snappy, lz4 or zstd, got {value!r}")
+
+
+def _assignors(value: Any) -> tuple[Any, ...]:
+    from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+    from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+    from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
+
+    by_name: dict[str, Any] = {
+        "range": RangePartitionAssignor,
+        "roundrobin": RoundRobinPartitionAssignor,
+        "sticky": StickyPartitionAssignor,
+    }
+    names = value if isinstance(value, list | tuple) else str(value).split(",")
+    chosen = []
+    for name in names:
+        # org.apache.kafka.clients.consumer.RoundRobinAssignor -> roundrobin
+        short = str(name).strip().rsplit(".", 1)[-1].lower().removesuffix("assignor")
+        if short not in by_name:
+            raise ValueError(
+                f"unknown assignor {name!r}; aiokafka offers range, roundrobin, sticky"
+            )
+        chosen.append(by_name[short])
+    return tuple(chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class PropertyMapping:
+    """How one Kafka client property becomes one aiokafka keyword argument."""
+
+    kwarg: str
+    convert: Callable[[Any], Any]
+    clients: frozenset[ClientKind] = _ALL
+
+
+SUPPORTED_PROPERTIES: Mapping[str, PropertyMapping] = {
+    # Common to producer, consumer and admin clients.
+    "bootstrap.servers": PropertyMapping("bootstrap_servers", _str),
+    "client.id": PropertyMapping("client_id", _str),
+    "request.timeout.ms": PropertyMapping("request_timeout_ms", _int),
+    "retry.backoff.ms": PropertyMapping("retry_backoff_ms", _int),
+    "metadata.max.age.ms": PropertyMapping("metadata_max_age_ms", _int),
+    "connections.max.idle.ms": PropertyMapping("connections_max_idle_ms", _int),
+    "security.protocol": PropertyMapping("security_protocol", _upper),
+    "sasl.mechanism": PropertyMapping("sasl_mechanism", _upper),
+    "sasl.kerberos.service.name": PropertyMapping("sasl_kerberos_service_name", _str),
+    # Producer.
+    "acks": PropertyMapping("acks", _acks, _PRODUCER),
+    "linger.ms": PropertyMapping("linger_ms", _int, _PRODUCER),
+    "batch.size": PropertyMapping("max_batch_size", _int, _PRODUCER),
+    "compression.type": PropertyMapping("compression_type", _compression, _PRODUCER),
+    "max.request.size": PropertyMapping("max_request_size", _int, _PRODUCER),
+    "enable.idempotence": PropertyMapping("enable_idempotence", _bool, _PRODUCER),
+    "transactional.id": PropertyMapping("transactional_id", _str, _PRODUCER),
+    "transaction.timeout.ms": PropertyMapping("transaction_timeout_ms", _int, _PRODUCER),
+    # Consumer.
+    "group.id": PropertyMapping("group_id", _str, _CONSUMER),
+    "group.instance.id": PropertyMapping("group_instance_id", _str, _CONSUMER),
+    "auto.offset.reset": PropertyMapping("auto_offset_reset", _lower, _CONSUMER),
+    "enable.auto.commit": PropertyMapping("enable_auto_commit", _bool, _CONSUMER),
+    "auto.commit.interval.ms": PropertyMapping("auto_commit_interval_ms", _int, _CONSUMER),
+    "max.poll.records": PropertyMapping("max_poll_records", _int, _CONSUMER),
+    "max.poll.interval.ms": PropertyMapping("max_poll_interval_ms", _int, _CONSUMER),
+    "session.timeout.ms": PropertyMapping("session_timeout_ms", _int, _CONSUMER),
+    "heartbeat.interval.ms": PropertyMapping("heartbeat_interval_ms", _int, _CONSUMER),
+    "fetch.min.bytes": PropertyMapping("fetch_min_bytes", _int, _CONSUMER),
+    "fetch.max.bytes": PropertyMapping("fetch_max_bytes", _int, _CONSUMER),
+    "fetch.max.wait.ms": PropertyMapping("fetch_max_wait_ms", _int, _CONSUMER),
+    "max.partition.fetch.bytes": PropertyMapping("max_partition_fetch_bytes", _int, _CONSUMER),
+    "isolation.level": PropertyMapping("isolation_level", _lower, _CONSUMER),
+    "check.crcs": PropertyMapping("check_crcs", _bool, _CONSUMER),
+    "exclude.internal.topics": PropertyMapping("exclude_internal_topics", _bool, _CONSUMER),
+    "partition.assignment.strategy": PropertyMapping(
+        "partition_assignment_strategy", _assignors, _CONSUMER
+    ),
+    "client.rack": PropertyMapping("client_rack", _str, _CONSUMER),
+}
+"""Every raw property kafkaboot passes on to aiokafka."""
+
+KAFKABOOT_HANDLED: frozenset[str] = frozenset(
+    {
+        "sasl.jaas.config",  # Parsed into sasl_plain_username / sasl_plain_password.
+        "key.serializer",
+        "value.serializer",
+        "key.deserializer",
+        "value.deserializer",
+        # Spring's ErrorHandlingDeserializer reads its delegate from these.
+        "spring.deserializer.key.delegate.class",
+        "spring.deserializer.value.delegate.class",
+        # Java type-safety settings of Spring's JsonDeserializer; kafkaboot decodes by type
+        # hint instead, so they are accepted and have nothing to do.
+        "spring.json.trusted.packages",
+        "spring.json.use.type.headers",
+        "spring.json.add.type.headers",
+    }
+)
+"""Properties kafkaboot reads itself instead of passing them to aiokafka."""
+
+_JAAS = re.compile(r'(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"')
+
+
+def parse_jaas_config(text: str) -> dict[str, str]:
+    """Credentials from a Java ``sasl.jaas.config`` line (PLAIN and SCRAM login modules).
+
+    Raises:
+        ValueError: no username and password could be found in the line.
+    """
+    found = dict(_JAAS.findall(text))
+    if "username" not in found or "password" not in found:
+        raise ValueError(
+            'sasl.jaas.config needs username="…" and password="…" '
+            "(PlainLoginModule or ScramLoginModule); for other mechanisms use kafka.security.sasl"
+        )
+    return {"sasl_plain_username": found["username"], "sasl_plain_password": found["password"]}
+
+
+def unsupported_property_message(key: str) -> str:
+    """Explain that ``key`` cannot be passed to aiokafka, and suggest near names."""
+    known = sorted([*SUPPORTED_PROPERTIES, *KAFKABOOT_HANDLED])
+    close = difflib.get_close_matches(key, known, n=3)
+    suggestion = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return (
+        f"unknown property: it has no aiokafka equivalent.{suggestion} "
+        f"Supported: {', '.join(known)}"
+    )
+
+
+class PropertyProblems(ValueError):
+    """Raised by :func:`validate_properties`; ``problems`` holds ``(key, message)`` pairs so
+    each bad key can be reported at its own line."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{key}: {message}" for key, message in problems))
+
+
+def validate_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """Check that every raw property is supported and its value converts.
+
+    Raises:
+        PropertyProblems: naming every bad key and what is wrong with it.
+    """
+    problems: list[tuple[str, str]] = []
+    for key, value in properties.items():
+        mapping = SUPPORTED_PROPERTIES.get(key)
+        try:
+            if mapping is not None:
+                mapping.convert(value)
+            elif key == "sasl.jaas.config":
+                parse_jaas_config(str(value))
+            elif key not in KAFKABOOT_HANDLED:
+                problems.append((key, unsupported_property_message(key)))
+        except (TypeError, ValueError) as exc:
+            problems.append((key, f"invalid value {value!r}: {exc}"))
+    if problems:
+        raise PropertyProblems(problems)
+    return properties
+
+
+def map_properties(properties: Mapping[str, Any], client: ClientKind) -> dict[str, Any]:
+    """Turn validated raw properties into aiokafka keyword arguments for one kind of client.
+
+    Properties that belong to another kind of client (``linger.ms`` for a consumer) are
+    skipped, as the Java client ignores them too; kafkaboot-handled keys are skipped here.
+    """
+    kwargs: dict[str, Any] = {}
+    for key, value in properties.items():
+        mapping = SUPPORTED_PROPERTIES.get(key)
+        if mapping is not None:
+            if client in mapping.clients:
+                kwargs[mapping.kwarg] = mapping.convert(value)
+        elif key == "sasl.jaas.config":
+            kwargs.update(parse_jaas_config(str(value)))
+    return kwargs

@@ -1,0 +1,111 @@
+"""The root settings model: the sections of ``application.yml`` that kafkaboot owns.
+
+``kafka`` (alias ``spring.kafka``), ``server`` and ``kafkaboot`` are validated; every other
+top-level key belongs to the application and is kept, unvalidated, in ``model_extra``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import Field, PrivateAttr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from kafkaboot.config.documents import KeyPath
+from kafkaboot.config.kafka import KafkaProperties, Section
+
+__all__ = [
+    "ApplicationProperties",
+    "KafkaBootProperties",
+    "KafkaBootSettings",
+    "ProfileProperties",
+    "ServerProperties",
+]
+
+
+class ServerProperties(Section):
+    """``server.*``: where ``kafkaboot run`` serves the FastAPI app."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a service listens on all interfaces, as Spring Boot does.
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class ApplicationProperties(Section):
+    name: str | None = None
+    module: str | None = None
+    """What ``kafkaboot run`` starts when no target is given (``package.module[:attr]``)."""
+
+
+class ProfileProperties(Section):
+    active: list[str] = Field(default_factory=list)
+
+
+class KafkaBootProperties(Section):
+    """``kafkaboot.*``: settings of kafkaboot itself rather than of the Kafka clients."""
+
+    application: ApplicationProperties = ApplicationProperties()
+    profiles: ProfileProperties = ProfileProperties()
+
+
+class _Layer(PydanticBaseSettingsSource):
+    """One already-read layer of configuration (file, environment or arguments)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._data
+
+
+class KafkaBootSettings(BaseSettings):
+    """Validated configuration of a kafkaboot service.
+
+    Build it with :func:`kafkaboot.config.load_settings`, which reads ``application.yml``,
+    profiles and the environment; ``KafkaBootSettings()`` alone gives the defaults.
+    """
+
+    model_config = SettingsConfigDict(extra="allow", frozen=True, validate_default=True)
+
+    kafka: KafkaProperties = KafkaProperties()
+    server: ServerProperties = ServerProperties()
+    kafkaboot: KafkaBootProperties = KafkaBootProperties()
+
+    _origins: dict[KeyPath, str] = PrivateAttr(default_factory=dict)
+    _files: tuple[str, ...] = PrivateAttr(default=())
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only explicit values: the loader reads files and the environment itself, because
+        # it must know where every value came from to report errors precisely.
+        return (init_settings,)
+
+    @classmethod
+    def from_layers(cls, *layers: dict[str, Any]) -> KafkaBootSettings:
+        """Validate layers of normalized configuration, highest precedence first."""
+        return cls(_build_sources=(tuple(_Layer(cls, layer) for layer in layers), {}))
+
+    @property
+    def origins(self) -> Mapping[KeyPath, str]:
+        """Where each key's value came from (``application.yml:7``, an environment variable)."""
+        return self._origins
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The configuration files that were read, in order."""
+        return self._files
+
+    @property
+    def active_profiles(self) -> list[str]:
+        return self.kafkaboot.profiles.active

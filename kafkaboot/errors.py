@@ -1,0 +1,77 @@
+"""Exceptions raised by kafkaboot.
+
+Every error derives from :class:`KafkaBootError`, so ``except KafkaBootError`` catches all
+of them. Messages name the problem *and* what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "BrokerError",
+    "ConfigProblem",
+    "ConfigurationError",
+    "KafkaBootError",
+    "SerializationError",
+]
+
+
+class KafkaBootError(Exception):
+    """Root of every exception kafkaboot raises."""
+
+    retriable: bool = False
+    """Whether repeating the same operation later may succeed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One problem found in the configuration, located as precisely as possible.
+
+    Attributes:
+        message: what is wrong, including what was given.
+        key: the dotted key path as the user writes it (``kafka.consumer.group-id``).
+        origin: where the value came from (``application.yml:12``, an environment variable).
+        hint: what to do about it.
+    """
+
+    message: str
+    key: str | None = None
+    origin: str | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.origin}: " if self.origin else ""
+        key = f"{self.key}: " if self.key else ""
+        hint = f"\n    fix: {self.hint}" if self.hint else ""
+        return f"{where}{key}{self.message}{hint}"
+
+
+class ConfigurationError(KafkaBootError, ValueError):
+    """The configuration is invalid; startup cannot go on.
+
+    Carries every problem found, not just the first, so that one run of
+    ``kafkaboot config check`` shows all of them.
+    """
+
+    def __init__(self, problems: Sequence[ConfigProblem] | str) -> None:
+        if isinstance(problems, str):
+            problems = [ConfigProblem(problems)]
+        self.problems: tuple[ConfigProblem, ...] = tuple(problems)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if len(self.problems) == 1:
+            return f"invalid configuration: {self.problems[0]}"
+        lines = [f"invalid configuration ({len(self.problems)} problems):"]
+        lines.extend(f"  - {problem}" for problem in self.problems)
+        return "\n".join(lines)
+
+
+class SerializationError(KafkaBootError, ValueError):
+    """A value could not be serialized, or bytes could not be deserialized."""
+
+
+class BrokerError(KafkaBootError):
+    """The local Apache Kafka broker could not be fetched, started, reached or stopped."""

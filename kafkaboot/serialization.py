@@ -1,0 +1,331 @@
+"""Serializers and deserializers, looked up by short name or by Java class name.
+
+A Spring Boot ``application.yml`` names Java classes
+(``org.apache.kafka.common.serialization.StringSerializer``); kafkaboot maps those names to
+Python built-ins with the same wire format, so a kafkaboot service and a Spring service
+read each other's records. ``package.module:Class`` loads a serializer of your own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import json
+import struct
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import TypeAdapter
+from pydantic_core import to_json
+
+from kafkaboot.errors import SerializationError
+
+__all__ = [
+    "BytesDeserializer",
+    "BytesSerializer",
+    "DeserializationFailure",
+    "Deserializer",
+    "ErrorHandlingDeserializer",
+    "JsonDeserializer",
+    "JsonSerializer",
+    "Serializer",
+    "StringDeserializer",
+    "StringSerializer",
+    "deserializer_for",
+    "serializer_for",
+]
+
+
+@runtime_checkable
+class Serializer(Protocol):
+    """Turns a value into the bytes of a record's key or value."""
+
+    def serialize(self, topic: str, value: Any) -> bytes | None:
+        """Return the bytes for ``value`` (``None`` stays ``None``: a null key or tombstone).
+
+        Raises:
+            SerializationError: the value has a type this serializer cannot write.
+        """
+        ...
+
+
+@runtime_checkable
+class Deserializer(Protocol):
+    """Turns the bytes of a record's key or value back into a value."""
+
+    def deserialize(self, topic: str, data: bytes | None) -> Any:
+        """Return the value for ``data``.
+
+        Raises:
+            SerializationError: the bytes cannot be read as this format.
+        """
+        ...
+
+
+def _type_error(serializer: object, value: Any, accepted: str) -> SerializationError:
+    return SerializationError(
+        f"{type(serializer).__name__} cannot serialize a {type(value).__name__}; it accepts "
+        f"{accepted}. Pass a matching value or choose another serializer (e.g. 'json')."
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StringSerializer:
+    """Text as UTF-8 (Kafka's ``StringSerializer``)."""
+
+    encoding: str = "utf-8"
+
+    def serialize(self, topic: str, value: Any) -> bytes | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value.encode(self.encoding)
+        raise _type_error(self, value, "str")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StringDeserializer:
+    """UTF-8 bytes to text (Kafka's ``StringDeserializer``)."""
+
+    encoding: str = "utf-8"
+
+    def deserialize(self, topic: str, data: bytes | None) -> str | None:
+        if data is None:
+            return None
+        try:
+            return data.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            raise SerializationError(
+                f"record from {topic!r} is not valid {self.encoding} text: {exc}"
+            ) from exc
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BytesSerializer:
+    """Bytes as they are (Kafka's ``ByteArraySerializer``)."""
+
+    def serialize(self, topic: str, value: Any) -> bytes | None:
+        if value is None or isinstance(value, bytes):
+            return value
+        if isinstance(value, bytearray | memoryview):
+            return bytes(value)
+        raise _type_error(self, value, "bytes, bytearray or memoryview")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BytesDeserializer:
+    """Bytes as they are (Kafka's ``ByteArrayDeserializer``)."""
+
+    def deserialize(self, topic: str, data: bytes | None) -> bytes | None:
+        return data
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JsonSerializer:
+    """JSON for dicts, lists, scalars, pydantic models and dataclasses (Spring's
+    ``JsonSerializer``); datetimes, UUIDs and decimals are written as pydantic writes them."""
+
+    by_alias: bool = True
+
+    def serialize(self, topic: str, value: Any) -> bytes | None:
+        if value is None:
+            return None
+        try:
+            return to_json(value, by_alias=self.by_alias)
+        except Exception as exc:  # pydantic_core raises PydanticSerializationError
+            raise SerializationError(
+                f"cannot write a {type(value).__name__} to topic {topic!r} as JSON: {exc}. "
+                "Send a dict, list, pydantic model or dataclass, or choose another serializer."
+            ) from exc
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JsonDeserializer:
+    """JSON to Python values, or to ``target`` (a pydantic model, dataclass or any type a
+    pydantic ``TypeAdapter`` handles) when one is given."""
+
+    target: Any = None
+    _adapter: TypeAdapter[Any] | None = dataclasses.field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.target is not None:
+            object.__setattr__(self, "_adapter", TypeAdapter(self.target))
+
+    def for_type(self, target: Any) -> JsonDeserializer:
+        """A deserializer that validates into ``target``; built once, reused per record."""
+        return JsonDeserializer(target)
+
+    def deserialize(self, topic: str, data: bytes | None) -> Any:
+        if data is None:
+            return None
+        try:
+            if self._adapter is not None:
+                return self._adapter.validate_json(data)
+            return json.loads(data)
+        except ValueError as exc:  # json.JSONDecodeError and pydantic.ValidationError
+            wanted = getattr(self.target, "__name__", None) or "JSON"
+            raise SerializationError(
+                f"record from {topic!r} cannot be read as {wanted}: {exc}"
+            ) from exc
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _FixedWidthNumber:
+    """Big-endian numbers exactly as Java's Integer/Long/Float/Double serializers write them."""
+
+    fmt: str
+    kind: type
+
+    def serialize(self, topic: str, value: Any) -> bytes | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _type_error(self, value, "int" if self.kind is int else "float")
+        try:
+            return struct.pack(self.fmt, value)
+        except struct.error as exc:
+            raise SerializationError(f"{value!r} does not fit {self.fmt!r}: {exc}") from exc
+
+    def deserialize(self, topic: str, data: bytes | None) -> Any:
+        if data is None:
+            return None
+        if len(data) != struct.calcsize(self.fmt):
+            raise SerializationError(
+                f"record from {topic!r} has {len(data)} bytes; a {self.kind.__name__} "
+                f"in format {self.fmt!r} needs {struct.calcsize(self.fmt)}"
+            )
+        return struct.unpack(self.fmt, data)[0]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeserializationFailure:
+    """What :class:`ErrorHandlingDeserializer` returns instead of raising: the untouched
+    bytes and the error, so the record can be dead-lettered rather than lost."""
+
+    data: bytes | None
+    error: Exception
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ErrorHandlingDeserializer:
+    """Wraps a delegate so a bad record becomes a :class:`DeserializationFailure`
+    (Spring's ``ErrorHandlingDeserializer``) instead of an exception in the poll loop."""
+
+    delegate: Deserializer
+
+    def deserialize(self, topic: str, data: bytes | None) -> Any:
+        try:
+            return self.delegate.deserialize(topic, data)
+        except Exception as exc:  # any delegate failure is handed on, with the bytes
+            return DeserializationFailure(data, exc)
+
+
+_SERIALIZERS: dict[str, Callable[[], Serializer]] = {
+    "string": StringSerializer,
+    "bytes": BytesSerializer,
+    "json": JsonSerializer,
+    "pydantic": JsonSerializer,
+    "integer": lambda: _FixedWidthNumber(">i", int),
+    "long": lambda: _FixedWidthNumber(">q", int),
+    "float": lambda: _FixedWidthNumber(">f", float),
+    "double": lambda: _FixedWidthNumber(">d", float),
+}
+_DESERIALIZERS: dict[str, Callable[[], Deserializer]] = {
+    "string": StringDeserializer,
+    "bytes": BytesDeserializer,
+    "json": JsonDeserializer,
+    "pydantic": JsonDeserializer,
+    "integer": lambda: _FixedWidthNumber(">i", int),
+    "long": lambda: _FixedWidthNumber(">q", int),
+    "float": lambda: _FixedWidthNumber(">f", float),
+    "double": lambda: _FixedWidthNumber(">d", float),
+}
+
+# Java class simple names (Kafka's and Spring's) → short names.
+_JAVA_NAMES = {
+    "StringSerializer": "string",
+    "StringDeserializer": "string",
+    "ByteArraySerializer": "bytes",
+    "ByteArrayDeserializer": "bytes",
+    "BytesSerializer": "bytes",
+    "BytesDeserializer": "bytes",
+    "ByteBufferSerializer": "bytes",
+    "ByteBufferDeserializer": "bytes",
+    "IntegerSerializer": "integer",
+    "IntegerDeserializer": "integer",
+    "LongSerializer": "long",
+    "LongDeserializer": "long",
+    "FloatSerializer": "float",
+    "FloatDeserializer": "float",
+    "DoubleSerializer": "double",
+    "DoubleDeserializer": "double",
+    "JsonSerializer": "json",
+    "JsonDeserializer": "json",
+}
+_ERROR_HANDLING = {"ErrorHandlingDeserializer", "ErrorHandlingDeserializer2"}
+
+
+def _short_name(name: str) -> str:
+    simple = name.strip().rsplit(".", 1)[-1]
+    return _JAVA_NAMES.get(simple, name.strip().lower())
+
+
+def _load_custom(path: str, protocol: type, method: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise SerializationError(f"cannot import {path!r}: {exc}") from exc
+    instance = factory() if isinstance(factory, type) else factory
+    if not callable(getattr(instance, method, None)):
+        raise SerializationError(
+            f"{path!r} is not a {protocol.__name__}: it has no {method}(topic, value) method"
+        )
+    return instance
+
+
+def _unknown(name: str, known: list[str]) -> SerializationError:
+    close = difflib.get_close_matches(name, known, n=2)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return SerializationError(
+        f"unknown serializer {name!r}.{hint} Use one of {', '.join(sorted(set(known)))}, "
+        "a Kafka/Spring Java class name, or 'package.module:Class'."
+    )
+
+
+def serializer_for(name: str) -> Serializer:
+    """The serializer a configuration name stands for.
+
+    Raises:
+        SerializationError: the name is unknown or the custom class cannot be loaded.
+    """
+    if ":" in name:
+        return _load_custom(name, Serializer, "serialize")  # type: ignore[no-any-return]
+    factory = _SERIALIZERS.get(_short_name(name))
+    if factory is None:
+        raise _unknown(name, [*_SERIALIZERS, *_JAVA_NAMES])
+    return factory()
+
+
+def deserializer_for(name: str, delegate: str | None = None) -> Deserializer:
+    """The deserializer a configuration name stands for; ``ErrorHandlingDeserializer``
+    wraps ``delegate`` (Spring's ``spring.deserializer.value.delegate.class``).
+
+    Raises:
+        SerializationError: the name is unknown, or an error-handling deserializer has no
+            delegate.
+    """
+    if ":" in name:
+        return _load_custom(name, Deserializer, "deserialize")  # type: ignore[no-any-return]
+    if name.strip().rsplit(".", 1)[-1] in _ERROR_HANDLING:
+        if delegate is None:
+            raise SerializationError(
+                "ErrorHandlingDeserializer needs a delegate: set "
+                "spring.deserializer.value.delegate.class (or .key.) in the consumer properties"
+            )
+        return ErrorHandlingDeserializer(deserializer_for(delegate))
+    factory = _DESERIALIZERS.get(_short_name(name))
+    if factory is None:
+        raise _unknown(name, [*_DESERIALIZERS, *_JAVA_NAMES, *_ERROR_HANDLING])
+    return factory()
