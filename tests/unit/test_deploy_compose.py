@@ -1,0 +1,81 @@
+"""deploy/docker-compose.yml is consistent: quorum voters, listeners, ports and the UI."""
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+COMPOSE = Path(__file__).parents[2] / "deploy" / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+@pytest.fixture(scope="module")
+def brokers(compose):
+    return {
+        name: s
+        for name, s in compose["services"].items()
+        if name.startswith("kafka-") and name != "kafka-ui"
+    }
+
+
+def listeners(text):
+    return dict(item.split("://") for item in text.split(","))
+
+
+def test_three_brokers_with_distinct_node_ids(brokers):
+    assert len(brokers) == 3
+    ids = {s["environment"]["KAFKA_NODE_ID"] for s in brokers.values()}
+    assert ids == {"1", "2", "3"}
+
+
+def test_every_broker_uses_the_official_image_and_one_valid_cluster_id(brokers):
+    assert {s["image"].split(":")[0] for s in brokers.values()} == {"apache/kafka"}
+    [cluster_id] = {s["environment"]["CLUSTER_ID"] for s in brokers.values()}
+    # Kafka's storage format requires a UUID in URL-safe base64 without padding.
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+
+
+def test_quorum_voters_name_every_node_at_its_controller_listener(brokers):
+    voters_values = {s["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"] for s in brokers.values()}
+    assert len(voters_values) == 1
+    voters = dict(v.split("@") for v in voters_values.pop().split(","))
+    for name, service in brokers.items():
+        env = service["environment"]
+        controller_port = listeners(env["KAFKA_LISTENERS"])["CONTROLLER"].rsplit(":", 1)[1]
+        assert voters[env["KAFKA_NODE_ID"]] == f"{name}:{controller_port}"
+
+
+def test_advertised_external_ports_match_published_ports(brokers):
+    for service in brokers.values():
+        env = service["environment"]
+        advertised = listeners(env["KAFKA_ADVERTISED_LISTENERS"])
+        external_port = listeners(env["KAFKA_LISTENERS"])["EXTERNAL"].rsplit(":", 1)[1]
+        [published] = service["ports"]
+        host_port, container_port = published.split(":")
+        assert container_port == external_port
+        assert advertised["EXTERNAL"] == f"localhost:{host_port}"
+    host_ports = sorted(s["ports"][0].split(":")[0] for s in brokers.values())
+    assert host_ports == ["9092", "9093", "9094"]
+
+
+def test_replication_settings_fit_three_brokers(brokers):
+    for service in brokers.values():
+        env = service["environment"]
+        assert int(env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]) <= len(brokers)
+        assert int(env["KAFKA_MIN_INSYNC_REPLICAS"]) < int(env["KAFKA_DEFAULT_REPLICATION_FACTOR"])
+
+
+def test_ui_reaches_every_broker_on_its_internal_listener(compose, brokers):
+    ui = compose["services"]["kafka-ui"]["environment"]["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"]
+    expected = {
+        listeners(s["environment"]["KAFKA_ADVERTISED_LISTENERS"])["INTERNAL"]
+        for s in brokers.values()
+    }
+    assert set(ui.split(",")) == expected
+    assert all(re.fullmatch(r"kafka-\d:\d+", address) for address in expected)
