@@ -20,14 +20,6 @@ _MASK = "******"
 _SECRET_WORDS = ("password", "secret", "jaas", "token")
 
 
-def _kebab(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {str(k).replace("_", "-"): _kebab(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_kebab(v) for v in data]
-    return data
-
-
 def _mask(data: Any) -> Any:
     if isinstance(data, dict):
         return {
@@ -42,26 +34,9 @@ def _mask(data: Any) -> Any:
 
 
 def effective_config(settings: KafkaBootSettings) -> dict[str, Any]:
-    """The configuration as YAML-ready data: kebab-case keys, secrets masked."""
-    owned = settings.model_dump(mode="json", exclude=set(settings.model_extra or {}))
-    # Raw `properties` keep their dotted Kafka names; only kafkaboot's own keys become kebab.
-    shown = _kebab(owned)
-    _restore_property_names(shown, owned)
-    masked: dict[str, Any] = _mask(shown | dict(settings.model_extra or {}))
+    """The configuration as YAML-ready data: keys as written in YAML, secrets masked."""
+    masked: dict[str, Any] = _mask(settings.as_tree())
     return masked
-
-
-def _restore_property_names(shown: Any, original: Any) -> None:
-    if isinstance(shown, dict) and isinstance(original, dict):
-        for key, value in original.items():
-            kebab = str(key).replace("_", "-")
-            if key in {"properties", "configs"} and isinstance(value, dict):
-                shown[kebab] = dict(value)
-            else:
-                _restore_property_names(shown.get(kebab), value)
-    elif isinstance(shown, list) and isinstance(original, list):
-        for shown_item, original_item in zip(shown, original, strict=True):
-            _restore_property_names(shown_item, original_item)
 
 
 def _load(args: argparse.Namespace) -> KafkaBootSettings:

@@ -73,5 +73,19 @@ class SerializationError(KafkaBootError, ValueError):
     """A value could not be serialized, or bytes could not be deserialized."""
 
 
+class DeserializationError(SerializationError):
+    """A record's key, value or header could not be turned into the type the handler asks
+    for. Carries the record so an error handler can log or dead-letter its raw bytes."""
+
+    def __init__(self, message: str, record: object, part: str = "value") -> None:
+        super().__init__(message)
+        self.record = record
+        self.part = part
+
+
+class ListenerDefinitionError(ConfigurationError):
+    """A listener's signature or options cannot work; raised when it is registered."""
+
+
 class BrokerError(KafkaBootError):
     """The local Apache Kafka broker could not be fetched, started, reached or stopped."""

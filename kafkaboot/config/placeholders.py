@@ -12,7 +12,7 @@ from typing import Any
 
 from kafkaboot.config.documents import KeyPath
 
-__all__ = ["UnresolvedPlaceholder", "resolve_placeholders"]
+__all__ = ["UnresolvedPlaceholder", "resolve_placeholders", "resolve_text"]
 
 _MAX_DEPTH = 16
 
@@ -103,3 +103,20 @@ def resolve_placeholders(
         return node
 
     return walk(data, ()), failures
+
+
+def resolve_text(text: str, environ: Mapping[str, str], root: Mapping[str, Any]) -> str:
+    """Resolve the placeholders of one string (a listener's topic or group id).
+
+    Raises:
+        UnresolvedPlaceholder: a placeholder has no value and no default.
+    """
+    if "${" not in text:
+        return text
+
+    def lookup(name: str) -> str | None:
+        if name in environ:
+            return environ[name]
+        return _lookup_key(root, name)
+
+    return _substitute(text, lookup, 0)

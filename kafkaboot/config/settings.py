@@ -48,6 +48,17 @@ class KafkaBootProperties(Section):
     profiles: ProfileProperties = ProfileProperties()
 
 
+def _kebab_keys(data: Any, parent: str = "") -> Any:
+    """Field names to YAML spelling; raw ``properties``/``configs`` maps keep their keys."""
+    if isinstance(data, dict):
+        if parent in {"properties", "configs"}:
+            return dict(data)
+        return {str(k).replace("_", "-"): _kebab_keys(v, str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_kebab_keys(v) for v in data]
+    return data
+
+
 class _Layer(PydanticBaseSettingsSource):
     """One already-read layer of configuration (file, environment or arguments)."""
 
@@ -95,6 +106,13 @@ class KafkaBootSettings(BaseSettings):
     def from_layers(cls, *layers: dict[str, Any]) -> KafkaBootSettings:
         """Validate layers of normalized configuration, highest precedence first."""
         return cls(_build_sources=(tuple(_Layer(cls, layer) for layer in layers), {}))
+
+    def as_tree(self) -> dict[str, Any]:
+        """Everything as plain data with keys as written in YAML (``group-id``), the
+        application's own sections included; for display and ``${key}`` placeholders."""
+        owned = self.model_dump(mode="json", exclude=set(self.model_extra or {}))
+        tree: dict[str, Any] = _kebab_keys(owned)
+        return tree | dict(self.model_extra or {})
 
     @property
     def origins(self) -> Mapping[KeyPath, str]:

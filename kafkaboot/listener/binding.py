@@ -1,0 +1,419 @@
+"""From a handler's signature to an invoker, worked out once at registration.
+
+Each parameter becomes a small extractor chosen from its type hint; per record the invoker
+only runs those extractors. The common case, a handler taking just the payload, calls
+``handler(decode(record.value))`` with nothing else in between.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from kafkaboot.errors import DeserializationError, ListenerDefinitionError, SerializationError
+from kafkaboot.listener.acks import Acknowledgment
+from kafkaboot.serialization import Deserializer
+
+__all__ = [
+    "Header",
+    "Headers",
+    "Invoker",
+    "Key",
+    "Offset",
+    "Partition",
+    "Timestamp",
+    "Topic",
+    "bind",
+]
+
+Extractor: TypeAlias = Callable[[ConsumerRecord[bytes, bytes], Any, Any], Any]
+"""``(record, acknowledgment, consumer) -> argument``."""
+Decoder: TypeAlias = Callable[[bytes | None, ConsumerRecord[bytes, bytes]], Any]
+
+
+# -- parameter markers, used as Annotated[T, Marker] -------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Header:
+    """The value of one record header: ``Annotated[str, Header("trace-id")]``."""
+
+    name: str
+
+
+class _RecordField:
+    """Marker for a record field; usable as ``Annotated[int, Partition]`` or ``Partition()``."""
+
+    field = ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Key(_RecordField):
+    """The record key, decoded to the annotated type: ``Annotated[str, Key]``."""
+
+    field = "key"
+
+
+class Headers(_RecordField):
+    """All headers: ``Annotated[dict[str, bytes], Headers]`` or a list of pairs."""
+
+    field = "headers"
+
+
+class Topic(_RecordField):
+    field = "topic"
+
+
+class Partition(_RecordField):
+    field = "partition"
+
+
+class Offset(_RecordField):
+    field = "offset"
+
+
+class Timestamp(_RecordField):
+    """Record timestamp: ``int`` milliseconds, or ``datetime`` (UTC)."""
+
+    field = "timestamp"
+
+
+# -- decoders ------------------------------------------------------------------------------
+
+
+def _allows_none(annotation: Any) -> bool:
+    if annotation is Any or annotation is None or annotation is type(None):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return type(None) in typing.get_args(annotation)
+    return False
+
+
+def _describe(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def decoder_for(
+    annotation: Any, fallback: Deserializer | None = None, part: str = "value"
+) -> Decoder:
+    """A function that turns raw bytes into ``annotation``, raising
+    :class:`DeserializationError` with the record on failure."""
+    optional = _allows_none(annotation)
+    target = annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        non_none = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(non_none) == 1:
+            target = non_none[0]
+
+    def none_or_fail(record: ConsumerRecord[bytes, bytes]) -> None:
+        if optional:
+            return None
+        raise DeserializationError(
+            f"record {record.topic}-{record.partition}@{record.offset} has a null {part} "
+            f"(a tombstone?) but the handler wants {_describe(annotation)}; annotate it "
+            f"as {_describe(annotation)} | None to accept nulls",
+            record,
+            part,
+        )
+
+    def failed(record: ConsumerRecord[bytes, bytes], exc: Exception) -> DeserializationError:
+        return DeserializationError(
+            f"cannot read the {part} of record {record.topic}-{record.partition}@"
+            f"{record.offset} as {_describe(target)}: {exc}",
+            record,
+            part,
+        )
+
+    if target is bytes:
+        return lambda data, record: data
+    if target is str:
+
+        def decode_str(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
+            if data is None:
+                return none_or_fail(record)
+            try:
+                return data.decode()
+            except UnicodeDecodeError as exc:
+                raise failed(record, exc) from exc
+
+        return decode_str
+    if target is Any or target is inspect.Parameter.empty or target is object:
+        if fallback is None:
+            return lambda data, record: data
+
+        def decode_fallback(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
+            try:
+                return fallback.deserialize(record.topic, data)
+            except SerializationError as exc:
+                raise failed(record, exc) from exc
+
+        return decode_fallback
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        validate: Callable[[bytes], Any] = target.model_validate_json
+    else:
+        validate = TypeAdapter(target).validate_json
+
+    def decode_json(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
+        if data is None:
+            return none_or_fail(record)
+        try:
+            return validate(data)
+        except ValidationError as exc:
+            raise failed(record, exc) from exc
+
+    return decode_json
+
+
+def _header_decoder(annotation: Any, name: str, required: bool) -> Extractor:
+    decode = decoder_for(annotation, part=f"header {name!r}")
+    plain_str = decode is not None and _unwrap_optional(annotation) is str
+
+    def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
+        value = None
+        for key, raw in record.headers:
+            if key == name:
+                value = raw  # The last one wins, as Kafka's lastHeader().
+        if value is None:
+            if required:
+                raise DeserializationError(
+                    f"record {record.topic}-{record.partition}@{record.offset} has no header "
+                    f"{name!r}, which the handler requires; give the parameter a default "
+                    "or a '| None' type to make it optional",
+                    record,
+                    f"header {name!r}",
+                )
+            return None
+        if plain_str:
+            return value.decode()
+        if _unwrap_optional(annotation) is int:
+            return int(value.decode())
+        return decode(value, record)
+
+    return extract
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _field_extractor(
+    marker: _RecordField, annotation: Any, fallback: Deserializer | None
+) -> Extractor:
+    field = marker.field
+    if field == "key":
+        decode = decoder_for(
+            annotation if annotation is not inspect.Parameter.empty else Any, fallback, part="key"
+        )
+        return lambda r, a, c: decode(r.key, r)
+    if field == "headers":
+        if typing.get_origin(annotation) is dict or annotation is dict:
+            return lambda r, a, c: dict(r.headers)
+        return lambda r, a, c: list(r.headers)
+    if field == "timestamp" and _unwrap_optional(annotation) is datetime:
+        return lambda r, a, c: datetime.fromtimestamp(r.timestamp / 1000, tz=UTC)
+    return lambda r, a, c: getattr(r, field)
+
+
+def _marker(metadata: Sequence[Any]) -> Any:
+    for item in metadata:
+        if isinstance(item, Header | _RecordField):
+            return item
+        if isinstance(item, type) and issubclass(item, _RecordField):
+            return item()
+    return None
+
+
+def _is_record_type(annotation: Any) -> bool:
+    return annotation is ConsumerRecord or typing.get_origin(annotation) is ConsumerRecord
+
+
+def _record_extractor(
+    annotation: Any, key_fallback: Deserializer | None, value_fallback: Deserializer | None
+) -> Extractor:
+    args = typing.get_args(annotation)
+    if not args or all(a is bytes for a in args):
+        return lambda r, a, c: r
+    key_type, value_type = args
+    decode_key = decoder_for(key_type, key_fallback, part="key")
+    decode_value = decoder_for(value_type, value_fallback)
+
+    def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
+        return dataclasses.replace(
+            record, key=decode_key(record.key, record), value=decode_value(record.value, record)
+        )
+
+    return extract
+
+
+def _payload_extractor(decode: Decoder) -> Extractor:
+    def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
+        return decode(record.value, record)
+
+    return extract
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Invoker:
+    """A handler with its arguments worked out.
+
+    ``call(record, ack, consumer)`` returns the handler's result (a coroutine for
+    ``async def``); ``call_batch(records, ack, consumer)`` does the same for batch listeners.
+    """
+
+    name: str
+    is_async: bool
+    wants_ack: bool
+    batch: bool
+    call: Callable[[Any, Any, Any], Any]
+    decode_one: Callable[[ConsumerRecord[bytes, bytes]], Any] | None = None
+    """Batch listeners: how one record becomes one list element (to isolate bad records)."""
+
+
+def _fail(name: str, problem: str, fix: str) -> ListenerDefinitionError:
+    return ListenerDefinitionError(f"listener {name}: {problem}; {fix}")
+
+
+def bind(
+    handler: Callable[..., Any],
+    *,
+    name: str,
+    batch: bool,
+    manual_ack: bool,
+    key_deserializer: Deserializer | None = None,
+    value_deserializer: Deserializer | None = None,
+) -> Invoker:
+    """Work out, once, how to call ``handler`` for a record (or a batch).
+
+    Raises:
+        ListenerDefinitionError: the signature cannot work (two payloads, an
+            ``Acknowledgment`` without a manual ack mode, or a manual ack mode without one,
+            a batch listener whose payload is not a list, ``*args``), naming the fix.
+    """
+    target = handler.__func__ if inspect.ismethod(handler) else handler
+    try:
+        hints = typing.get_type_hints(target, include_extras=True)
+    except (NameError, TypeError) as exc:
+        raise _fail(
+            name,
+            f"its type hints cannot be resolved ({exc})",
+            "import the types it names at module level",
+        ) from exc
+    signature = inspect.signature(handler)
+    extractors: list[Extractor] = []
+    payload_param: str | None = None
+    wants_ack = False
+    decode_one: Callable[[ConsumerRecord[bytes, bytes]], Any] | None = None
+
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise _fail(
+                name,
+                f"*{param.name} / **{param.name} cannot be bound",
+                "declare each parameter with a type hint",
+            )
+        annotation = hints.get(param.name, inspect.Parameter.empty)
+        metadata: tuple[Any, ...] = ()
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation, *rest = typing.get_args(annotation)
+            metadata = tuple(rest)
+        marker = _marker(metadata)
+        if annotation is Acknowledgment:
+            if not manual_ack:
+                raise _fail(
+                    name,
+                    f"parameter {param.name!r} is an Acknowledgment but the ack mode is automatic",
+                    "set ack_mode='manual' (or 'manual_immediate'), or remove the parameter",
+                )
+            wants_ack = True
+            extractors.append(lambda r, a, c: a)
+        elif annotation is AIOKafkaConsumer:
+            extractors.append(lambda r, a, c: c)
+        elif isinstance(marker, Header):
+            if batch:
+                raise _fail(
+                    name,
+                    "header parameters are for single-record listeners",
+                    "take list[ConsumerRecord] and read record.headers",
+                )
+            required = param.default is inspect.Parameter.empty and not _allows_none(annotation)
+            extract = _header_decoder(annotation, marker.name, required)
+            extractors.append(extract)
+        elif marker is not None:
+            if batch:
+                raise _fail(
+                    name,
+                    f"{marker!r} parameters are for single-record listeners",
+                    "take list[ConsumerRecord] to see each record's fields",
+                )
+            extractors.append(_field_extractor(marker, annotation, key_deserializer))
+        else:
+            if payload_param is not None:
+                raise _fail(
+                    name,
+                    f"parameters {payload_param!r} and {param.name!r} both look like the payload",
+                    "mark the extra one, e.g. Annotated[str, Key] "
+                    "or Annotated[str, Header('name')], or remove it",
+                )
+            payload_param = param.name
+            if batch:
+                if typing.get_origin(annotation) is not list:
+                    raise _fail(
+                        name,
+                        f"batch listener parameter {param.name!r} is "
+                        f"{_describe(annotation)}, not a list",
+                        "annotate it as list[Model] or list[ConsumerRecord[K, V]]",
+                    )
+                [element] = typing.get_args(annotation) or (bytes,)
+                if _is_record_type(element):
+                    extract_one = _record_extractor(element, key_deserializer, value_deserializer)
+                    decode_one = lambda r, e=extract_one: e(r, None, None)  # noqa: E731
+                else:
+                    decode_value = decoder_for(element, value_deserializer)
+                    decode_one = lambda r, d=decode_value: d(r.value, r)  # noqa: E731
+                extractors.append(lambda r, a, c: r)  # The container passes decoded values.
+            elif _is_record_type(annotation):
+                extractors.append(
+                    _record_extractor(annotation, key_deserializer, value_deserializer)
+                )
+            else:
+                extractors.append(_payload_extractor(decoder_for(annotation, value_deserializer)))
+
+    if manual_ack and not wants_ack:
+        raise _fail(
+            name,
+            "the ack mode is manual but the handler takes no Acknowledgment, "
+            "so nothing would ever be committed",
+            "add a parameter "
+            "'ack: Acknowledgment' and call ack.acknowledge(), or choose an automatic "
+            "ack mode",
+        )
+    if batch and payload_param is None:
+        raise _fail(
+            name,
+            "a batch listener needs a list parameter for the records",
+            "add e.g. 'records: list[ConsumerRecord[str, str]]'",
+        )
+
+    is_async = inspect.iscoroutinefunction(target)
+    if len(extractors) == 1:
+        [only] = extractors
+        call: Callable[[Any, Any, Any], Any] = lambda r, a, c: handler(only(r, a, c))  # noqa: E731
+    else:
+        steps = tuple(extractors)
+        call = lambda r, a, c: handler(*[step(r, a, c) for step in steps])  # noqa: E731
+    return Invoker(name, is_async, wants_ack, batch, call, decode_one)

@@ -1,0 +1,304 @@
+"""ListenerContainer: the consumers of one listener endpoint (Spring's
+``ConcurrentMessageListenerContainer``), with start/stop, pause/resume, seeks and status."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from kafkaboot.errors import KafkaBootError
+from kafkaboot.listener.acks import AckMode
+from kafkaboot.listener.binding import Invoker
+from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
+from kafkaboot.listener.rebalance import SeekCallback
+from kafkaboot.listener.worker import ConsumerWorker
+
+__all__ = ["ContainerSettings", "ContainerState", "ContainerStatus", "ListenerContainer"]
+
+log = logging.getLogger("kafkaboot.listener")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ContainerSettings:
+    """A listener's effective options: the endpoint's, else configuration's, else defaults."""
+
+    group_id: str | None
+    concurrency: int
+    ack_mode: AckMode
+    ack_count: int
+    ack_time: float
+    """Seconds."""
+    poll_timeout: float
+    shutdown_timeout: float
+    auto_startup: bool
+    batch: bool
+    consumer_kwargs: dict[str, Any]
+    client_id_prefix: str
+
+    @property
+    def commits(self) -> bool:
+        """Whether the container commits (not with Kafka auto-commit, nor without a group)."""
+        return self.group_id is not None and not self.consumer_kwargs.get("enable_auto_commit")
+
+
+class ContainerState(enum.Enum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionStatus:
+    topic: str
+    partition: int
+    position: int | None
+    committed: int | None
+    end_offset: int | None
+    lag: int | None
+    paused: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ContainerStatus:
+    """What health checks and ``/actuator/kafka/listeners`` show about a container."""
+
+    id: str
+    state: str
+    group_id: str | None
+    topics: tuple[str, ...]
+    consumers: int
+    partitions: tuple[PartitionStatus, ...]
+    last_poll: float | None
+    """Epoch seconds of the most recent poll of any of its consumers."""
+    last_error: str | None
+
+
+class ListenerContainer:
+    """Runs ``settings.concurrency`` consumers in one group for one endpoint.
+
+    Extra consumers beyond the partition count sit idle, as in Kafka. Each partition's
+    records are handled strictly in order.
+    """
+
+    def __init__(
+        self,
+        endpoint: ListenerEndpoint,
+        invoker: Invoker,
+        settings: ContainerSettings,
+        *,
+        error_handler: Any,
+        rebalance_listener: Any = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.invoker = invoker
+        self.settings = settings
+        self.error_handler = error_handler
+        self.rebalance_listener = rebalance_listener
+        self.filter: Callable[[Any], bool] | None = endpoint.filter
+        self.paused = False
+        self.last_error: str | None = None
+        self._workers: list[ConsumerWorker] = []
+        self._state = ContainerState.STOPPED
+        self._lock = asyncio.Lock()
+
+    @property
+    def listener_id(self) -> str:
+        return self.endpoint.listener_id
+
+    @property
+    def state(self) -> ContainerState:
+        return self._state
+
+    @property
+    def is_running(self) -> bool:
+        return self._state in (ContainerState.RUNNING, ContainerState.PAUSED)
+
+    @property
+    def workers(self) -> Sequence[ConsumerWorker]:
+        return tuple(self._workers)
+
+    def partitions_for(self, index: int) -> list[TopicPartitionOffset]:
+        """Manually assigned partitions of consumer ``index`` (spread round-robin)."""
+        count = self.settings.concurrency
+        return [p for i, p in enumerate(self.endpoint.partitions) if i % count == index]
+
+    def record_error(self, error: BaseException) -> None:
+        self.last_error = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {type(error).__name__}: {error}"
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every consumer and their poll loops.
+
+        Raises:
+            KafkaBootError: the container is already running.
+        """
+        async with self._lock:
+            if self._state is not ContainerState.STOPPED:
+                raise KafkaBootError(
+                    f"listener container {self.listener_id!r} is already {self._state.value}; "
+                    "stop it before starting it again"
+                )
+            self._state = ContainerState.STARTING
+            count = self.settings.concurrency
+            if self.endpoint.partitions:
+                count = min(count, len(self.endpoint.partitions))
+            workers = [ConsumerWorker(self, i, self._new_consumer(i)) for i in range(count)]
+            try:
+                # Together, so that the group rebalances once rather than once per consumer.
+                await asyncio.gather(*(worker.start() for worker in workers))
+            except BaseException:
+                await asyncio.gather(
+                    *(w.stop(self.settings.shutdown_timeout) for w in workers),
+                    return_exceptions=True,
+                )
+                self._state = ContainerState.STOPPED
+                raise
+            self._workers = workers
+            self._state = ContainerState.PAUSED if self.paused else ContainerState.RUNNING
+            log.info(
+                "listener %s started: %d consumer(s) in group %s on %s (ack mode %s)",
+                self.listener_id,
+                count,
+                self.settings.group_id,
+                self._subscription(),
+                self.settings.ack_mode.value,
+            )
+
+    def _new_consumer(self, index: int) -> AIOKafkaConsumer:
+        kwargs = dict(self.settings.consumer_kwargs)
+        kwargs["client_id"] = f"{self.settings.client_id_prefix}-{index}"
+        if self.settings.group_id is not None:
+            kwargs["group_id"] = self.settings.group_id
+        return AIOKafkaConsumer(**kwargs)
+
+    def _subscription(self) -> str:
+        endpoint = self.endpoint
+        if endpoint.partitions:
+            return ", ".join(f"{p.topic}-{p.partition}" for p in endpoint.partitions)
+        return endpoint.topic_pattern or ", ".join(endpoint.topics)
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop fetching, finish in-flight records within ``timeout`` (default:
+        ``kafka.listener.shutdown-timeout``), commit what finished, leave the group.
+        Records that did not finish stay uncommitted. Stopping a stopped container is a no-op."""
+        async with self._lock:
+            if self._state is ContainerState.STOPPED:
+                return
+            self._state = ContainerState.STOPPING
+            timeout = self.settings.shutdown_timeout if timeout is None else timeout
+            await asyncio.gather(*(w.stop(timeout) for w in self._workers), return_exceptions=True)
+            self._workers = []
+            self._state = ContainerState.STOPPED
+            log.info("listener %s stopped", self.listener_id)
+
+    async def __aenter__(self) -> ListenerContainer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- pause, resume, seek ---------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop delivering records; consumers keep polling, so the group does not rebalance."""
+        self.paused = True
+        for worker in self._workers:
+            worker.pause()
+        if self._state is ContainerState.RUNNING:
+            self._state = ContainerState.PAUSED
+
+    def resume(self) -> None:
+        self.paused = False
+        for worker in self._workers:
+            worker.resume()
+        if self._state is ContainerState.PAUSED:
+            self._state = ContainerState.RUNNING
+
+    def pause_partition(self, tp: TopicPartition) -> None:
+        for worker in self._workers:
+            worker.pause([tp])
+
+    def resume_partition(self, tp: TopicPartition) -> None:
+        for worker in self._workers:
+            worker.resume([tp])
+
+    def _request(self, build: Callable[[SeekCallback], None]) -> None:
+        callback = SeekCallback()
+        build(callback)
+        for request in callback.requests:
+            for worker in self._workers:
+                worker.request_seek(request)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Move ``tp`` to ``offset`` at its consumer's next poll."""
+        self._request(lambda s: s.seek(tp, offset))
+
+    def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        """All assigned partitions, or the ones given, from their first record."""
+        self._request(lambda s: s.seek_to_beginning(*partitions))
+
+    def seek_to_end(self, *partitions: TopicPartition) -> None:
+        self._request(lambda s: s.seek_to_end(*partitions))
+
+    def seek_relative(self, tp: TopicPartition, delta: int) -> None:
+        self._request(lambda s: s.seek_relative(tp, delta))
+
+    def seek_to_timestamp(self, when: datetime | int, *partitions: TopicPartition) -> None:
+        self._request(lambda s: s.seek_to_timestamp(when, *partitions))
+
+    # -- status -------------------------------------------------------------------------------
+
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        return {tp for worker in self._workers for tp in worker.assigned}
+
+    async def status(self) -> ContainerStatus:
+        """State, assignment, positions, committed offsets and lag of every partition."""
+        partitions: list[PartitionStatus] = []
+        for worker in self._workers:
+            assigned = sorted(worker.assigned)
+            ends: dict[TopicPartition, int] = {}
+            if assigned:
+                try:
+                    ends = await worker.consumer.end_offsets(assigned)
+                except Exception as exc:  # status must not fail because the broker is away
+                    self.record_error(exc)
+            paused = worker.consumer.paused()
+            for tp in assigned:
+                position = worker.positions.get(tp)
+                committed = worker.committed.get(tp)
+                end = ends.get(tp)
+                done = position if position is not None else committed
+                lag = end - done if end is not None and done is not None else None
+                partitions.append(
+                    PartitionStatus(
+                        tp.topic, tp.partition, position, committed, end, lag, tp in paused
+                    )
+                )
+        polls = [w.last_poll for w in self._workers if w.last_poll is not None]
+        return ContainerStatus(
+            id=self.listener_id,
+            state=self._state.value,
+            group_id=self.settings.group_id,
+            topics=self.endpoint.topics,
+            consumers=len(self._workers),
+            partitions=tuple(partitions),
+            last_poll=max(polls) if polls else None,
+            last_error=self.last_error,
+        )
+
+
+def topic_partitions(partitions: Iterable[TopicPartition]) -> list[str]:
+    return [f"{tp.topic}-{tp.partition}" for tp in sorted(partitions)]

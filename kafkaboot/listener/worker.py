@@ -1,0 +1,497 @@
+"""One consumer of a listener container and its poll loop.
+
+The loop works per ``getmany`` batch. Records of a partition are handled strictly in order;
+a failed record makes its partition seek back (and, for a back-off, pause) while the other
+partitions go on. Offsets are committed per the ack mode, and before partitions are revoked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from kafkaboot.errorhandling.handler import ErrorAction, FailedRecord, decide
+from kafkaboot.listener.acks import AckMode, Acknowledgment, OffsetTracker
+from kafkaboot.listener.rebalance import (
+    ConsumerSeekAware,
+    SeekCallback,
+    SeekRequest,
+    apply_seeks,
+    call_maybe_async,
+)
+
+if TYPE_CHECKING:
+    from kafkaboot.listener.container import ListenerContainer
+
+__all__ = ["ConsumerWorker"]
+
+log = logging.getLogger("kafkaboot.listener")
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+_COMMIT_ATTEMPTS = 3
+_MAX_IDLE_POLL_S = 0.5  # How soon a stop, pause or runtime seek is noticed while idle.
+
+
+class _RebalanceBridge(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Hands aiokafka's rebalance callbacks to the worker."""
+
+    def __init__(self, worker: ConsumerWorker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._worker.partitions_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._worker.partitions_assigned(set(assigned))
+
+
+class ConsumerWorker:
+    """Owns one ``AIOKafkaConsumer`` and the task that polls it."""
+
+    def __init__(
+        self, container: ListenerContainer, index: int, consumer: AIOKafkaConsumer
+    ) -> None:
+        self.container = container
+        self.index = index
+        self.consumer = consumer
+        self.tracker = OffsetTracker()
+        self.assigned: set[TopicPartition] = set()
+        self.committed: dict[TopicPartition, int] = {}
+        self.positions: dict[TopicPartition, int] = {}
+        self.last_poll: float | None = None
+        self._settings = container.settings
+        self._ack_mode = container.settings.ack_mode
+        self._commits = container.settings.commits
+        self._attempts: dict[tuple[TopicPartition, int], int] = {}
+        self._paused_until: dict[TopicPartition, float] = {}
+        self._user_paused: set[TopicPartition] = set()
+        self._seeks: list[SeekRequest] = []
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._interrupt = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._commit_lock = asyncio.Lock()
+        self._last_commit = time.monotonic()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._pending_commit: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        endpoint = self.container.endpoint
+        if endpoint.partitions:
+            mine = self.container.partitions_for(self.index)
+            self.consumer.assign([TopicPartition(p.topic, p.partition) for p in mine])
+        elif endpoint.topic_pattern:
+            self.consumer.subscribe(pattern=endpoint.topic_pattern, listener=_RebalanceBridge(self))
+        else:
+            self.consumer.subscribe(list(endpoint.topics), listener=_RebalanceBridge(self))
+        await self.consumer.start()
+        if endpoint.partitions:
+            self.assigned = set(self.consumer.assignment())
+            await self._initial_manual_positions()
+        self._task = asyncio.create_task(self._run(), name=f"kafkaboot:{self.name}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.container.listener_id}-{self.index}"
+
+    async def stop(self, timeout: float) -> None:
+        """Stop fetching, let the record in hand finish (bounded), commit, leave the group."""
+        self._stopping = self._interrupt = True
+        if self._task is not None:
+            done, _ = await asyncio.wait({self._task}, timeout=timeout)
+            if not done:
+                log.warning(
+                    "listener %s: a record was still being handled after %.1fs; cancelling "
+                    "it (it stays uncommitted and will be delivered again)",
+                    self.name,
+                    timeout,
+                )
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            elif (error := self._task.exception()) is not None:
+                log.error("listener %s: its poll loop had failed: %r", self.name, error)
+        if self._pending_commit is not None:
+            with contextlib.suppress(Exception):
+                await self._pending_commit
+        await self._commit()
+        try:
+            await asyncio.wait_for(self.consumer.stop(), timeout=max(timeout, 5.0))
+        except TimeoutError:
+            log.warning("listener %s: the consumer did not close in time; abandoning it", self.name)
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        poll_ms = int(min(self._settings.poll_timeout, _MAX_IDLE_POLL_S) * 1000)
+        consumer = self.consumer
+        while not self._stopping:
+            if self._seeks:
+                await self._apply_runtime_seeks()
+            if self._paused_until:
+                self._resume_due()
+            try:
+                batches = await consumer.getmany(timeout_ms=poll_ms)
+            except KafkaError as exc:
+                self.container.record_error(exc)
+                log.error("listener %s: poll failed: %r; retrying in 1s", self.name, exc)
+                await asyncio.sleep(1.0)
+                continue
+            self.last_poll = time.time()
+            if batches:
+                self._idle.clear()
+                try:
+                    if self._settings.batch:
+                        await self._process_batch(batches)
+                    else:
+                        await self._process(batches)
+                finally:
+                    self._idle.set()
+            if self._commits and self.tracker.has_pending and self._commit_due():
+                await self._commit()
+
+    def _commit_due(self) -> bool:
+        mode = self._ack_mode
+        if mode in (AckMode.TIME, AckMode.COUNT, AckMode.COUNT_TIME):
+            timed = time.monotonic() - self._last_commit >= self._settings.ack_time
+            counted = self.tracker.uncommitted >= self._settings.ack_count
+            if mode is AckMode.TIME:
+                return timed
+            if mode is AckMode.COUNT:
+                return counted
+            return timed or counted
+        return True
+
+    async def _process(self, batches: dict[TopicPartition, list[Record]]) -> None:
+        for tp, records in batches.items():
+            if tp not in self.assigned:
+                continue
+            for record in records:
+                if self._interrupt:
+                    return
+                if not await self._handle(tp, record):
+                    break  # The partition was rewound: the rest of its records come again.
+            else:
+                self.positions[tp] = records[-1].offset + 1
+
+    async def _handle(self, tp: TopicPartition, record: Record) -> bool:
+        """Handle one record; ``False`` when its partition was rewound to retry it."""
+        container = self.container
+        if container.filter is not None and not container.filter(record):
+            self.tracker.done(tp, record.offset)
+            return True
+        manual = self._ack_mode.is_manual
+        ack = self._acknowledgment(tp, record.offset) if manual else None
+        try:
+            if container.invoker.is_async:
+                await container.invoker.call(record, ack, self.consumer)
+            else:
+                await asyncio.to_thread(container.invoker.call, record, ack, self.consumer)
+        except Exception as exc:
+            return await self._failed(tp, record, exc)
+        if self._attempts:
+            self._attempts.pop((tp, record.offset), None)
+        if ack is None:
+            self.tracker.done(tp, record.offset)
+            if self._ack_mode is AckMode.RECORD:
+                await self._commit()
+            return True
+        if ack.nacked:
+            self._rewind(tp, record.offset, ack.nack_sleep)
+            return False
+        if ack.acknowledged and self._ack_mode is AckMode.MANUAL_IMMEDIATE:
+            await self._commit()
+        return True
+
+    async def _process_batch(self, batches: dict[TopicPartition, list[Record]]) -> None:
+        container = self.container
+        records = [r for tp, rs in batches.items() if tp in self.assigned for r in rs]
+        if container.filter is not None:
+            records = [r for r in records if container.filter(r)]
+        decode = container.invoker.decode_one
+        values: list[Any] = []
+        for record in records:
+            try:
+                values.append(decode(record) if decode is not None else record)
+            except Exception as exc:
+                action = await self._decide(record, exc)
+                if action.retry:
+                    self._rewind_batch(batches, action.delay)
+                    return
+        first = next(iter(batches.values()))[0]
+        manual = self._ack_mode.is_manual
+        ack = Acknowledgment() if manual else None
+        try:
+            if container.invoker.is_async:
+                await container.invoker.call(values, ack, self.consumer)
+            else:
+                await asyncio.to_thread(container.invoker.call, values, ack, self.consumer)
+        except Exception as exc:
+            action = await self._decide(first, exc)
+            if action.retry:
+                self._rewind_batch(batches, action.delay)
+                return
+        else:
+            self._attempts.pop((TopicPartition(first.topic, first.partition), first.offset), None)
+            if ack is not None and ack.nacked:
+                self._rewind_batch(batches, ack.nack_sleep)
+                return
+            if ack is not None and not ack.acknowledged:
+                return  # Not acknowledged: nothing of this batch may be committed.
+        for tp, rs in batches.items():
+            if tp in self.assigned and rs:
+                self.tracker.done_many(tp, rs[-1].offset, len(rs))
+                self.positions[tp] = rs[-1].offset + 1
+        if self._ack_mode in (AckMode.RECORD, AckMode.MANUAL_IMMEDIATE):
+            await self._commit()
+
+    # -- failures, acks, rewinds ----------------------------------------------------------
+
+    async def _decide(self, record: Record, exc: BaseException) -> ErrorAction:
+        tp = TopicPartition(record.topic, record.partition)
+        attempt = self._attempts.get((tp, record.offset), 0) + 1
+        self._attempts[(tp, record.offset)] = attempt
+        self.container.record_error(exc)
+        failure = FailedRecord(
+            record, exc, attempt, self.container.listener_id, self._settings.group_id
+        )
+        action = await decide(self.container.error_handler, failure)
+        if not action.retry:
+            self._attempts.pop((tp, record.offset), None)
+        return action
+
+    async def _failed(self, tp: TopicPartition, record: Record, exc: BaseException) -> bool:
+        action = await self._decide(record, exc)
+        if action.retry:
+            self._rewind(tp, record.offset, action.delay)
+            if self._commits and self.tracker.has_pending:
+                await self._commit({tp})  # Records before the failed one are done.
+            return False
+        if self._ack_mode.is_manual:
+            self.tracker.acknowledged(tp, record.offset)  # Recovered counts as handled.
+        else:
+            self.tracker.done(tp, record.offset)
+        return True
+
+    def _rewind(self, tp: TopicPartition, offset: int, delay: timedelta) -> None:
+        self.tracker.rewind(tp, offset)
+        self.consumer.seek(tp, offset)
+        self.positions[tp] = offset
+        if delay > timedelta(0):
+            self._paused_until[tp] = time.monotonic() + delay.total_seconds()
+            self.consumer.pause(tp)
+
+    def _rewind_batch(self, batches: dict[TopicPartition, list[Record]], delay: timedelta) -> None:
+        for tp, records in batches.items():
+            if tp in self.assigned and records:
+                self._rewind(tp, records[0].offset, delay)
+
+    def _resume_due(self) -> None:
+        now = time.monotonic()
+        due = [tp for tp, until in self._paused_until.items() if until <= now]
+        for tp in due:
+            del self._paused_until[tp]
+            if tp in self.assigned and tp not in self._user_paused and not self.container.paused:
+                self.consumer.resume(tp)
+
+    def _acknowledgment(self, tp: TopicPartition, offset: int) -> Acknowledgment:
+        self.tracker.delivered(tp, offset)
+        return Acknowledgment(functools.partial(self._acknowledged, tp, offset))
+
+    def _acknowledged(self, tp: TopicPartition, offset: int) -> None:
+        # A handler may acknowledge later, from another task or a worker thread.
+        if self._loop is not None and threading.get_ident() != self._loop_thread:
+            self._loop.call_soon_threadsafe(self._acknowledged, tp, offset)
+            return
+        if tp not in self.assigned:
+            return  # Revoked meanwhile: the new owner gets the record again.
+        self.tracker.acknowledged(tp, offset)
+        if self._ack_mode is AckMode.MANUAL_IMMEDIATE and self._idle.is_set():
+            self._commit_soon()
+
+    def _commit_soon(self) -> None:
+        if self._pending_commit is None or self._pending_commit.done():
+            self._pending_commit = asyncio.ensure_future(self._commit())
+
+    # -- commits ------------------------------------------------------------------------
+
+    async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:
+        if not self._commits:
+            return
+        async with self._commit_lock:
+            offsets = self.tracker.take(partitions)
+            if not offsets:
+                return
+            for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+                try:
+                    await self.consumer.commit(offsets)
+                except (CommitFailedError, IllegalStateError) as exc:
+                    # The group moved on (rebalance): these partitions belong to someone
+                    # else now, who will read the uncommitted records again.
+                    log.warning(
+                        "listener %s: commit of %s failed because the group rebalanced (%s); "
+                        "those records will be delivered again to the new owner",
+                        self.name,
+                        _describe(offsets),
+                        exc,
+                    )
+                    await self._lost(set(offsets))
+                    return
+                except KafkaError as exc:
+                    if exc.retriable and attempt < _COMMIT_ATTEMPTS:
+                        await asyncio.sleep(0.2 * attempt)
+                        continue
+                    self.container.record_error(exc)
+                    log.error(
+                        "listener %s: commit of %s failed: %r; will retry at the next commit",
+                        self.name,
+                        _describe(offsets),
+                        exc,
+                    )
+                    self.tracker.restore(offsets)
+                    return
+                self.committed.update(offsets)
+                self._last_commit = time.monotonic()
+                return
+
+    # -- rebalances and seeks -------------------------------------------------------------
+
+    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._interrupt = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout=self._settings.shutdown_timeout)
+        except TimeoutError:
+            log.warning(
+                "listener %s: a record was still being handled when partitions were "
+                "revoked; it will be delivered again to the new owner",
+                self.name,
+            )
+        await self._commit(revoked)
+        self._forget(revoked)
+        self._interrupt = self._stopping
+        listener = self.container.rebalance_listener
+        if listener is not None and hasattr(listener, "on_partitions_revoked"):
+            await self._call_listener(listener.on_partitions_revoked, revoked, self.consumer)
+
+    async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.assigned = set(assigned)
+        self._interrupt = self._stopping
+        paused = assigned if self.container.paused else assigned & self._user_paused
+        if paused:
+            self.consumer.pause(*paused)
+        listener = self.container.rebalance_listener
+        if listener is None:
+            return
+        if isinstance(listener, ConsumerSeekAware) or _takes_seek(listener):
+            positions = {tp: await self.consumer.position(tp) for tp in assigned}
+            seek = SeekCallback()
+            await self._call_listener(listener.on_partitions_assigned, positions, seek)
+            for tp in await apply_seeks(self.consumer, seek.requests, assigned):
+                self.tracker.rewind(tp, 0)
+        elif hasattr(listener, "on_partitions_assigned"):
+            await self._call_listener(listener.on_partitions_assigned, assigned, self.consumer)
+
+    async def _lost(self, lost: set[TopicPartition]) -> None:
+        self._forget(lost)
+        listener = self.container.rebalance_listener
+        if listener is not None and hasattr(listener, "on_partitions_lost"):
+            await self._call_listener(listener.on_partitions_lost, lost, self.consumer)
+
+    def _forget(self, partitions: set[TopicPartition]) -> None:
+        self.tracker.forget(partitions)
+        self.assigned -= partitions
+        for tp in partitions:
+            self._paused_until.pop(tp, None)
+            self.positions.pop(tp, None)
+        if self._attempts:
+            self._attempts = {k: v for k, v in self._attempts.items() if k[0] not in partitions}
+
+    async def _call_listener(self, callback: Callable[..., Any], *args: Any) -> None:
+        try:
+            await call_maybe_async(callback, *args)
+        except Exception as exc:
+            self.container.record_error(exc)
+            log.exception("listener %s: rebalance listener %r failed", self.name, callback)
+
+    def request_seek(self, request: SeekRequest) -> None:
+        self._seeks.append(request)
+
+    async def _apply_runtime_seeks(self) -> None:
+        requests, self._seeks = self._seeks, []
+        try:
+            moved = await apply_seeks(self.consumer, requests, self.assigned)
+        except (KafkaError, ValueError) as exc:
+            self.container.record_error(exc)
+            log.error("listener %s: seek failed: %r", self.name, exc)
+            return
+        for tp in moved:
+            self.tracker.rewind(tp, 0)
+            self.positions.pop(tp, None)
+
+    async def _initial_manual_positions(self) -> None:
+        seek = SeekCallback()
+        for spec in self.container.partitions_for(self.index):
+            tp = TopicPartition(spec.topic, spec.partition)
+            if spec.position == "beginning":
+                seek.seek_to_beginning(tp)
+            elif spec.position == "end":
+                seek.seek_to_end(tp)
+            elif spec.offset is not None and spec.relative:
+                seek.seek_relative(tp, spec.offset)
+            elif spec.offset is not None and spec.offset < 0:
+                end = (await self.consumer.end_offsets([tp]))[tp]
+                seek.seek(tp, max(0, end + spec.offset))
+            elif spec.offset is not None:
+                seek.seek(tp, spec.offset)
+        await apply_seeks(self.consumer, seek.requests, self.assigned)
+
+    # -- pause and resume -------------------------------------------------------------------
+
+    def pause(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        targets = self.assigned if partitions is None else set(partitions) & self.assigned
+        if partitions is not None:
+            self._user_paused |= set(partitions)
+        if targets:
+            self.consumer.pause(*targets)
+
+    def resume(self, partitions: Iterable[TopicPartition] | None = None) -> None:
+        if partitions is None:
+            targets = self.assigned - self._user_paused - set(self._paused_until)
+        else:
+            self._user_paused -= set(partitions)
+            targets = (set(partitions) & self.assigned) - set(self._paused_until)
+            if self.container.paused:
+                targets = set()
+        if targets:
+            self.consumer.resume(*targets)
+
+
+def _takes_seek(listener: Any) -> bool:
+    import inspect
+
+    method = getattr(listener, "on_partitions_assigned", None)
+    if method is None:
+        return False
+    return "seek" in inspect.signature(method).parameters
+
+
+def _describe(offsets: dict[TopicPartition, int]) -> str:
+    return ", ".join(
+        f"{tp.topic}-{tp.partition}@{offset}" for tp, offset in sorted(offsets.items())
+    )

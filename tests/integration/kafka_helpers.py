@@ -1,0 +1,71 @@
+"""Small helpers for integration tests: topics, producing, committed offsets, waiting."""
+
+import asyncio
+import time
+import uuid
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from kafkaboot import ListenerRegistry, load_settings
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def create_topic(bootstrap, partitions=1, prefix="t"):
+    name = unique(prefix)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+    return name
+
+
+async def produce(bootstrap, topic, values, *, partitions=1, headers=None, key=None):
+    """Send ``values`` (bytes), spreading them over ``partitions`` round-robin."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                topic, value, key=key, partition=index % partitions, headers=headers
+            )
+            for index, value in enumerate(values)
+        ]
+        return await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def committed(bootstrap, group, topic, partitions=1):
+    """The group's committed offset per partition (``None`` where nothing is committed)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        found = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    result = {}
+    for partition in range(partitions):
+        meta = found.get(TopicPartition(topic, partition))
+        result[partition] = meta.offset if meta is not None and meta.offset >= 0 else None
+    return result
+
+
+async def wait_for(condition, timeout=30.0, message="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        await asyncio.sleep(0.02)
+
+
+def registry_for(bootstrap, **kafka):
+    kafka.setdefault("consumer", {}).setdefault("auto-offset-reset", "earliest")
+    kafka["bootstrap-servers"] = bootstrap
+    settings = load_settings(environ={}, overrides={"kafka": kafka})
+    return ListenerRegistry(settings, environ={})

@@ -1,0 +1,251 @@
+"""Handler signatures → invokers: decoding by type hint, markers, and registration errors."""
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Annotated
+
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from pydantic import BaseModel
+
+from kafkaboot.errors import DeserializationError, ListenerDefinitionError
+from kafkaboot.listener import (
+    Acknowledgment,
+    Header,
+    Headers,
+    Key,
+    Offset,
+    Partition,
+    Timestamp,
+    Topic,
+)
+from kafkaboot.listener.binding import bind
+from kafkaboot.serialization import JsonDeserializer
+
+
+class Order(BaseModel):
+    id: int
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+
+def record(value=b'{"id": 1}', key=b"k1", headers=(), offset=7, timestamp=1_700_000_000_000):
+    return ConsumerRecord(
+        topic="orders",
+        partition=2,
+        offset=offset,
+        timestamp=timestamp,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key or b""),
+        serialized_value_size=len(value or b""),
+        headers=list(headers),
+    )
+
+
+def call(handler, rec=None, ack=None, consumer=None, **options):
+    options.setdefault("batch", False)
+    options.setdefault("manual_ack", False)
+    invoker = bind(handler, name="test", **options)
+    return invoker.call(rec or record(), ack, consumer)
+
+
+@pytest.mark.parametrize(
+    ("annotation", "raw", "expected"),
+    [
+        (str, b"hello", "hello"),
+        (bytes, b"\x00\x01", b"\x00\x01"),
+        (dict, b'{"a": 1}', {"a": 1}),
+        (list[int], b"[1, 2]", [1, 2]),
+        (Order, b'{"id": 5}', Order(id=5)),
+        (Point, b'{"x": 3}', Point(3)),
+        (int, b"42", 42),
+        (Order | None, None, None),
+    ],
+)
+def test_payload_is_decoded_from_the_type_hint(annotation, raw, expected):
+    def handler(payload):
+        return payload
+
+    handler.__annotations__ = {"payload": annotation}
+    assert call(handler, record(value=raw)) == expected
+
+
+def test_unannotated_payload_uses_the_configured_deserializer():
+    def handler(payload):
+        return payload
+
+    assert call(handler, value_deserializer=JsonDeserializer()) == {"id": 1}
+    assert call(handler) == b'{"id": 1}'
+
+
+def test_bad_json_for_a_model_is_a_deserialization_error_carrying_the_record():
+    def handler(order: Order):
+        return order
+
+    bad = record(value=b"not json")
+    with pytest.raises(DeserializationError, match=r"orders-2@7 as Order") as excinfo:
+        call(handler, bad)
+    assert excinfo.value.record is bad
+
+
+def test_null_value_for_a_non_optional_payload_says_how_to_accept_it():
+    def handler(order: Order):
+        return order
+
+    with pytest.raises(DeserializationError, match=r"Order \| None"):
+        call(handler, record(value=None))
+
+
+def test_typed_consumer_record_decodes_key_and_value():
+    def handler(rec: ConsumerRecord[str, Order]):
+        return rec
+
+    decoded = call(handler)
+    assert (decoded.key, decoded.value, decoded.offset) == ("k1", Order(id=1), 7)
+
+
+def test_raw_consumer_record_is_passed_as_is():
+    raw = record()
+
+    def handler(rec: ConsumerRecord):
+        return rec
+
+    assert call(handler, raw) is raw
+
+
+def test_key_headers_and_record_fields_on_request():
+    def handler(
+        order: Order,
+        key: Annotated[str, Key],
+        trace: Annotated[str, Header("trace-id")],
+        attempt: Annotated[int, Header("attempt")],
+        headers: Annotated[dict[str, bytes], Headers],
+        topic: Annotated[str, Topic],
+        partition: Annotated[int, Partition()],
+        offset: Annotated[int, Offset],
+        when: Annotated[datetime, Timestamp],
+        consumer: AIOKafkaConsumer,
+    ):
+        return order, key, trace, attempt, headers, topic, partition, offset, when, consumer
+
+    rec = record(headers=[("trace-id", b"abc"), ("attempt", b"3")])
+    sentinel = object()
+    assert call(handler, rec, consumer=sentinel) == (
+        Order(id=1),
+        "k1",
+        "abc",
+        3,
+        {"trace-id": b"abc", "attempt": b"3"},
+        "orders",
+        2,
+        7,
+        datetime.fromtimestamp(1_700_000_000, tz=UTC),
+        sentinel,
+    )
+
+
+def test_missing_required_header_is_an_error_and_optional_one_is_none():
+    def required(order: Order, trace: Annotated[str, Header("trace-id")]):
+        return trace
+
+    def optional(order: Order, trace: Annotated[str | None, Header("trace-id")] = None):
+        return trace
+
+    with pytest.raises(DeserializationError, match="no header 'trace-id'"):
+        call(required)
+    assert call(optional) is None
+
+
+def test_acknowledgment_is_passed_in_manual_mode():
+    ack = Acknowledgment()
+
+    def handler(order: Order, ack: Acknowledgment):
+        return ack
+
+    assert call(handler, ack=ack, manual_ack=True) is ack
+
+
+def test_methods_bind_without_self():
+    class Service:
+        def on_order(self, order: Order) -> int:
+            return order.id
+
+    assert call(Service().on_order) == 1
+
+
+def test_async_handler_is_recognised():
+    async def handler(order: Order):
+        return order
+
+    assert bind(handler, name="x", batch=False, manual_ack=False).is_async
+    assert not bind(lambda payload: None, name="x", batch=False, manual_ack=False).is_async
+
+
+def test_batch_listener_decodes_each_record():
+    def handler(orders: list[Order]):
+        return orders
+
+    invoker = bind(handler, name="x", batch=True, manual_ack=False)
+    assert invoker.batch
+    assert invoker.decode_one(record()) == Order(id=1)
+    assert invoker.call([Order(id=1)], None, None) == [Order(id=1)]
+
+
+def test_batch_of_typed_records():
+    def handler(records: list[ConsumerRecord[str, str]]):
+        return records
+
+    invoker = bind(handler, name="x", batch=True, manual_ack=False)
+    decoded = invoker.decode_one(record(value=b"v"))
+    assert (decoded.key, decoded.value) == ("k1", "v")
+
+
+# -- impossible signatures are registration-time errors ----------------------------------
+
+
+def test_two_payload_parameters():
+    def handler(a: str, b: str): ...
+
+    with pytest.raises(ListenerDefinitionError, match=r"listener test: .*'a' and 'b' both look"):
+        bind(handler, name="test", batch=False, manual_ack=False)
+
+
+def test_acknowledgment_without_manual_ack_mode():
+    def handler(order: Order, ack: Acknowledgment): ...
+
+    with pytest.raises(ListenerDefinitionError, match="ack_mode='manual'"):
+        bind(handler, name="test", batch=False, manual_ack=False)
+
+
+def test_manual_ack_mode_without_acknowledgment():
+    def handler(order: Order): ...
+
+    with pytest.raises(ListenerDefinitionError, match="nothing would ever be committed"):
+        bind(handler, name="test", batch=False, manual_ack=True)
+
+
+def test_batch_listener_without_a_list():
+    def handler(order: Order): ...
+
+    with pytest.raises(ListenerDefinitionError, match=r"list\[Model\]"):
+        bind(handler, name="test", batch=True, manual_ack=False)
+
+
+def test_var_args_cannot_be_bound():
+    def handler(*args): ...
+
+    with pytest.raises(ListenerDefinitionError, match=r"\*args"):
+        bind(handler, name="test", batch=False, manual_ack=False)
+
+
+def test_unresolvable_type_hint_names_the_fix():
+    def handler(order: "Missing"): ...  # noqa: F821
+
+    with pytest.raises(ListenerDefinitionError, match="cannot be resolved"):
+        bind(handler, name="test", batch=False, manual_ack=False)
