@@ -249,8 +249,9 @@ def _record_extractor(
     if not args or all(a is bytes for a in args):
         return lambda r, a, c: r
     key_type, value_type = args
-    decode_key = decoder_for(key_type, key_fallback, part="key")
-    decode_value = decoder_for(value_type, value_fallback)
+    # A record's key and value may be null (no key, a tombstone), as its type says.
+    decode_key = decoder_for(key_type | None, key_fallback, part="key")
+    decode_value = decoder_for(value_type | None, value_fallback)
 
     def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
         return dataclasses.replace(

@@ -373,6 +373,8 @@ class ConsumerWorker:
     # -- rebalances and seeks -------------------------------------------------------------
 
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if not revoked:
+            return  # The first join of a group "revokes" nothing; not worth a callback.
         self._interrupt = True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout=self._settings.shutdown_timeout)

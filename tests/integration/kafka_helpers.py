@@ -25,14 +25,21 @@ async def create_topic(bootstrap, partitions=1, prefix="t"):
     return name
 
 
-async def produce(bootstrap, topic, values, *, partitions=1, headers=None, key=None):
+async def produce(
+    bootstrap, topic, values, *, partitions=1, headers=None, key=None, timestamps=None
+):
     """Send ``values`` (bytes), spreading them over ``partitions`` round-robin."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:
         futures = [
             await producer.send(
-                topic, value, key=key, partition=index % partitions, headers=headers
+                topic,
+                value,
+                key=key,
+                partition=index % partitions,
+                headers=headers,
+                timestamp_ms=timestamps[index] if timestamps else None,
             )
             for index, value in enumerate(values)
         ]
