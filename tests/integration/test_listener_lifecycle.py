@@ -71,7 +71,8 @@ async def test_second_instance_joining_mid_stream_loses_nothing(kafka_bootstrap)
                 kafka_bootstrap, topic, [b"%d" % i for i in range(400, 800)], partitions=4
             )
             await wait_for(lambda: set(handled) >= set(range(800)), message="all 800")
-            assert first.get("first").assignment and second.get("second").assignment
+            assert first.get("first").assignment
+            assert second.get("second").assignment
     assert set(handled) == set(range(800))
     # Offsets were committed on revocation, so the new owner started where we stopped.
     assert len(handled) - len(set(handled)) == 0
