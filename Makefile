@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint format test test-unit test-integration demo clean
+.PHONY: install lint format test test-unit test-integration demo bench clean
 
 install: $(VENV)/.installed
 
@@ -14,13 +14,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: install
-	$(BIN)/ruff check kafkaboot tests docs
-	$(BIN)/ruff format --check kafkaboot tests docs
+	$(BIN)/ruff check kafkaboot tests docs bench
+	$(BIN)/ruff format --check kafkaboot tests docs bench
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format kafkaboot tests docs
-	$(BIN)/ruff check --fix kafkaboot tests docs
+	$(BIN)/ruff format kafkaboot tests docs bench
+	$(BIN)/ruff check --fix kafkaboot tests docs bench
 
 # Unit tests and integration tests against a real Apache Kafka broker (fetched with Maven).
 test: install
@@ -38,6 +38,10 @@ demo: install
 	bootstrap=$$($(BIN)/kafkaboot broker start --data-dir .demo-broker); \
 	trap '$(BIN)/kafkaboot broker stop --purge --data-dir .demo-broker' EXIT; \
 	$(BIN)/python docs/snippets/round_trip.py "$$bootstrap"
+
+# Consume throughput of a kafkaboot listener against a raw aiokafka loop (prints a table).
+bench: install
+	$(BIN)/python -m bench.listener_throughput
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo-broker

@@ -179,8 +179,18 @@ class ConsumerWorker:
         return True
 
     async def _process(self, batches: dict[TopicPartition, list[Record]]) -> None:
+        container = self.container
+        fast = (
+            container.invoker.is_async
+            and container.filter is None
+            and not self._ack_mode.is_manual
+            and self._ack_mode is not AckMode.RECORD
+        )
         for tp, records in batches.items():
             if tp not in self.assigned:
+                continue
+            if fast:
+                await self._process_fast(tp, records)
                 continue
             for record in records:
                 if self._interrupt:
@@ -189,6 +199,35 @@ class ConsumerWorker:
                     break  # The partition was rewound: the rest of its records come again.
             else:
                 self.positions[tp] = records[-1].offset + 1
+
+    async def _process_fast(self, tp: TopicPartition, records: list[Record]) -> None:
+        """The common case (async handler, automatic commits per poll) with nothing per
+        record but the call: offsets are booked once per partition run."""
+        call = self.container.invoker.call
+        consumer = self.consumer
+        handled = 0
+        last = -1
+        try:
+            for record in records:
+                if self._interrupt:
+                    break
+                try:
+                    await call(record, None, consumer)
+                except Exception as exc:
+                    if handled:
+                        self.tracker.done_many(tp, last, handled)
+                        handled = 0
+                    if not await self._failed(tp, record, exc):
+                        return  # Rewound: the rest of this partition's records come again.
+                    continue
+                if self._attempts:
+                    self._attempts.pop((tp, record.offset), None)
+                handled += 1
+                last = record.offset
+        finally:
+            if handled:
+                self.tracker.done_many(tp, last, handled)
+                self.positions[tp] = last + 1
 
     async def _handle(self, tp: TopicPartition, record: Record) -> bool:
         """Handle one record; ``False`` when its partition was rewound to retry it."""
