@@ -74,7 +74,7 @@ class ListenerRegistry:
         settings = self._container_settings(endpoint)
         handler = endpoint.handler
         if endpoint.owner is not None:
-            handler = handler.__get__(self._instance(endpoint.owner), endpoint.owner)
+            handler = handler.__get__(self.instance(endpoint.owner), endpoint.owner)
         key_deserializer, value_deserializer = self._deserializers(endpoint)
         invoker = bind(
             handler,
@@ -183,7 +183,8 @@ class ListenerRegistry:
             found.append(deserializer_for(name, delegate) if name else None)
         return found[0], found[1]
 
-    def _instance(self, owner: type) -> Any:
+    def instance(self, owner: type) -> Any:
+        """The one instance of a listener class (or component), created on first use."""
         if owner not in self._instances:
             self._instances[owner] = self._instance_factory(owner)
         return self._instances[owner]
@@ -191,7 +192,7 @@ class ListenerRegistry:
     def _component(self, value: Any) -> Any:
         """An error handler or rebalance listener given as an instance or a class."""
         if inspect.isclass(value):
-            return self._instance(value)
+            return self.instance(value)
         return value
 
     def _default_error_handler(self) -> ErrorHandler:

@@ -71,8 +71,8 @@ async def wait_for(condition, timeout=30.0, message="condition"):
         await asyncio.sleep(0.02)
 
 
-def registry_for(bootstrap, **kafka):
+def registry_for(bootstrap, error_handler=None, **kafka):
     kafka.setdefault("consumer", {}).setdefault("auto-offset-reset", "earliest")
     kafka["bootstrap-servers"] = bootstrap
     settings = load_settings(environ={}, overrides={"kafka": kafka})
-    return ListenerRegistry(settings, environ={})
+    return ListenerRegistry(settings, environ={}, error_handler=error_handler)

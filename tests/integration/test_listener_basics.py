@@ -6,7 +6,7 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel
 
-from kafkaboot import ConsumerRecord, Header, Key, ListenerEndpoint, kafka_listener
+from kafkaboot import ConsumerRecord, ErrorAction, Header, Key, ListenerEndpoint, kafka_listener
 
 from .kafka_helpers import committed, create_topic, produce, registry_for, unique, wait_for
 
@@ -150,7 +150,7 @@ async def test_methods_of_a_class_share_one_instance_and_resolve_placeholders(ka
     assert sorted(c.listener_id for c in containers) == ["audit", "billing"]
     assert registry.get("billing").settings.group_id == "billing"
     async with registry:
-        instance = registry._instances[Billing]
+        instance = registry.instance(Billing)
         await wait_for(lambda: sorted(instance.seen) == [-7, 7], message="both listeners")
     assert Billing.instances == 1
 
@@ -192,3 +192,54 @@ async def test_sync_handler_does_not_block_other_listeners(kafka_bootstrap):
         await produce(kafka_bootstrap, fast_topic, [b"f"])
         await wait_for(lambda: fast_seen, timeout=10, message="the fast listener")
         assert fast_seen[0] - started < 2.0
+
+
+async def test_topic_pattern_subscribes_to_matching_topics(kafka_bootstrap):
+    prefix = unique("pattern")
+    registry = registry_for(kafka_bootstrap)
+    seen = []
+
+    @registry.listener(topic_pattern=f"{prefix}-.*", group_id=unique("pattern"))
+    async def on_value(record: ConsumerRecord[str, str]) -> None:
+        seen.append((record.topic, record.value))
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(f"{prefix}-a", 1, 1), NewTopic(f"{prefix}-b", 1, 1)])
+    await admin.close()
+    await produce(kafka_bootstrap, f"{prefix}-a", [b"1"])
+    await produce(kafka_bootstrap, f"{prefix}-b", [b"2"])
+    async with registry:
+        await wait_for(lambda: len(seen) == 2, message="records of both topics")
+    assert sorted(seen) == [(f"{prefix}-a", "1"), (f"{prefix}-b", "2")]
+
+
+class Collecting:
+    """An async error handler that recovers at once and remembers what failed."""
+
+    def __init__(self):
+        self.failures = []
+
+    async def handle(self, failure):
+        self.failures.append((failure.record.offset, type(failure.error).__name__, failure.attempt))
+        return ErrorAction.recovered()
+
+
+async def test_custom_error_handler_per_listener_and_global(kafka_bootstrap):
+    topic = await create_topic(kafka_bootstrap)
+    await produce(kafka_bootstrap, topic, [b"ok", b"boom", b"ok"])
+    global_handler, own_handler = Collecting(), Collecting()
+    registry = registry_for(kafka_bootstrap, error_handler=global_handler)
+
+    async def explode(value: str) -> None:
+        if value == "boom":
+            raise ValueError("boom")
+
+    registry.listener(topic, group_id=unique("own"), id="own", error_handler=own_handler)(explode)
+    registry.listener(topic, group_id=unique("global"), id="global")(explode)
+    async with registry:
+        await wait_for(lambda: own_handler.failures and global_handler.failures, message="both")
+    assert own_handler.failures == [(1, "ValueError", 1)]
+    assert global_handler.failures == [(1, "ValueError", 1)]
