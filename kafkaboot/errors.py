@@ -86,6 +86,9 @@ class DeserializationError(SerializationError):
 class ListenerDefinitionError(ConfigurationError):
     """A listener's signature or options cannot work; raised when it is registered."""
 
+    def _render(self) -> str:
+        return "; ".join(str(problem) for problem in self.problems)
+
 
 class BrokerError(KafkaBootError):
     """The local Apache Kafka broker could not be fetched, started, reached or stopped."""

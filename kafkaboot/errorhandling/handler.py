@@ -151,5 +151,10 @@ async def decide(handler: Any, failure: FailedRecord) -> ErrorAction:
         )
         return ErrorAction.retry_after(timedelta(seconds=1))
     if not isinstance(action, ErrorAction):
-        raise TypeError(f"error handler {handler!r} returned {action!r}, not an ErrorAction")
+        log.error(
+            "error handler %r returned %r, not an ErrorAction; the record will be retried",
+            handler,
+            action,
+        )
+        return ErrorAction.retry_after(timedelta(seconds=1))
     return action

@@ -305,7 +305,11 @@ def bind(
             ``Acknowledgment`` without a manual ack mode, or a manual ack mode without one,
             a batch listener whose payload is not a list, ``*args``), naming the fix.
     """
-    target = handler.__func__ if inspect.ismethod(handler) else handler
+    target: Any = handler
+    if not (inspect.isfunction(handler) or inspect.ismethod(handler)) and callable(handler):
+        target = type(handler).__call__  # An object with __call__: its hints are there.
+    elif inspect.ismethod(handler):
+        target = handler.__func__
     try:
         hints = typing.get_type_hints(target, include_extras=True)
     except (NameError, TypeError) as exc:
@@ -319,6 +323,7 @@ def bind(
     payload_param: str | None = None
     wants_ack = False
     decode_one: Callable[[ConsumerRecord[bytes, bytes]], Any] | None = None
+    payload_decoder: Decoder | None = None
 
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -392,7 +397,9 @@ def bind(
                     _record_extractor(annotation, key_deserializer, value_deserializer)
                 )
             else:
-                extractors.append(_payload_extractor(decoder_for(annotation, value_deserializer)))
+                decode_payload = decoder_for(annotation, value_deserializer)
+                payload_decoder = decode_payload
+                extractors.append(_payload_extractor(decode_payload))
 
     if manual_ack and not wants_ack:
         raise _fail(
@@ -403,6 +410,7 @@ def bind(
             "'ack: Acknowledgment' and call ack.acknowledge(), or choose an automatic "
             "ack mode",
         )
+    single_payload = payload_decoder if len(extractors) == 1 else None
     if batch and payload_param is None:
         raise _fail(
             name,
@@ -410,10 +418,16 @@ def bind(
             "add e.g. 'records: list[ConsumerRecord[str, str]]'",
         )
 
-    is_async = inspect.iscoroutinefunction(target)
-    if len(extractors) == 1:
+    is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - an object with async __call__.
+    )
+    if single_payload is not None:
+        # The hot path: one frame between the container and the handler.
+        decode_value = single_payload
+        call: Callable[[Any, Any, Any], Any] = lambda r, a, c: handler(decode_value(r.value, r))  # noqa: E731
+    elif len(extractors) == 1:
         [only] = extractors
-        call: Callable[[Any, Any, Any], Any] = lambda r, a, c: handler(only(r, a, c))  # noqa: E731
+        call = lambda r, a, c: handler(only(r, a, c))  # noqa: E731
     else:
         steps = tuple(extractors)
         call = lambda r, a, c: handler(*[step(r, a, c) for step in steps])  # noqa: E731

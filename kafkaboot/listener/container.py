@@ -42,6 +42,7 @@ class ContainerSettings:
     batch: bool
     consumer_kwargs: dict[str, Any]
     client_id_prefix: str
+    missing_topics_fatal: bool = False
 
     @property
     def commits(self) -> bool:
@@ -150,6 +151,12 @@ class ListenerContainer:
                     "stop it before starting it again"
                 )
             self._state = ContainerState.STARTING
+            if self.settings.missing_topics_fatal and self.endpoint.topics:
+                try:
+                    await self._check_topics_exist()
+                except BaseException:
+                    self._state = ContainerState.STOPPED
+                    raise
             count = self.settings.concurrency
             if self.endpoint.partitions:
                 count = min(count, len(self.endpoint.partitions))
@@ -166,6 +173,13 @@ class ListenerContainer:
                 raise
             self._workers = workers
             self._state = ContainerState.PAUSED if self.paused else ContainerState.RUNNING
+            if self.settings.consumer_kwargs.get("enable_auto_commit"):
+                log.warning(
+                    "listener %s: kafka.consumer.enable-auto-commit is true, so aiokafka "
+                    "commits fetched positions on a timer, including records not handled yet; "
+                    "at-least-once delivery is not guaranteed and ack modes are ignored",
+                    self.listener_id,
+                )
             log.info(
                 "listener %s started: %d consumer(s) in group %s on %s (ack mode %s)",
                 self.listener_id,
@@ -173,6 +187,22 @@ class ListenerContainer:
                 self.settings.group_id,
                 self._subscription(),
                 self.settings.ack_mode.value,
+            )
+
+    async def _check_topics_exist(self) -> None:
+        kwargs = {k: v for k, v in self.settings.consumer_kwargs.items() if k != "group_id"}
+        probe = AIOKafkaConsumer(**kwargs, client_id=f"{self.settings.client_id_prefix}-check")
+        await probe.start()
+        try:
+            existing = await probe.topics()
+        finally:
+            await probe.stop()
+        missing = sorted(set(self.endpoint.topics) - set(existing))
+        if missing:
+            raise KafkaBootError(
+                f"listener {self.listener_id}: topic(s) {', '.join(missing)} do not exist and "
+                "kafka.listener.missing-topics-fatal is true; create them (kafka.topics in "
+                "application.yml) or set missing-topics-fatal: false"
             )
 
     def _new_consumer(self, index: int) -> AIOKafkaConsumer:
@@ -288,9 +318,12 @@ class ListenerContainer:
                     )
                 )
         polls = [w.last_poll for w in self._workers if w.last_poll is not None]
+        state = self._state.value
+        if self.is_running and not all(worker.alive for worker in self._workers):
+            state = "failed"  # A poll loop ended on its own: health checks must see it.
         return ContainerStatus(
             id=self.listener_id,
-            state=self._state.value,
+            state=state,
             group_id=self.settings.group_id,
             topics=self.endpoint.topics,
             consumers=len(self._workers),

@@ -91,8 +91,11 @@ class ListenerEndpoint:
     @property
     def qualified_name(self) -> str:
         """``module.function`` or ``module.Class.method``: the default listener id."""
-        module = getattr(self.handler, "__module__", None) or "?"
-        qualname = getattr(self.handler, "__qualname__", None) or repr(self.handler)
+        handler = self.handler
+        if not hasattr(handler, "__qualname__"):  # A callable object: name it by its class.
+            handler = type(handler)
+        module = getattr(handler, "__module__", None) or "?"
+        qualname = getattr(handler, "__qualname__", None) or repr(handler)
         return f"{module}.{qualname}"
 
     @property

@@ -167,6 +167,7 @@ class ListenerRegistry:
             batch=(listener.type == "batch") if endpoint.batch is None else endpoint.batch,
             consumer_kwargs=kwargs,
             client_id_prefix=prefix or f"kafkaboot-{endpoint.listener_id.rsplit('.', 1)[-1]}",
+            missing_topics_fatal=listener.missing_topics_fatal,
         )
 
     def _deserializers(

@@ -3,6 +3,10 @@
 The loop works per ``getmany`` batch. Records of a partition are handled strictly in order;
 a failed record makes its partition seek back (and, for a back-off, pause) while the other
 partitions go on. Offsets are committed per the ack mode, and before partitions are revoked.
+
+Every batch belongs to a *generation*: a revocation starts a new one. Work of an older
+generation (a handler that outlived a revocation) may finish, but it no longer books
+offsets, seeks or commits, because its partitions may belong to another consumer by then.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import logging
 import threading
 import time
@@ -19,7 +24,12 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    ConsumerStoppedError,
+    IllegalStateError,
+    KafkaError,
+)
 
 from kafkaboot.errorhandling.handler import ErrorAction, FailedRecord, decide
 from kafkaboot.listener.acks import AckMode, Acknowledgment, OffsetTracker
@@ -40,6 +50,7 @@ log = logging.getLogger("kafkaboot.listener")
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 _COMMIT_ATTEMPTS = 3
 _MAX_IDLE_POLL_S = 0.5  # How soon a stop, pause or runtime seek is noticed while idle.
+_LOOP_ERROR_BACKOFF_S = 1.0
 
 
 class _RebalanceBridge(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -78,14 +89,14 @@ class ConsumerWorker:
         self._seeks: list[SeekRequest] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._interrupt = False
+        self._generation = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._commit_lock = asyncio.Lock()
         self._last_commit = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._pending_commit: asyncio.Task[None] | None = None
+        self._pending_commit: asyncio.Future[None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -104,15 +115,22 @@ class ConsumerWorker:
         if endpoint.partitions:
             self.assigned = set(self.consumer.assignment())
             await self._initial_manual_positions()
+            self._apply_pauses(self.assigned)
         self._task = asyncio.create_task(self._run(), name=f"kafkaboot:{self.name}")
 
     @property
     def name(self) -> str:
         return f"{self.container.listener_id}-{self.index}"
 
+    @property
+    def alive(self) -> bool:
+        """Whether the poll loop is running (false after a stop or a fatal loop error)."""
+        return self._task is not None and not self._task.done()
+
     async def stop(self, timeout: float) -> None:
-        """Stop fetching, let the record in hand finish (bounded), commit, leave the group."""
-        self._stopping = self._interrupt = True
+        """Stop fetching, let the record in hand finish, commit, leave the group; each
+        step is bounded by ``timeout`` so a dead broker cannot hang the stop."""
+        self._stopping = True  # The batch in hand stops after its current record.
         if self._task is not None:
             done, _ = await asyncio.wait({self._task}, timeout=timeout)
             if not done:
@@ -125,12 +143,19 @@ class ConsumerWorker:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
-            elif (error := self._task.exception()) is not None:
-                log.error("listener %s: its poll loop had failed: %r", self.name, error)
-        if self._pending_commit is not None:
-            with contextlib.suppress(Exception):
-                await self._pending_commit
-        await self._commit()
+        try:
+            if self._pending_commit is not None:
+                await asyncio.wait_for(asyncio.shield(self._pending_commit), timeout)
+            await asyncio.wait_for(self._commit(), timeout)
+        except TimeoutError:
+            log.warning(
+                "listener %s: the final commit did not finish within %.1fs (broker away?); "
+                "records handled since the last commit will be delivered again",
+                self.name,
+                timeout,
+            )
+        except Exception as exc:
+            log.warning("listener %s: the final commit failed: %r", self.name, exc)
         try:
             await asyncio.wait_for(self.consumer.stop(), timeout=max(timeout, 5.0))
         except TimeoutError:
@@ -148,23 +173,45 @@ class ConsumerWorker:
                 self._resume_due()
             try:
                 batches = await consumer.getmany(timeout_ms=poll_ms)
-            except KafkaError as exc:
+            except ConsumerStoppedError:
+                return
+            except Exception as exc:
                 self.container.record_error(exc)
                 log.error("listener %s: poll failed: %r; retrying in 1s", self.name, exc)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(_LOOP_ERROR_BACKOFF_S)
                 continue
             self.last_poll = time.time()
             if batches:
+                generation = self._generation
                 self._idle.clear()
                 try:
                     if self._settings.batch:
-                        await self._process_batch(batches)
+                        await self._process_batch(batches, generation)
                     else:
-                        await self._process(batches)
+                        await self._process(batches, generation)
+                except Exception as exc:
+                    # A bug or a broken error handler: do not die, and do not skip records.
+                    await self._recover_from_loop_error(batches, generation, exc)
                 finally:
                     self._idle.set()
             if self._commits and self.tracker.has_pending and self._commit_due():
                 await self._commit()
+
+    async def _recover_from_loop_error(
+        self, batches: dict[TopicPartition, list[Record]], generation: int, exc: Exception
+    ) -> None:
+        self.container.record_error(exc)
+        log.exception("listener %s: unexpected error while handling a batch", self.name)
+        if generation != self._generation:
+            return
+        await self._commit()
+        owned = [tp for tp in batches if tp in self.assigned]
+        if owned:
+            # Whatever was not committed is read again: duplicates rather than loss.
+            with contextlib.suppress(Exception):
+                await self.consumer.seek_to_committed(*owned)
+            self.tracker.forget(set(owned))
+        await asyncio.sleep(_LOOP_ERROR_BACKOFF_S)
 
     def _commit_due(self) -> bool:
         mode = self._ack_mode
@@ -178,7 +225,7 @@ class ConsumerWorker:
             return timed or counted
         return True
 
-    async def _process(self, batches: dict[TopicPartition, list[Record]]) -> None:
+    async def _process(self, batches: dict[TopicPartition, list[Record]], generation: int) -> None:
         container = self.container
         fast = (
             container.invoker.is_async
@@ -190,17 +237,19 @@ class ConsumerWorker:
             if tp not in self.assigned:
                 continue
             if fast:
-                await self._process_fast(tp, records)
-                continue
-            for record in records:
-                if self._interrupt:
-                    return
-                if not await self._handle(tp, record):
-                    break  # The partition was rewound: the rest of its records come again.
+                await self._process_fast(tp, records, generation)
             else:
-                self.positions[tp] = records[-1].offset + 1
+                for record in records:
+                    if generation != self._generation or self._stopping:
+                        return
+                    if not await self._handle(tp, record, generation):
+                        break  # Rewound: the rest of its records come again.
+            if generation != self._generation or self._stopping:
+                return
 
-    async def _process_fast(self, tp: TopicPartition, records: list[Record]) -> None:
+    async def _process_fast(
+        self, tp: TopicPartition, records: list[Record], generation: int
+    ) -> None:
         """The common case (async handler, automatic commits per poll) with nothing per
         record but the call: offsets are booked once per partition run."""
         call = self.container.invoker.call
@@ -209,15 +258,17 @@ class ConsumerWorker:
         last = -1
         try:
             for record in records:
-                if self._interrupt:
+                if generation != self._generation or self._stopping:
                     break
                 try:
                     await call(record, None, consumer)
                 except Exception as exc:
+                    if generation != self._generation:
+                        return
                     if handled:
-                        self.tracker.done_many(tp, last, handled)
+                        self._book(tp, last, handled)
                         handled = 0
-                    if not await self._failed(tp, record, exc):
+                    if not await self._failed(tp, record, exc, generation):
                         return  # Rewound: the rest of this partition's records come again.
                     continue
                 if self._attempts:
@@ -225,27 +276,45 @@ class ConsumerWorker:
                 handled += 1
                 last = record.offset
         finally:
-            if handled:
-                self.tracker.done_many(tp, last, handled)
-                self.positions[tp] = last + 1
+            if handled and generation == self._generation:
+                self._book(tp, last, handled)
 
-    async def _handle(self, tp: TopicPartition, record: Record) -> bool:
+    def _book(self, tp: TopicPartition, last: int, count: int) -> None:
+        self.tracker.done_many(tp, last, count)
+        self.positions[tp] = last + 1
+
+    async def _invoke(self, argument: Any, ack: Acknowledgment | None) -> None:
+        invoker = self.container.invoker
+        if invoker.is_async:
+            await invoker.call(argument, ack, self.consumer)
+            return
+        result = await asyncio.to_thread(invoker.call, argument, ack, self.consumer)
+        if inspect.isawaitable(result):  # A sync wrapper around a coroutine function.
+            await result
+
+    async def _handle(self, tp: TopicPartition, record: Record, generation: int) -> bool:
         """Handle one record; ``False`` when its partition was rewound to retry it."""
         container = self.container
-        if container.filter is not None and not container.filter(record):
-            self.tracker.done(tp, record.offset)
-            return True
         manual = self._ack_mode.is_manual
+        if container.filter is not None and not container.filter(record):
+            if manual:  # Through the outstanding queue, so it cannot jump unacked records.
+                self.tracker.delivered(tp, record.offset)
+                self.tracker.acknowledged(tp, record.offset)
+            else:
+                self.tracker.done(tp, record.offset)
+            return True
         ack = self._acknowledgment(tp, record.offset) if manual else None
         try:
-            if container.invoker.is_async:
-                await container.invoker.call(record, ack, self.consumer)
-            else:
-                await asyncio.to_thread(container.invoker.call, record, ack, self.consumer)
+            await self._invoke(record, ack)
         except Exception as exc:
-            return await self._failed(tp, record, exc)
+            if generation != self._generation:
+                return False
+            return await self._failed(tp, record, exc, generation)
+        if generation != self._generation:
+            return False
         if self._attempts:
             self._attempts.pop((tp, record.offset), None)
+        self.positions[tp] = record.offset + 1
         if ack is None:
             self.tracker.done(tp, record.offset)
             if self._ack_mode is AckMode.RECORD:
@@ -253,14 +322,21 @@ class ConsumerWorker:
             return True
         if ack.nacked:
             self._rewind(tp, record.offset, ack.nack_sleep)
+            if self.tracker.has_pending:
+                await self._commit({tp})
             return False
         if ack.acknowledged and self._ack_mode is AckMode.MANUAL_IMMEDIATE:
             await self._commit()
         return True
 
-    async def _process_batch(self, batches: dict[TopicPartition, list[Record]]) -> None:
+    async def _process_batch(
+        self, batches: dict[TopicPartition, list[Record]], generation: int
+    ) -> None:
         container = self.container
-        records = [r for tp, rs in batches.items() if tp in self.assigned for r in rs]
+        owned = {tp: rs for tp, rs in batches.items() if tp in self.assigned and rs}
+        if not owned:
+            return
+        records = [r for rs in owned.values() for r in rs]
         if container.filter is not None:
             records = [r for r in records if container.filter(r)]
         decode = container.invoker.decode_one
@@ -271,31 +347,35 @@ class ConsumerWorker:
             except Exception as exc:
                 action = await self._decide(record, exc)
                 if action.retry:
-                    self._rewind_batch(batches, action.delay)
+                    self._rewind_batch(owned, action.delay)
                     return
-        first = next(iter(batches.values()))[0]
+        # Keyed on the lowest partition, so retries of the same batch are counted together.
+        first = owned[min(owned)][0]
         manual = self._ack_mode.is_manual
-        ack = Acknowledgment() if manual else None
+        ack = self._batch_acknowledgment(owned) if manual else None
         try:
-            if container.invoker.is_async:
-                await container.invoker.call(values, ack, self.consumer)
-            else:
-                await asyncio.to_thread(container.invoker.call, values, ack, self.consumer)
+            await self._invoke(values, ack)
         except Exception as exc:
+            if generation != self._generation:
+                return
             action = await self._decide(first, exc)
             if action.retry:
-                self._rewind_batch(batches, action.delay)
+                self._rewind_batch(owned, action.delay)
                 return
+            if manual:  # Recovered: counts as acknowledged.
+                self._acknowledge_batch(owned)
         else:
+            if generation != self._generation:
+                return
             self._attempts.pop((TopicPartition(first.topic, first.partition), first.offset), None)
             if ack is not None and ack.nacked:
-                self._rewind_batch(batches, ack.nack_sleep)
+                self._rewind_batch(owned, ack.nack_sleep)
                 return
-            if ack is not None and not ack.acknowledged:
-                return  # Not acknowledged: nothing of this batch may be committed.
-        for tp, rs in batches.items():
-            if tp in self.assigned and rs:
-                self.tracker.done_many(tp, rs[-1].offset, len(rs))
+        if not manual:
+            for tp, rs in owned.items():
+                self._book(tp, rs[-1].offset, len(rs))
+        else:
+            for tp, rs in owned.items():
                 self.positions[tp] = rs[-1].offset + 1
         if self._ack_mode in (AckMode.RECORD, AckMode.MANUAL_IMMEDIATE):
             await self._commit()
@@ -315,8 +395,12 @@ class ConsumerWorker:
             self._attempts.pop((tp, record.offset), None)
         return action
 
-    async def _failed(self, tp: TopicPartition, record: Record, exc: BaseException) -> bool:
+    async def _failed(
+        self, tp: TopicPartition, record: Record, exc: BaseException, generation: int
+    ) -> bool:
         action = await self._decide(record, exc)
+        if generation != self._generation:
+            return False
         if action.retry:
             self._rewind(tp, record.offset, action.delay)
             if self._commits and self.tracker.has_pending:
@@ -326,6 +410,7 @@ class ConsumerWorker:
             self.tracker.acknowledged(tp, record.offset)  # Recovered counts as handled.
         else:
             self.tracker.done(tp, record.offset)
+        self.positions[tp] = record.offset + 1
         return True
 
     def _rewind(self, tp: TopicPartition, offset: int, delay: timedelta) -> None:
@@ -336,10 +421,9 @@ class ConsumerWorker:
             self._paused_until[tp] = time.monotonic() + delay.total_seconds()
             self.consumer.pause(tp)
 
-    def _rewind_batch(self, batches: dict[TopicPartition, list[Record]], delay: timedelta) -> None:
-        for tp, records in batches.items():
-            if tp in self.assigned and records:
-                self._rewind(tp, records[0].offset, delay)
+    def _rewind_batch(self, owned: dict[TopicPartition, list[Record]], delay: timedelta) -> None:
+        for tp, records in owned.items():
+            self._rewind(tp, records[0].offset, delay)
 
     def _resume_due(self) -> None:
         now = time.monotonic()
@@ -351,16 +435,33 @@ class ConsumerWorker:
 
     def _acknowledgment(self, tp: TopicPartition, offset: int) -> Acknowledgment:
         self.tracker.delivered(tp, offset)
-        return Acknowledgment(functools.partial(self._acknowledged, tp, offset))
+        return Acknowledgment(functools.partial(self._on_loop, self._acknowledged, tp, offset))
 
-    def _acknowledged(self, tp: TopicPartition, offset: int) -> None:
+    def _batch_acknowledgment(self, owned: dict[TopicPartition, list[Record]]) -> Acknowledgment:
+        for tp, records in owned.items():
+            for record in records:
+                self.tracker.delivered(tp, record.offset)
+        return Acknowledgment(functools.partial(self._on_loop, self._acknowledge_batch, owned))
+
+    def _on_loop(self, function: Callable[..., None], *args: Any) -> None:
         # A handler may acknowledge later, from another task or a worker thread.
         if self._loop is not None and threading.get_ident() != self._loop_thread:
-            self._loop.call_soon_threadsafe(self._acknowledged, tp, offset)
-            return
+            self._loop.call_soon_threadsafe(function, *args)
+        else:
+            function(*args)
+
+    def _acknowledged(self, tp: TopicPartition, offset: int) -> None:
         if tp not in self.assigned:
             return  # Revoked meanwhile: the new owner gets the record again.
         self.tracker.acknowledged(tp, offset)
+        if self._ack_mode is AckMode.MANUAL_IMMEDIATE and self._idle.is_set():
+            self._commit_soon()
+
+    def _acknowledge_batch(self, owned: dict[TopicPartition, list[Record]]) -> None:
+        for tp, records in owned.items():
+            if tp in self.assigned:
+                for record in records:
+                    self.tracker.acknowledged(tp, record.offset)
         if self._ack_mode is AckMode.MANUAL_IMMEDIATE and self._idle.is_set():
             self._commit_soon()
 
@@ -375,14 +476,19 @@ class ConsumerWorker:
             return
         async with self._commit_lock:
             offsets = self.tracker.take(partitions)
+            owned = self.consumer.assignment()
+            foreign = {tp for tp in offsets if tp not in owned}
+            if foreign:  # Never commit for partitions another consumer may own now.
+                for tp in foreign:
+                    del offsets[tp]
             if not offsets:
                 return
             for attempt in range(1, _COMMIT_ATTEMPTS + 1):
                 try:
                     await self.consumer.commit(offsets)
-                except (CommitFailedError, IllegalStateError) as exc:
-                    # The group moved on (rebalance): these partitions belong to someone
-                    # else now, who will read the uncommitted records again.
+                except CommitFailedError as exc:
+                    # The group moved on: the partitions belong to someone else now, who
+                    # reads the uncommitted records again. aiokafka rejoins the group.
                     log.warning(
                         "listener %s: commit of %s failed because the group rebalanced (%s); "
                         "those records will be delivered again to the new owner",
@@ -391,6 +497,15 @@ class ConsumerWorker:
                         exc,
                     )
                     await self._lost(set(offsets))
+                    return
+                except IllegalStateError as exc:
+                    log.warning(
+                        "listener %s: cannot commit %s now (%s); those records will be "
+                        "delivered again",
+                        self.name,
+                        _describe(offsets),
+                        exc,
+                    )
                     return
                 except KafkaError as exc:
                     if exc.retriable and attempt < _COMMIT_ATTEMPTS:
@@ -414,7 +529,7 @@ class ConsumerWorker:
     async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         if not revoked:
             return  # The first join of a group "revokes" nothing; not worth a callback.
-        self._interrupt = True
+        self._generation += 1  # The batch in hand stops after its current record.
         try:
             await asyncio.wait_for(self._idle.wait(), timeout=self._settings.shutdown_timeout)
         except TimeoutError:
@@ -423,19 +538,19 @@ class ConsumerWorker:
                 "revoked; it will be delivered again to the new owner",
                 self.name,
             )
-        await self._commit(revoked)
+        try:
+            await asyncio.wait_for(self._commit(revoked), timeout=self._settings.shutdown_timeout)
+        except TimeoutError:
+            log.warning("listener %s: commit before revocation timed out", self.name)
         self._forget(revoked)
-        self._interrupt = self._stopping
+        self.assigned -= revoked
         listener = self.container.rebalance_listener
         if listener is not None and hasattr(listener, "on_partitions_revoked"):
             await self._call_listener(listener.on_partitions_revoked, revoked, self.consumer)
 
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.assigned = set(assigned)
-        self._interrupt = self._stopping
-        paused = assigned if self.container.paused else assigned & self._user_paused
-        if paused:
-            self.consumer.pause(*paused)
+        self._apply_pauses(assigned)
         listener = self.container.rebalance_listener
         if listener is None:
             return
@@ -448,6 +563,11 @@ class ConsumerWorker:
         elif hasattr(listener, "on_partitions_assigned"):
             await self._call_listener(listener.on_partitions_assigned, assigned, self.consumer)
 
+    def _apply_pauses(self, assigned: set[TopicPartition]) -> None:
+        paused = assigned if self.container.paused else assigned & self._user_paused
+        if paused:
+            self.consumer.pause(*paused)
+
     async def _lost(self, lost: set[TopicPartition]) -> None:
         self._forget(lost)
         listener = self.container.rebalance_listener
@@ -456,7 +576,6 @@ class ConsumerWorker:
 
     def _forget(self, partitions: set[TopicPartition]) -> None:
         self.tracker.forget(partitions)
-        self.assigned -= partitions
         for tp in partitions:
             self._paused_until.pop(tp, None)
             self.positions.pop(tp, None)
@@ -524,8 +643,6 @@ class ConsumerWorker:
 
 
 def _takes_seek(listener: Any) -> bool:
-    import inspect
-
     method = getattr(listener, "on_partitions_assigned", None)
     if method is None:
         return False

@@ -197,3 +197,47 @@ async def test_batch_of_records_skips_undecodable_ones(kafka_bootstrap):
         await wait_for(lambda: len(seen) == 2, message="two good records")
     assert seen == [1, 3]
     assert await committed(kafka_bootstrap, group, topic) == {0: 3}
+
+
+async def test_filtered_record_does_not_commit_past_an_unacknowledged_one(kafka_bootstrap):
+    topic = await create_topic(kafka_bootstrap)
+    await produce(kafka_bootstrap, topic, [b"keep-a", b"drop", b"keep-b"])
+    registry = registry_for(kafka_bootstrap)
+    group, seen = unique("manual-filter"), []
+
+    @registry.listener(
+        topic, group_id=group, ack_mode="manual", filter=lambda r: r.value != b"drop"
+    )
+    async def on_value(value: str, ack: Acknowledgment) -> None:
+        seen.append(value)
+        if value == "keep-b":
+            ack.acknowledge()  # keep-a is never acknowledged.
+
+    async with registry:
+        await wait_for(lambda: len(seen) == 2, message="two kept records")
+        await asyncio.sleep(0.7)
+    assert await committed(kafka_bootstrap, group, topic) == {0: None}
+
+
+async def test_batch_acknowledged_later_commits_and_unacknowledged_batch_does_not(
+    kafka_bootstrap,
+):
+    topic = await create_topic(kafka_bootstrap)
+    registry = registry_for(kafka_bootstrap)
+    group, acks = unique("batch-later"), []
+
+    @registry.listener(topic, group_id=group, batch=True, ack_mode="manual")
+    async def on_batch(values: list[str], ack: Acknowledgment) -> None:
+        acks.append((values, ack))
+
+    async with registry:
+        await produce(kafka_bootstrap, topic, [b"a", b"b"])
+        await wait_for(lambda: acks, message="the first batch")
+        await produce(kafka_bootstrap, topic, [b"c"])
+        await wait_for(lambda: len(acks) == 2, message="the second batch")
+        acks[1][1].acknowledge()  # Later, outside the handler; the first batch stays open.
+        await asyncio.sleep(1.0)
+        assert await committed(kafka_bootstrap, group, topic) == {0: None}
+        acks[0][1].acknowledge()
+        await asyncio.sleep(1.0)
+        assert await committed(kafka_bootstrap, group, topic) == {0: 3}

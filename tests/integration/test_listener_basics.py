@@ -243,3 +243,21 @@ async def test_custom_error_handler_per_listener_and_global(kafka_bootstrap):
         await wait_for(lambda: own_handler.failures and global_handler.failures, message="both")
     assert own_handler.failures == [(1, "ValueError", 1)]
     assert global_handler.failures == [(1, "ValueError", 1)]
+
+
+class AsyncCallable:
+    def __init__(self):
+        self.seen = []
+
+    async def __call__(self, value: str) -> None:
+        self.seen.append(value)
+
+
+async def test_object_with_async_call_is_awaited(kafka_bootstrap):
+    topic = await create_topic(kafka_bootstrap)
+    await produce(kafka_bootstrap, topic, [b"x"])
+    registry = registry_for(kafka_bootstrap)
+    handler = AsyncCallable()
+    registry.register(ListenerEndpoint(handler=handler, topics=(topic,), group_id=unique("c")))
+    async with registry:
+        await wait_for(lambda: handler.seen == ["x"], message="the record")

@@ -255,3 +255,12 @@ async def test_status_reports_assignment_positions_committed_and_lag(kafka_boots
         0,
     )
     assert status.last_poll is not None
+
+
+async def test_missing_topics_fatal_refuses_to_start(kafka_bootstrap):
+    registry = registry_for(kafka_bootstrap, listener={"missing-topics-fatal": True})
+    missing = unique("missing")
+    registry.listener(missing, group_id=unique("g"))(_collect([]))
+    with pytest.raises(KafkaBootError, match=f"{missing} do not exist"):
+        await registry.start()
+    assert not registry.containers[0].is_running
