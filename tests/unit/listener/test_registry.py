@@ -66,7 +66,7 @@ def test_unresolved_placeholder_names_the_listener_and_the_fix():
 
 
 def test_subscription_without_group_id_is_an_error():
-    with pytest.raises(ListenerDefinitionError, match="kafka.consumer.group-id"):
+    with pytest.raises(ListenerDefinitionError, match=r"kafka\.consumer\.group-id"):
         registry().register(ListenerEndpoint(handler=handle, topics=("a",)))
 
 
@@ -92,7 +92,7 @@ def test_topics_and_partitions_exclude_each_other():
 
 
 def test_bad_listener_properties_are_an_error():
-    with pytest.raises(ListenerDefinitionError, match="lingr.ms"):
+    with pytest.raises(ListenerDefinitionError, match=r"lingr\.ms"):
         registry(consumer={"group-id": "g"}).register(
             ListenerEndpoint(handler=handle, topics=("a",), properties={"lingr.ms": 1})
         )
