@@ -264,3 +264,28 @@ async def test_missing_topics_fatal_refuses_to_start(kafka_bootstrap):
     with pytest.raises(KafkaBootError, match=f"{missing} do not exist"):
         await registry.start()
     assert not registry.containers[0].is_running
+
+
+async def test_manual_assignment_from_beginning_end_and_relative(kafka_bootstrap):
+    topic = await create_topic(kafka_bootstrap, partitions=3)
+    await produce(kafka_bootstrap, topic, [b"%d" % i for i in range(9)], partitions=3)
+    group = unique("positions")
+    seen = []
+
+    async def on_record(record: ConsumerRecord[str, str]) -> None:
+        seen.append((record.partition, record.offset))
+
+    registry = registry_for(kafka_bootstrap)
+    registry.listener(
+        partitions=[
+            TopicPartitionOffset(topic, 0, position="beginning"),
+            TopicPartitionOffset(topic, 1, position="end"),
+            TopicPartitionOffset(topic, 2, offset=1, relative=True),
+        ],
+        group_id=group,
+    )(on_record)
+    async with registry:
+        await wait_for(lambda: len(seen) == 5, message="partition 0 whole, partition 2 from 1")
+        await produce(kafka_bootstrap, topic, [b"late"] * 2, partitions=2)  # to 0 and 1
+        await wait_for(lambda: (1, 3) in seen, message="the new record on partition 1")
+    assert sorted(seen) == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 3), (2, 1), (2, 2)]
