@@ -90,5 +90,22 @@ class ListenerDefinitionError(ConfigurationError):
         return "; ".join(str(problem) for problem in self.problems)
 
 
+class KafkaSendError(KafkaBootError):
+    """A record could not be sent (or its delivery could not be confirmed).
+
+    Attributes:
+        topic: where it was going.
+        key: its key, as given to ``send``.
+    """
+
+    def __init__(
+        self, message: str, *, topic: str, key: object = None, retriable: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.key = key
+        self.retriable = retriable
+
+
 class BrokerError(KafkaBootError):
     """The local Apache Kafka broker could not be fetched, started, reached or stopped."""

@@ -22,6 +22,7 @@ from pydantic_core import to_json
 from kafkaboot.errors import SerializationError
 
 __all__ = [
+    "AutoSerializer",
     "BytesDeserializer",
     "BytesSerializer",
     "DeserializationFailure",
@@ -171,6 +172,23 @@ class JsonDeserializer:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class AutoSerializer:
+    """The template's default: picks by type. ``str`` → UTF-8, ``bytes`` as they are,
+    anything else (dicts, lists, pydantic models, dataclasses, numbers) → JSON."""
+
+    _json: JsonSerializer = dataclasses.field(default_factory=JsonSerializer)
+
+    def serialize(self, topic: str, value: Any) -> bytes | None:
+        if value is None or type(value) is bytes:
+            return value
+        if type(value) is str:
+            return value.encode()
+        if isinstance(value, bytearray | memoryview):
+            return bytes(value)
+        return self._json.serialize(topic, value)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class _FixedWidthNumber:
     """Big-endian numbers exactly as Java's Integer/Long/Float/Double serializers write them."""
 
@@ -222,6 +240,7 @@ class ErrorHandlingDeserializer:
 
 
 _SERIALIZERS: dict[str, Callable[[], Serializer]] = {
+    "auto": AutoSerializer,
     "string": StringSerializer,
     "bytes": BytesSerializer,
     "json": JsonSerializer,

@@ -197,7 +197,15 @@ class ProducerProperties(Section):
     value_serializer: SerializerName = None
     transaction_id_prefix: str | None = None
     enable_idempotence: bool = True
+    delivery_timeout: Duration = timedelta(minutes=2)
+    """How long a send may take before it fails (Java's ``delivery.timeout.ms``). aiokafka
+    alone retries forever while a partition's leader is unreachable; kafkaboot enforces it."""
     properties: RawProperties = {}
+
+    @property
+    def delivery_timeout_s(self) -> float:
+        raw = self.properties.get("delivery.timeout.ms")
+        return int(raw) / 1000 if raw is not None else to_ms(self.delivery_timeout) / 1000
 
     def typed_kwargs(self) -> dict[str, Any]:
         return _drop_none(

@@ -156,6 +156,7 @@ SUPPORTED_PROPERTIES: Mapping[str, PropertyMapping] = {
 KAFKABOOT_HANDLED: frozenset[str] = frozenset(
     {
         "sasl.jaas.config",  # Parsed into sasl_plain_username / sasl_plain_password.
+        "delivery.timeout.ms",  # Enforced by KafkaTemplate; aiokafka has no such limit.
         "key.serializer",
         "value.serializer",
         "key.deserializer",

@@ -1,0 +1,455 @@
+"""KafkaTemplate: sending records, Spring style, on aiokafka's producer.
+
+``send`` returns as soon as the record is queued, with a future for its delivery (Spring's
+``CompletableFuture<SendResult>``), so a service can fire many sends and await them
+together. Values are serialized by type unless a serializer is configured or given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import functools
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeAlias, runtime_checkable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    IllegalOperation,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+)
+
+from kafkaboot.config.settings import KafkaBootSettings
+from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
+from kafkaboot.serialization import AutoSerializer, Serializer, serializer_for
+
+__all__ = [
+    "KafkaTemplate",
+    "LoggingProducerListener",
+    "ProducerListener",
+    "ProducerRecord",
+    "SendResult",
+]
+
+log = logging.getLogger("kafkaboot.template")
+HeadersArg: TypeAlias = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]] | None
+SerializerArg: TypeAlias = Serializer | str | None
+_STOP_TIMEOUT_S = 10.0
+_COMPACT_ABOVE = 10_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProducerRecord:
+    """A record to send, as given (before serialization)."""
+
+    topic: str
+    value: Any = None
+    key: Any = None
+    partition: int | None = None
+    timestamp_ms: int | None = None
+    headers: HeadersArg = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SendResult:
+    """A delivered record and where it landed."""
+
+    record: ProducerRecord
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    """Epoch milliseconds: the record's timestamp as the broker stored it (-1 if unknown)."""
+
+
+@runtime_checkable
+class ProducerListener(Protocol):
+    """Told about every delivery (Spring's ``ProducerListener``); callbacks must be quick."""
+
+    def on_success(self, record: ProducerRecord, result: SendResult) -> None: ...
+
+    def on_error(self, record: ProducerRecord, error: KafkaSendError) -> None: ...
+
+
+class LoggingProducerListener:
+    """The default: logs failed deliveries with topic and key (successes are silent)."""
+
+    def on_success(self, record: ProducerRecord, result: SendResult) -> None:
+        return None
+
+    def on_error(self, record: ProducerRecord, error: KafkaSendError) -> None:
+        log.error("send to topic %s with key %r failed: %s", record.topic, record.key, error)
+
+
+def _encode_headers(headers: HeadersArg) -> list[tuple[str, bytes]]:
+    if not headers:
+        return []
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    encoded = []
+    for name, value in pairs:
+        if isinstance(value, str):
+            encoded.append((name, value.encode()))
+        elif isinstance(value, bytes):
+            encoded.append((name, value))
+        else:
+            raise SerializationError(
+                f"header {name!r} has a {type(value).__name__} value; header values must be "
+                "str (sent as UTF-8) or bytes"
+            )
+    return encoded
+
+
+def _resolve(serializer: SerializerArg, fallback: Serializer) -> Serializer:
+    if serializer is None:
+        return fallback
+    return serializer_for(serializer) if isinstance(serializer, str) else serializer
+
+
+class KafkaTemplate:
+    """Sends records; one per application, started and stopped with it.
+
+    Args:
+        settings: configuration; ``kafka.producer.*`` and ``kafka.template.*`` apply.
+        key_serializer, value_serializer: override configuration (objects or names).
+        producer_listener: told about every delivery (default: logs failures).
+        transaction_id_suffix: appended to ``kafka.producer.transaction-id-prefix``; must
+            be unique per running instance for transactions to fence zombies.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaBootSettings | None = None,
+        *,
+        key_serializer: SerializerArg = None,
+        value_serializer: SerializerArg = None,
+        producer_listener: ProducerListener | None = None,
+        default_topic: str | None = None,
+        transaction_id_suffix: str = "0",
+    ) -> None:
+        self.settings = settings or KafkaBootSettings()
+        producer = self.settings.kafka.producer
+        auto = AutoSerializer()
+        self.key_serializer = _resolve(key_serializer or producer.key_serializer, auto)
+        self.value_serializer = _resolve(value_serializer or producer.value_serializer, auto)
+        self.producer_listener: ProducerListener = producer_listener or LoggingProducerListener()
+        self.default_topic = default_topic or self.settings.kafka.template.default_topic
+        self._kwargs = self.settings.kafka.producer_kwargs()
+        if producer.transaction_id_prefix:
+            self._kwargs["transactional_id"] = (
+                producer.transaction_id_prefix + transaction_id_suffix
+            )
+        self.delivery_timeout = producer.delivery_timeout_s
+        self._producer: AIOKafkaProducer | None = None
+        self._checked_partitions: dict[str, set[int]] = {}
+        # Sends in flight, oldest first, with their deadlines: one sweeper task fails the
+        # overdue ones, instead of a timer per record.
+        self._in_flight: collections.deque[
+            tuple[float, ProducerRecord, asyncio.Future[SendResult]]
+        ] = collections.deque()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @property
+    def transactional(self) -> bool:
+        return "transactional_id" in self._kwargs
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return str(self._kwargs.get("bootstrap_servers", ""))
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect the producer.
+
+        Raises:
+            KafkaBootError: already started, or Kafka cannot be reached.
+        """
+        if self._producer is not None:
+            raise KafkaBootError("the KafkaTemplate is already started; stop it first")
+        producer = AIOKafkaProducer(**self._kwargs)
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), _STOP_TIMEOUT_S)
+            raise KafkaBootError(
+                f"the KafkaTemplate cannot reach Kafka at {self.bootstrap_servers} ({exc}); "
+                "check kafka.bootstrap-servers and that the brokers are running "
+                "(`kafkaboot broker start` runs one locally)"
+            ) from exc
+        self._producer = producer
+        self._sweeper = asyncio.create_task(self._expire_overdue(), name="kafkaboot:template")
+
+    async def _expire_overdue(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.delivery_timeout / 4))
+            now = time.monotonic()
+            in_flight = self._in_flight
+            while in_flight and (in_flight[0][2].done() or in_flight[0][0] <= now):
+                _, record, result = in_flight.popleft()
+                if not result.done():
+                    self._fail(record, result, self._timeout_error(record, None))
+            if len(in_flight) > _COMPACT_ABOVE:
+                # One stuck record at the head must not keep every later, delivered one.
+                self._in_flight = collections.deque(e for e in in_flight if not e[2].done())
+
+    async def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
+        """Deliver what is queued and close, within ``timeout`` even if the broker is gone."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        try:
+            await asyncio.wait_for(producer.stop(), timeout)
+        except TimeoutError:
+            log.warning(
+                "the KafkaTemplate did not close within %.1fs (broker away?); records not yet "
+                "delivered have failed",
+                timeout,
+            )
+        except KafkaError as exc:
+            log.warning("the KafkaTemplate closed with an error: %r", exc)
+
+    async def __aenter__(self) -> KafkaTemplate:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def _started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise KafkaBootError("the KafkaTemplate is not started; call `await template.start()`")
+        return self._producer
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def send(
+        self,
+        topic: str,
+        value: Any = None,
+        *,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: HeadersArg = None,
+        key_serializer: SerializerArg = None,
+        value_serializer: SerializerArg = None,
+    ) -> asyncio.Future[SendResult]:
+        """Queue a record; returns at once with a future for its delivery.
+
+        Raises:
+            SerializationError: the key, value or a header cannot be serialized.
+            KafkaSendError: the record cannot be queued (too large, unknown partition,
+                no metadata for the topic within the delivery timeout).
+        """
+        producer = self._started()
+        record = ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
+        key_bytes = _resolve(key_serializer, self.key_serializer).serialize(topic, key)
+        value_bytes = _resolve(value_serializer, self.value_serializer).serialize(topic, value)
+        if key_bytes is None and value_bytes is None:
+            raise KafkaSendError(
+                f"a record for topic {topic!r} needs a key or a value (both are None)",
+                topic=topic,
+            )
+        try:
+            if partition is not None:
+                await self._check_partition(producer, topic, partition, key)
+            delivery = await producer.send(
+                topic,
+                value_bytes,
+                key=key_bytes,
+                partition=partition,
+                timestamp_ms=timestamp_ms,
+                headers=_encode_headers(headers),
+            )
+        except MessageSizeTooLargeError as exc:
+            size = len(key_bytes or b"") + len(value_bytes or b"")
+            limit = self._kwargs.get("max_request_size", 1048576)
+            raise KafkaSendError(
+                f"record for topic {topic!r} (key {key!r}, a {type(value).__name__}) is about "
+                f"{size} bytes serialized, over the producer limit max.request.size = {limit}; "
+                "send smaller records, or raise kafka.producer.properties.max.request.size "
+                "together with the topic's max.message.bytes",
+                topic=topic,
+                key=key,
+            ) from exc
+        except IllegalOperation as exc:
+            raise KafkaSendError(
+                f"cannot send to {topic!r}: this template is transactional, so sends must be "
+                "inside `async with template.transaction():`",
+                topic=topic,
+                key=key,
+            ) from exc
+        except KafkaTimeoutError as exc:
+            raise self._timeout_error(record, exc) from exc
+        except KafkaError as exc:
+            raise KafkaSendError(
+                f"cannot send to {topic!r} (key {key!r}): {exc!r}",
+                topic=topic,
+                key=key,
+                retriable=exc.retriable,
+            ) from exc
+        result: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
+        delivery.add_done_callback(functools.partial(self._delivered, record, result))
+        self._in_flight.append((time.monotonic() + self.delivery_timeout, record, result))
+        return result
+
+    def _timeout_error(self, record: ProducerRecord, exc: BaseException | None) -> KafkaSendError:
+        cause = f" ({exc})" if exc is not None else ""
+        return KafkaSendError(
+            f"could not deliver to topic {record.topic!r} (key {record.key!r}) within the "
+            f"delivery timeout of {self.delivery_timeout:g}s: is Kafka at "
+            f"{self.bootstrap_servers} reachable and does the topic exist?{cause} "
+            "(If the broker comes back, the record may still be written.)",
+            topic=record.topic,
+            key=record.key,
+            retriable=True,
+        )
+
+    async def _check_partition(
+        self, producer: AIOKafkaProducer, topic: str, partition: int, key: Any
+    ) -> None:
+        known = self._checked_partitions.get(topic)
+        if known is None or partition not in known:
+            known = set(await producer.partitions_for(topic))
+            self._checked_partitions[topic] = known
+        if partition not in known:
+            raise KafkaSendError(
+                f"topic {topic!r} has no partition {partition}; it has "
+                f"{len(known)} (0-{len(known) - 1})",
+                topic=topic,
+                key=key,
+            )
+
+    def _delivered(
+        self,
+        record: ProducerRecord,
+        result: asyncio.Future[SendResult],
+        delivery: asyncio.Future[Any],
+    ) -> None:
+        if result.done():
+            return  # Cancelled by the caller, or already failed by the delivery timeout.
+        error = delivery.exception() if not delivery.cancelled() else asyncio.CancelledError()
+        if error is None:
+            metadata = delivery.result()
+            sent = SendResult(
+                record, metadata.topic, metadata.partition, metadata.offset, metadata.timestamp
+            )
+            result.set_result(sent)
+            self._notify(self.producer_listener.on_success, record, sent)
+            return
+        if isinstance(error, KafkaTimeoutError):
+            failure = self._timeout_error(record, error)
+        else:
+            failure = KafkaSendError(
+                f"delivery to topic {record.topic!r} (key {record.key!r}) failed: {error!r}",
+                topic=record.topic,
+                key=record.key,
+                retriable=getattr(error, "retriable", False),
+            )
+        failure.__cause__ = error
+        self._fail(record, result, failure)
+
+    def _fail(
+        self, record: ProducerRecord, result: asyncio.Future[SendResult], failure: KafkaSendError
+    ) -> None:
+        result.set_exception(failure)
+        # The listener reports it; a caller that never awaits the future is not warned twice.
+        result.exception()
+        self._notify(self.producer_listener.on_error, record, failure)
+
+    @staticmethod
+    def _notify(callback: Any, *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("producer listener %r failed", callback)
+
+    async def send_and_wait(self, topic: str, value: Any = None, **options: Any) -> SendResult:
+        """Send and wait for the delivery.
+
+        Raises:
+            KafkaSendError: not delivered (within the delivery timeout).
+        """
+        return await (await self.send(topic, value, **options))
+
+    async def send_default(self, value: Any = None, **options: Any) -> asyncio.Future[SendResult]:
+        """Send to ``kafka.template.default-topic``.
+
+        Raises:
+            KafkaBootError: no default topic is configured.
+        """
+        if self.default_topic is None:
+            raise KafkaBootError(
+                "send_default needs a default topic: set kafka.template.default-topic, or "
+                "pass default_topic= to the KafkaTemplate"
+            )
+        return await self.send(self.default_topic, value, **options)
+
+    async def send_batch(
+        self,
+        records: Iterable[ProducerRecord],
+        *,
+        key_serializer: SerializerArg = None,
+        value_serializer: SerializerArg = None,
+    ) -> list[SendResult]:
+        """Queue many records at once, then wait for all of them.
+
+        Raises:
+            KafkaSendError: the first failure, after every record has been settled.
+        """
+        futures = [
+            await self.send(
+                r.topic,
+                r.value,
+                key=r.key,
+                partition=r.partition,
+                timestamp_ms=r.timestamp_ms,
+                headers=r.headers,
+                key_serializer=key_serializer,
+                value_serializer=value_serializer,
+            )
+            for r in records
+        ]
+        settled = await asyncio.gather(*futures, return_exceptions=True)
+        for outcome in settled:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return settled  # type: ignore[return-value]
+
+    async def flush(self) -> None:
+        """Wait until every queued record has been delivered (or failed)."""
+        await self._started().flush()
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[KafkaTemplate]:
+        """Commit every send inside the block together, or abort them all on an exception.
+
+        Raises:
+            KafkaBootError: the template is not transactional.
+        """
+        if not self.transactional:
+            raise KafkaBootError(
+                "transactions need kafka.producer.transaction-id-prefix (e.g. 'tx-') in the "
+                "configuration"
+            )
+        producer = self._started()
+        async with producer.transaction():
+            yield self
+
+    async def send_offsets_to_transaction(self, offsets: Mapping[Any, int], group_id: str) -> None:
+        """Commit a consumer group's offsets in the current transaction
+        (consume-process-produce exactly once)."""
+        await self._started().send_offsets_to_transaction(dict(offsets), group_id)
