@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -44,8 +43,7 @@ _STOP_TIMEOUT_S = 10.0
 _COMPACT_ABOVE = 10_000
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ProducerRecord:
+class ProducerRecord(NamedTuple):
     """A record to send, as given (before serialization)."""
 
     topic: str
@@ -56,8 +54,7 @@ class ProducerRecord:
     headers: HeadersArg = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class SendResult:
+class SendResult(NamedTuple):
     """A delivered record and where it landed."""
 
     record: ProducerRecord
@@ -105,8 +102,10 @@ def _encode_headers(headers: HeadersArg) -> list[tuple[str, bytes]]:
     return encoded
 
 
-def _resolve(serializer: SerializerArg, fallback: Serializer) -> Serializer:
+def _resolve(serializer: SerializerArg, fallback: Serializer | None) -> Serializer:
     if serializer is None:
+        if fallback is None:
+            raise ValueError("no serializer")
         return fallback
     return serializer_for(serializer) if isinstance(serializer, str) else serializer
 
@@ -252,10 +251,16 @@ class KafkaTemplate:
             KafkaSendError: the record cannot be queued (too large, unknown partition,
                 no metadata for the topic within the delivery timeout).
         """
-        producer = self._started()
+        producer = self._producer
+        if producer is None:
+            producer = self._started()
         record = ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
-        key_bytes = _resolve(key_serializer, self.key_serializer).serialize(topic, key)
-        value_bytes = _resolve(value_serializer, self.value_serializer).serialize(topic, value)
+        key_bytes = (
+            self.key_serializer if key_serializer is None else _resolve(key_serializer, None)
+        ).serialize(topic, key)
+        value_bytes = (
+            self.value_serializer if value_serializer is None else _resolve(value_serializer, None)
+        ).serialize(topic, value)
         if key_bytes is None and value_bytes is None:
             raise KafkaSendError(
                 f"a record for topic {topic!r} needs a key or a value (both are None)",
@@ -270,7 +275,7 @@ class KafkaTemplate:
                 key=key_bytes,
                 partition=partition,
                 timestamp_ms=timestamp_ms,
-                headers=_encode_headers(headers),
+                headers=_encode_headers(headers) if headers else None,
             )
         except MessageSizeTooLargeError as exc:
             size = len(key_bytes or b"") + len(value_bytes or b"")
