@@ -1,25 +1,44 @@
-"""Dependency injection with dependency-injector: listener classes get their collaborators
-from the application's container, Spring style.
+"""Dependency injection with dependency-injector, Spring style.
 
-A class whose methods are listeners is created once. When the DI container has a provider
-for it (``providers.Singleton(Billing, repo=repo)``) that provider creates it; otherwise the
-class is called with no arguments, which resolves ``Provide[...]`` markers of an ``@inject``
-constructor when the container is wired to the class's module.
+:class:`ApplicationContainer` provides the settings, the ``KafkaTemplate`` (one per
+application), the ``KafkaAdmin`` and the ``ListenerRegistry``. Extend it with your own
+providers; listener functions, listener classes and FastAPI endpoints receive them with
+``@inject`` and ``Provide[...]``, and tests replace any provider with ``override()``.
+Only the modules you name are wired: ``container.wire(modules=[...])``.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from dependency_injector import containers, providers
+from dependency_injector import containers, providers, wiring
 
-__all__ = ["container_instance_factory"]
+from kafkaboot.admin import KafkaAdmin
+from kafkaboot.config import load_settings
+from kafkaboot.listener.registry import ListenerRegistry
+from kafkaboot.template import KafkaTemplate
+
+__all__ = [
+    "ApplicationContainer",
+    "container_instance_factory",
+    "injected_parameters",
+    "unwired_injections",
+]
+
+# The stubs type these markers as instances; at runtime they are classes.
+_MARKERS: tuple[type, ...] = cast(
+    "tuple[type, ...]", (wiring.Provide, wiring.Provider, wiring.Closing)
+)
 
 
 def container_instance_factory(container: containers.Container) -> Callable[[type], Any]:
-    """An ``instance_factory`` for :class:`~kafkaboot.listener.ListenerRegistry` that asks
-    ``container`` first.
+    """An ``instance_factory`` for :class:`~kafkaboot.listener.ListenerRegistry`.
+
+    A class with a provider in ``container`` (``providers.Singleton(Billing, repo=repo)``) is
+    created by it; any other class is called with no arguments, which resolves
+    ``Provide[...]`` markers of an ``@inject`` constructor in a wired module.
 
     Raises (when called):
         LookupError: several providers create the class, so which one is meant is unclear.
@@ -41,3 +60,47 @@ def container_instance_factory(container: containers.Container) -> Callable[[typ
         return cls()
 
     return create
+
+
+def injected_parameters(function: Callable[..., Any]) -> set[str]:
+    """Parameters whose default is a ``Provide[...]``-style marker: filled by the DI
+    container, not by kafkaboot."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    return {p.name for p in parameters if isinstance(p.default, _MARKERS)}
+
+
+def unwired_injections(function: Callable[..., Any]) -> set[str]:
+    """Injected parameters of ``function`` that no container would fill, because its
+    module is not wired (or it lacks ``@inject``)."""
+    wanted = injected_parameters(function)
+    if not wanted:
+        return set()
+    target = getattr(function, "__func__", function)
+    registry = getattr(wiring, "_patched_registry", None)
+    patched = registry.get_callable(target) if registry is not None else None
+    if patched is None:
+        return wanted  # No @inject: the markers would be passed as they are.
+    return wanted - set(patched.injections) - set(patched.closing)
+
+
+class ApplicationContainer(containers.DeclarativeContainer):
+    """The application's collaborators. Subclass it to add your own providers::
+
+    class Container(ApplicationContainer):
+        repository = providers.Singleton(Repository)
+    """
+
+    settings = providers.Singleton(load_settings)
+    template = providers.Singleton(KafkaTemplate, settings=settings)
+    admin = providers.Singleton(KafkaAdmin, settings=settings)
+    registry = providers.Singleton(ListenerRegistry, settings=settings)
+
+    def __new__(cls, **overriding: Any) -> Any:
+        container = super().__new__(cls, **overriding)
+        # Listener classes come from this very container (a subclass's providers included);
+        # providers.Self would point at the base class's container instead.
+        container.registry.add_kwargs(instance_factory=container_instance_factory(container))
+        return container

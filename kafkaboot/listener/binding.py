@@ -285,6 +285,22 @@ class Invoker:
     """Batch listeners: how one record becomes one list element (to isolate bad records)."""
 
 
+def _injected(handler: Callable[..., Any], name: str) -> set[str]:
+    from kafkaboot.di import injected_parameters, unwired_injections
+
+    injected = injected_parameters(handler)
+    missing = unwired_injections(handler) if injected else set()
+    if missing:
+        raise _fail(
+            name,
+            f"parameter(s) {', '.join(sorted(missing))} wait for the DI container, but "
+            "nothing will fill them",
+            "decorate the handler with @inject and wire its module before registering "
+            "(container.wire(modules=[...]), or list it in kafkaboot.application.modules)",
+        )
+    return injected
+
+
 def _fail(name: str, problem: str, fix: str) -> ListenerDefinitionError:
     return ListenerDefinitionError(f"listener {name}: {problem}; {fix}")
 
@@ -325,7 +341,10 @@ def bind(
     decode_one: Callable[[ConsumerRecord[bytes, bytes]], Any] | None = None
     payload_decoder: Decoder | None = None
 
+    injected = _injected(handler, name)
     for param in signature.parameters.values():
+        if param.name in injected:
+            continue  # Filled by the DI container (``= Provide[...]``), not by us.
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise _fail(
                 name,
