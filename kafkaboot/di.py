@@ -96,7 +96,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
     settings = providers.Singleton(load_settings)
     template = providers.Singleton(KafkaTemplate, settings=settings)
     admin = providers.Singleton(KafkaAdmin, settings=settings)
-    registry = providers.Singleton(ListenerRegistry, settings=settings)
+    registry = providers.Singleton(ListenerRegistry, settings=settings, template=template)
 
     def __new__(cls, **overriding: Any) -> Any:
         container = super().__new__(cls, **overriding)

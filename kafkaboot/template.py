@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 from aiokafka import AIOKafkaProducer
@@ -34,12 +35,29 @@ __all__ = [
     "ProducerListener",
     "ProducerRecord",
     "SendResult",
+    "transaction_producer",
 ]
 
 log = logging.getLogger("kafkaboot.template")
 HeadersArg: TypeAlias = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]] | None
 SerializerArg: TypeAlias = Serializer | str | None
 _STOP_TIMEOUT_S = 10.0
+_transaction_producer: contextvars.ContextVar[AIOKafkaProducer | None] = contextvars.ContextVar(
+    "kafkaboot_transaction_producer", default=None
+)
+
+
+@contextlib.contextmanager
+def transaction_producer(producer: AIOKafkaProducer) -> Iterator[None]:
+    """While a transactional listener handles a record, the template's sends go to that
+    listener's producer, inside its transaction (Spring binds the producer to the thread)."""
+    token = _transaction_producer.set(producer)
+    try:
+        yield
+    finally:
+        _transaction_producer.reset(token)
+
+
 _COMPACT_ABOVE = 10_000
 
 
@@ -152,6 +170,7 @@ class KafkaTemplate:
             tuple[float, ProducerRecord, asyncio.Future[SendResult]]
         ] = collections.deque()
         self._sweeper: asyncio.Task[None] | None = None
+        self._transaction_lock = asyncio.Lock()
 
     @property
     def transactional(self) -> bool:
@@ -251,7 +270,7 @@ class KafkaTemplate:
             KafkaSendError: the record cannot be queued (too large, unknown partition,
                 no metadata for the topic within the delivery timeout).
         """
-        producer = self._producer
+        producer = _transaction_producer.get() or self._producer
         if producer is None:
             producer = self._started()
         record = ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
@@ -445,16 +464,26 @@ class KafkaTemplate:
         Raises:
             KafkaBootError: the template is not transactional.
         """
+        if _transaction_producer.get() is not None:
+            yield self  # Inside a transactional listener: take part in its transaction.
+            return
         if not self.transactional:
             raise KafkaBootError(
                 "transactions need kafka.producer.transaction-id-prefix (e.g. 'tx-') in the "
                 "configuration"
             )
         producer = self._started()
-        async with producer.transaction():
+        # One producer has one transaction at a time: concurrent callers take turns.
+        async with self._transaction_lock, producer.transaction():
             yield self
 
     async def send_offsets_to_transaction(self, offsets: Mapping[Any, int], group_id: str) -> None:
         """Commit a consumer group's offsets in the current transaction
         (consume-process-produce exactly once)."""
-        await self._started().send_offsets_to_transaction(dict(offsets), group_id)
+        producer = _transaction_producer.get() or self._started()
+        await producer.send_offsets_to_transaction(dict(offsets), group_id)
+
+    def transactional_producer(self, transactional_id: str) -> AIOKafkaProducer:
+        """A new producer configured like this template's, with its own transactional id:
+        each transactional listener consumer gets one, so transactions never interleave."""
+        return AIOKafkaProducer(**(self._kwargs | {"transactional_id": transactional_id}))

@@ -278,11 +278,14 @@ class Invoker:
 
     name: str
     is_async: bool
+    """``call`` returns something to await (a coroutine function, or an async generator)."""
     wants_ack: bool
     batch: bool
     call: Callable[[Any, Any, Any], Any]
     decode_one: Callable[[ConsumerRecord[bytes, bytes]], Any] | None = None
     """Batch listeners: how one record becomes one list element (to isolate bad records)."""
+    is_coroutine: bool = False
+    """``call`` returns a coroutine: the container's fast path may ``await`` it directly."""
 
 
 def _injected(handler: Callable[..., Any], name: str) -> set[str]:
@@ -437,9 +440,10 @@ def bind(
             "add e.g. 'records: list[ConsumerRecord[str, str]]'",
         )
 
-    is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+    is_coroutine = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
         getattr(target, "__call__", None)  # noqa: B004 - an object with async __call__.
     )
+    is_async = is_coroutine or inspect.isasyncgenfunction(target)
     if single_payload is not None:
         # The hot path: one frame between the container and the handler.
         decode_value = single_payload
@@ -450,4 +454,4 @@ def bind(
     else:
         steps = tuple(extractors)
         call = lambda r, a, c: handler(*[step(r, a, c) for step in steps])  # noqa: E731
-    return Invoker(name, is_async, wants_ack, batch, call, decode_one)
+    return Invoker(name, is_async, wants_ack, batch, call, decode_one, is_coroutine)

@@ -43,11 +43,22 @@ class ContainerSettings:
     consumer_kwargs: dict[str, Any]
     client_id_prefix: str
     missing_topics_fatal: bool = False
+    transaction_id_prefix: str | None = None
+    """Set when each record is handled in a Kafka transaction together with its offset."""
+
+    @property
+    def transactional(self) -> bool:
+        return self.transaction_id_prefix is not None
 
     @property
     def commits(self) -> bool:
-        """Whether the container commits (not with Kafka auto-commit, nor without a group)."""
-        return self.group_id is not None and not self.consumer_kwargs.get("enable_auto_commit")
+        """Whether the container commits offsets itself (not with Kafka auto-commit, not
+        without a group, and not when transactions commit them)."""
+        return (
+            self.group_id is not None
+            and not self.consumer_kwargs.get("enable_auto_commit")
+            and not self.transactional
+        )
 
 
 class ContainerState(enum.Enum):
@@ -99,8 +110,13 @@ class ListenerContainer:
         *,
         error_handler: Any,
         rebalance_listener: Any = None,
+        template: Any = None,
+        send_to: str | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.template = template
+        """The ``KafkaTemplate`` for ``send_to`` replies and transactional producers."""
+        self.send_to = send_to
         self.invoker = invoker
         self.settings = settings
         self.error_handler = error_handler

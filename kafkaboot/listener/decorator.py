@@ -13,9 +13,16 @@ from typing import Any, TypeVar
 
 from kafkaboot.listener.endpoint import AckModeName, ListenerEndpoint, TopicPartitionOffset
 
-__all__ = ["ENDPOINTS_ATTRIBUTE", "declared_endpoints", "kafka_listener"]
+__all__ = [
+    "ENDPOINTS_ATTRIBUTE",
+    "SEND_TO_ATTRIBUTE",
+    "declared_endpoints",
+    "kafka_listener",
+    "send_to",
+]
 
 ENDPOINTS_ATTRIBUTE = "__kafkaboot_listeners__"
+SEND_TO_ATTRIBUTE = "__kafkaboot_send_to__"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -69,6 +76,19 @@ def kafka_listener(
         )
         existing = list(getattr(handler, ENDPOINTS_ATTRIBUTE, ()))
         setattr(handler, ENDPOINTS_ATTRIBUTE, (*existing, endpoint))
+        return handler
+
+    return decorate
+
+
+def send_to(topic: str = "") -> Callable[[F], F]:
+    """Send the listener's return value to ``topic`` (Spring's ``@SendTo``), keyed like the
+    incoming record. A list, generator or async generator sends one record per element;
+    ``None`` sends nothing. Without a topic, the reply goes to the request's reply topic
+    (the ``kafka_replyTopic`` header, as ``ReplyingKafkaTemplate`` sets it)."""
+
+    def decorate(handler: F) -> F:
+        setattr(handler, SEND_TO_ATTRIBUTE, topic)
         return handler
 
     return decorate

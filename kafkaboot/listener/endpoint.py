@@ -71,6 +71,8 @@ class ListenerEndpoint:
     error_handler: Any = None
     rebalance_listener: Any = None
     client_id_prefix: str | None = None
+    send_to: str | None = None
+    """Send the handler's return value here; ``""`` replies to the request's reply topic."""
     owner: type | None = None
 
     def __post_init__(self) -> None:

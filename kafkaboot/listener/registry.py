@@ -19,7 +19,7 @@ from kafkaboot.errors import KafkaBootError, ListenerDefinitionError
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.binding import bind
 from kafkaboot.listener.container import ContainerSettings, ListenerContainer
-from kafkaboot.listener.decorator import declared_endpoints, kafka_listener
+from kafkaboot.listener.decorator import SEND_TO_ATTRIBUTE, declared_endpoints, kafka_listener
 from kafkaboot.listener.endpoint import ListenerEndpoint
 from kafkaboot.serialization import Deserializer, deserializer_for
 
@@ -38,6 +38,7 @@ class ListenerRegistry:
             (default: ``cls()``); the application passes one that asks the DI container.
         error_handler: for listeners that name none (default: :class:`DefaultErrorHandler`).
         environ: for ``${VAR}`` placeholders in topics and group ids (default: os.environ).
+        template: the application's ``KafkaTemplate``, for replies and transactions.
     """
 
     def __init__(
@@ -47,8 +48,12 @@ class ListenerRegistry:
         instance_factory: InstanceFactory | None = None,
         error_handler: ErrorHandler | None = None,
         environ: Mapping[str, str] | None = None,
+        template: Any = None,
     ) -> None:
         self.settings = settings or KafkaBootSettings()
+        self.template = template
+        """A ``KafkaTemplate`` for ``@send_to`` replies; when it is transactional
+        (``kafka.producer.transaction-id-prefix``), listeners run in transactions."""
         self._instance_factory = instance_factory or (lambda cls: cls())
         self._error_handler = error_handler
         self._environ = os.environ if environ is None else environ
@@ -72,6 +77,21 @@ class ListenerRegistry:
                 f"listener id {listener_id!r} is registered twice; give one of them id=..."
             )
         settings = self._container_settings(endpoint)
+        reply_to = endpoint.send_to
+        if reply_to is None:
+            reply_to = getattr(endpoint.handler, SEND_TO_ATTRIBUTE, None)
+        if reply_to is not None and self.template is None:
+            raise ListenerDefinitionError(
+                f"listener {listener_id} sends its results (send_to) but the registry has no "
+                "KafkaTemplate; create it with ListenerRegistry(..., template=template) (the "
+                "ApplicationContainer does)"
+            )
+        if settings.transactional and settings.ack_mode.is_manual:
+            raise ListenerDefinitionError(
+                f"listener {listener_id}: with transactions (kafka.producer."
+                "transaction-id-prefix) each record's offset commits in its transaction, so a "
+                "manual ack mode cannot apply; use an automatic ack mode"
+            )
         handler = endpoint.handler
         if endpoint.owner is not None:
             handler = handler.__get__(self.instance(endpoint.owner), endpoint.owner)
@@ -90,6 +110,8 @@ class ListenerRegistry:
             settings,
             error_handler=self._component(endpoint.error_handler) or self._default_error_handler(),
             rebalance_listener=self._component(endpoint.rebalance_listener),
+            template=self.template,
+            send_to=reply_to,
         )
         self._containers[listener_id] = container
         return container
@@ -168,7 +190,18 @@ class ListenerRegistry:
             consumer_kwargs=kwargs,
             client_id_prefix=prefix or f"kafkaboot-{endpoint.listener_id.rsplit('.', 1)[-1]}",
             missing_topics_fatal=listener.missing_topics_fatal,
+            transaction_id_prefix=self._transaction_prefix(group_id),
         )
+
+    def _transaction_prefix(self, group_id: str | None) -> str | None:
+        """Listeners run in transactions when the template is transactional (as Spring Boot
+        makes containers transactional once transaction-id-prefix is set)."""
+        prefix = self.settings.kafka.producer.transaction_id_prefix
+        if prefix is None or group_id is None or self.template is None:
+            return None
+        if not getattr(self.template, "transactional", False):
+            return None
+        return prefix
 
     def _deserializers(
         self, endpoint: ListenerEndpoint

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import (
     CommitFailedError,
@@ -32,6 +32,7 @@ from aiokafka.errors import (
 )
 
 from kafkaboot.errorhandling.handler import ErrorAction, FailedRecord, decide
+from kafkaboot.errors import KafkaBootError
 from kafkaboot.listener.acks import AckMode, Acknowledgment, OffsetTracker
 from kafkaboot.listener.rebalance import (
     ConsumerSeekAware,
@@ -40,6 +41,8 @@ from kafkaboot.listener.rebalance import (
     apply_seeks,
     call_maybe_async,
 )
+from kafkaboot.listener.reply import CORRELATION_ID_HEADER, REPLY_TOPIC_HEADER
+from kafkaboot.template import transaction_producer
 
 if TYPE_CHECKING:
     from kafkaboot.listener.container import ListenerContainer
@@ -97,6 +100,8 @@ class ConsumerWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._pending_commit: asyncio.Future[None] | None = None
+        self._producer: AIOKafkaProducer | None = None
+        """Transactional containers: this consumer's own transactional producer."""
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -111,6 +116,10 @@ class ConsumerWorker:
             self.consumer.subscribe(pattern=endpoint.topic_pattern, listener=_RebalanceBridge(self))
         else:
             self.consumer.subscribe(list(endpoint.topics), listener=_RebalanceBridge(self))
+        if self._settings.transactional:
+            transactional_id = f"{self._settings.transaction_id_prefix}{self.name}"
+            self._producer = self.container.template.transactional_producer(transactional_id)
+            await self._producer.start()
         await self.consumer.start()
         if endpoint.partitions:
             self.assigned = set(self.consumer.assignment())
@@ -156,10 +165,17 @@ class ConsumerWorker:
             )
         except Exception as exc:
             log.warning("listener %s: the final commit failed: %r", self.name, exc)
-        try:
-            await asyncio.wait_for(self.consumer.stop(), timeout=max(timeout, 5.0))
-        except TimeoutError:
-            log.warning("listener %s: the consumer did not close in time; abandoning it", self.name)
+        for client in (self.consumer, self._producer):
+            if client is None:
+                continue
+            try:
+                await asyncio.wait_for(client.stop(), timeout=max(timeout, 5.0))
+            except TimeoutError:
+                log.warning(
+                    "listener %s: its %s did not close in time; abandoning it",
+                    self.name,
+                    type(client).__name__,
+                )
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -228,8 +244,10 @@ class ConsumerWorker:
     async def _process(self, batches: dict[TopicPartition, list[Record]], generation: int) -> None:
         container = self.container
         fast = (
-            container.invoker.is_async
+            container.invoker.is_coroutine
             and container.filter is None
+            and container.send_to is None
+            and self._producer is None
             and not self._ack_mode.is_manual
             and self._ack_mode is not AckMode.RECORD
         )
@@ -283,17 +301,52 @@ class ConsumerWorker:
         self.tracker.done_many(tp, last, count)
         self.positions[tp] = last + 1
 
-    async def _invoke(self, argument: Any, ack: Acknowledgment | None) -> None:
+    async def _invoke(self, argument: Any, ack: Acknowledgment | None) -> Any:
         invoker = self.container.invoker
         if invoker.is_async:
-            await invoker.call(argument, ack, self.consumer)
+            result = invoker.call(argument, ack, self.consumer)
+        else:
+            result = await asyncio.to_thread(invoker.call, argument, ack, self.consumer)
+        if inspect.isawaitable(result):  # Also a sync wrapper around a coroutine function.
+            result = await result
+        return result
+
+    async def _send_result(self, record: Record, result: Any) -> None:
+        """``send_to``: the handler's return value goes to the reply topic, with the
+        incoming key; delivery is confirmed before the record counts as handled."""
+        if result is None:
             return
-        result = await asyncio.to_thread(invoker.call, argument, ack, self.consumer)
-        if inspect.isawaitable(result):  # A sync wrapper around a coroutine function.
-            await result
+        topic = self.container.send_to
+        headers: list[tuple[str, bytes]] = []
+        if not topic:
+            found = dict(record.headers)
+            reply_topic = found.get(REPLY_TOPIC_HEADER)
+            if reply_topic is None:
+                raise KafkaBootError(
+                    f"listener {self.container.listener_id} replies with @send_to() but record "
+                    f"{record.topic}-{record.partition}@{record.offset} has no "
+                    f"{REPLY_TOPIC_HEADER} header; name a topic: @send_to('topic')"
+                )
+            topic = reply_topic.decode()
+            if CORRELATION_ID_HEADER in found:
+                headers.append((CORRELATION_ID_HEADER, found[CORRELATION_ID_HEADER]))
+        template = self.container.template
+        if inspect.isasyncgen(result):
+            values = [value async for value in result]
+        elif isinstance(result, list | tuple | set | frozenset) or inspect.isgenerator(result):
+            values = list(result)
+        else:
+            values = [result]
+        futures = [
+            await template.send(topic, value, key=record.key, headers=headers or None)
+            for value in values
+        ]
+        await asyncio.gather(*futures)
 
     async def _handle(self, tp: TopicPartition, record: Record, generation: int) -> bool:
         """Handle one record; ``False`` when its partition was rewound to retry it."""
+        if self._producer is not None:
+            return await self._handle_in_transaction(tp, record, generation, self._producer)
         container = self.container
         manual = self._ack_mode.is_manual
         if container.filter is not None and not container.filter(record):
@@ -305,7 +358,9 @@ class ConsumerWorker:
             return True
         ack = self._acknowledgment(tp, record.offset) if manual else None
         try:
-            await self._invoke(record, ack)
+            result = await self._invoke(record, ack)
+            if container.send_to is not None:
+                await self._send_result(record, result)
         except Exception as exc:
             if generation != self._generation:
                 return False
@@ -328,6 +383,52 @@ class ConsumerWorker:
         if ack.acknowledged and self._ack_mode is AckMode.MANUAL_IMMEDIATE:
             await self._commit()
         return True
+
+    async def _handle_in_transaction(
+        self, tp: TopicPartition, record: Record, generation: int, producer: AIOKafkaProducer
+    ) -> bool:
+        """Consume-process-produce exactly once: the handler's sends and the record's offset
+        commit in one transaction, or neither does."""
+        container = self.container
+        offsets = {tp: record.offset + 1}
+        if container.filter is not None and not container.filter(record):
+            await self._commit_in_transaction(producer, offsets)
+            return True
+        await producer.begin_transaction()
+        try:
+            with transaction_producer(producer):
+                result = await self._invoke(record, None)
+                if container.send_to is not None:
+                    await self._send_result(record, result)
+            await producer.send_offsets_to_transaction(offsets, self._settings.group_id)
+            await producer.commit_transaction()
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                await producer.abort_transaction()
+            if generation != self._generation:
+                return False
+            action = await self._decide(record, exc)
+            if action.retry:
+                self._rewind(tp, record.offset, action.delay)
+                return False
+            await self._commit_in_transaction(producer, offsets)  # Recovered: move past it.
+        if self._attempts:
+            self._attempts.pop((tp, record.offset), None)
+        self.committed[tp] = self.positions[tp] = record.offset + 1
+        return True
+
+    async def _commit_in_transaction(
+        self, producer: AIOKafkaProducer, offsets: dict[TopicPartition, int]
+    ) -> None:
+        await producer.begin_transaction()
+        try:
+            await producer.send_offsets_to_transaction(offsets, self._settings.group_id)
+            await producer.commit_transaction()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await producer.abort_transaction()
+            raise
+        self.committed.update(offsets)
 
     async def _process_batch(
         self, batches: dict[TopicPartition, list[Record]], generation: int
@@ -353,9 +454,23 @@ class ConsumerWorker:
         first = owned[min(owned)][0]
         manual = self._ack_mode.is_manual
         ack = self._batch_acknowledgment(owned) if manual else None
+        producer = self._producer
+        offsets = {tp: rs[-1].offset + 1 for tp, rs in owned.items()}
         try:
-            await self._invoke(values, ack)
+            if producer is not None:
+                await producer.begin_transaction()
+            with transaction_producer(producer) if producer else contextlib.nullcontext():
+                result = await self._invoke(values, ack)
+                if container.send_to is not None:
+                    await self._send_result(first, result)
+            if producer is not None:
+                await producer.send_offsets_to_transaction(offsets, self._settings.group_id)
+                await producer.commit_transaction()
+                self.committed.update(offsets)
         except Exception as exc:
+            if producer is not None:
+                with contextlib.suppress(Exception):
+                    await producer.abort_transaction()
             if generation != self._generation:
                 return
             action = await self._decide(first, exc)
@@ -364,6 +479,8 @@ class ConsumerWorker:
                 return
             if manual:  # Recovered: counts as acknowledged.
                 self._acknowledge_batch(owned)
+            if producer is not None:
+                await self._commit_in_transaction(producer, offsets)
         else:
             if generation != self._generation:
                 return
