@@ -39,9 +39,10 @@ demo: install
 	trap '$(BIN)/kafkaboot broker stop --purge --data-dir .demo-broker' EXIT; \
 	$(BIN)/python docs/snippets/round_trip.py "$$bootstrap"
 
-# Consume throughput of a kafkaboot listener against a raw aiokafka loop (prints a table).
+# Throughput of a listener and of the template against raw aiokafka (prints tables).
 bench: install
 	$(BIN)/python -m bench.listener_throughput
+	$(BIN)/python -m bench.send_throughput
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo-broker

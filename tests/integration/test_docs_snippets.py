@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .kafka_helpers import create_topic, produce, registry_for
+from .kafka_helpers import committed, create_topic, produce, registry_for, unique, wait_for
 
 SNIPPETS = Path(__file__).parents[2] / "docs" / "snippets"
 pytestmark = pytest.mark.asyncio
@@ -37,3 +37,69 @@ async def test_listener_manual_ack(kafka_bootstrap, monkeypatch):
     stored = await snippet.run(registry_for(kafka_bootstrap), topic, expected=3)
     assert stored == ["a", "b", "c"]
     assert all(count == 2 for count in snippet.attempts.values())
+
+
+async def test_template_send(kafka_bootstrap, monkeypatch):
+    from kafkaboot import load_settings
+
+    topic = await create_topic(kafka_bootstrap, partitions=2)
+    snippet = load("template_send", monkeypatch)
+    settings = load_settings(
+        environ={}, overrides={"kafka": {"bootstrap-servers": kafka_bootstrap}}
+    )
+    results = await snippet.run(settings, topic)
+    assert len(results) == 6
+    assert all(r.topic == topic and r.offset >= 0 for r in results)
+
+
+async def test_di_container(kafka_bootstrap, monkeypatch):
+    from dependency_injector import providers
+
+    from kafkaboot import load_settings
+
+    topic = await create_topic(kafka_bootstrap)
+    monkeypatch.setenv("ORDERS_TOPIC", topic)
+    await produce(kafka_bootstrap, topic, [b'{"id": 1}'])
+    snippet = load("di_container", monkeypatch)
+    container = snippet.Container()
+    settings = load_settings(
+        overrides={
+            "kafka": {
+                "bootstrap-servers": kafka_bootstrap,
+                "consumer": {"auto-offset-reset": "earliest"},
+            }
+        }
+    )
+    container.settings.override(providers.Object(settings))
+    registry = snippet.build(container)
+    try:
+        async with registry:
+            await wait_for(lambda: container.repository().orders, message="the order")
+    finally:
+        container.unwire()
+    assert container.repository().orders == [{"id": 1}]
+
+
+async def test_transactions(kafka_bootstrap, monkeypatch):
+    from kafkaboot import load_settings
+    from kafkaboot.template import KafkaTemplate
+
+    topic, source, sink = [await create_topic(kafka_bootstrap) for _ in range(3)]
+    snippet = load("transactions", monkeypatch)
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {
+                "bootstrap-servers": kafka_bootstrap,
+                "producer": {"transaction-id-prefix": unique("tx-")},
+                "consumer": {"auto-offset-reset": "earliest", "group-id": unique("g")},
+            }
+        },
+    )
+    await produce(kafka_bootstrap, source, [b'{"id": 1}'])
+    async with KafkaTemplate(settings) as template:
+        await snippet.transfer(template, topic)
+        registry = snippet.exactly_once(settings, template, source, sink)
+        async with registry:
+            await wait_for(lambda: registry.containers[0].workers[0].committed, message="a commit")
+    assert await committed(kafka_bootstrap, "enricher", source) == {0: 1}
