@@ -9,8 +9,9 @@ Only the modules you name are wired: ``container.wire(modules=[...])``.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from dependency_injector import containers, providers, wiring
@@ -24,6 +25,7 @@ __all__ = [
     "ApplicationContainer",
     "container_instance_factory",
     "injected_parameters",
+    "running",
     "unwired_injections",
 ]
 
@@ -104,3 +106,27 @@ class ApplicationContainer(containers.DeclarativeContainer):
         # providers.Self would point at the base class's container instead.
         container.registry.add_kwargs(instance_factory=container_instance_factory(container))
         return container
+
+
+@contextlib.asynccontextmanager
+async def running(container: containers.Container) -> AsyncIterator[containers.Container]:
+    """Start the container's components in order and stop them in reverse: declared topics
+    are created, then the template starts, then the listener containers; on exit the
+    listeners stop (committing what they finished) before the template flushes and closes.
+
+    Raises:
+        ConfigurationError: a topic declaration cannot work.
+        KafkaBootError: Kafka cannot be reached (or fail-fast topic creation failed).
+    """
+    await container.admin().start()
+    template = container.template()
+    await template.start()
+    try:
+        registry = container.registry()
+        await registry.start()
+        try:
+            yield container
+        finally:
+            await registry.stop()
+    finally:
+        await template.stop()

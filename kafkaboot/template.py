@@ -173,6 +173,10 @@ class KafkaTemplate:
         self._transaction_lock = asyncio.Lock()
 
     @property
+    def started(self) -> bool:
+        return self._producer is not None
+
+    @property
     def transactional(self) -> bool:
         return "transactional_id" in self._kwargs
 

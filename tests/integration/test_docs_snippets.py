@@ -103,3 +103,38 @@ async def test_transactions(kafka_bootstrap, monkeypatch):
         async with registry:
             await wait_for(lambda: registry.containers[0].workers[0].committed, message="a commit")
     assert await committed(kafka_bootstrap, "enricher", source) == {0: 1}
+
+
+async def test_application_container_runs_topics_template_and_listeners_in_order(
+    kafka_bootstrap, monkeypatch
+):
+    from dependency_injector import providers
+
+    from kafkaboot import load_settings
+    from kafkaboot.di import running
+
+    topic = unique("orders")
+    monkeypatch.setenv("ORDERS_TOPIC", topic)
+    snippet = load("di_container", monkeypatch)
+    container = snippet.Container()
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {
+                "bootstrap-servers": kafka_bootstrap,
+                "consumer": {"auto-offset-reset": "earliest"},
+                "topics": [{"name": topic, "partitions": 2}],
+            }
+        },
+    )
+    container.settings.override(providers.Object(settings))
+    snippet.build(container)
+    try:
+        async with running(container):
+            await (await container.template().send(topic, {"id": 9}))
+            await wait_for(lambda: container.repository().orders, message="the order")
+        assert not container.registry().containers[0].is_running
+        assert not container.template().started  # Stopped after the listeners.
+    finally:
+        container.unwire()
+    assert container.repository().orders == [{"id": 9}]
