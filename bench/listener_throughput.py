@@ -11,11 +11,7 @@ Without --bootstrap (or $KAFKA_BOOTSTRAP_SERVERS) it starts a local broker.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -24,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel
 
+from bench import harness
 from kafkaboot import ListenerRegistry, load_settings
 
 PARTITIONS = 6
@@ -132,36 +129,16 @@ async def main(bootstrap: str, records: int, repeat: int) -> None:
     for _ in range(repeat):
         raw_rates.append(await raw(bootstrap, topic, records))
         kb_rates.append(await kafkaboot_listener(bootstrap, topic, records))
-    raw_median, kb_median = statistics.median(raw_rates), statistics.median(kb_rates)
-    print(
-        f"\nconsume {records:,} JSON records (~{len(payload(0))} B) over {PARTITIONS} "
-        f"partitions, median of {repeat}, CPUs: {os.cpu_count()}"
+    harness.print_table(
+        f"consume {records:,} JSON records (~{len(payload(0))} B) over {PARTITIONS} "
+        f"partitions, median of {repeat}",
+        [
+            ("raw aiokafka getmany + pydantic", raw_rates),
+            ("kafkaboot listener (pydantic)", kb_rates),
+        ],
+        "kafkaboot / raw",
     )
-    print(f"| {'scenario':<36} | {'records/s':>10} | {'spread':>17} |")
-    print(f"|{'-' * 38}|{'-' * 12}|{'-' * 19}|")
-    for name, rates in (
-        ("raw aiokafka getmany + pydantic", raw_rates),
-        ("kafkaboot listener (pydantic)", kb_rates),
-    ):
-        spread = f"{min(rates):,.0f}-{max(rates):,.0f}"
-        print(f"| {name:<36} | {statistics.median(rates):>10,.0f} | {spread:>17} |")
-    print(f"\nratio kafkaboot / raw: {kb_median / raw_median:.2f}")
-
-
-def cli() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-    args = parser.parse_args()
-    if args.bootstrap:
-        asyncio.run(main(args.bootstrap, args.records, args.repeat))
-        return
-    from kafkaboot.testing import KafkaCluster
-
-    with tempfile.TemporaryDirectory() as data, KafkaCluster(data) as cluster:
-        asyncio.run(main(cluster.bootstrap_servers, args.records, args.repeat))
 
 
 if __name__ == "__main__":
-    cli()
+    harness.run(main, __doc__.splitlines()[0])

@@ -10,18 +10,15 @@ Usage: python -m bench.send_throughput [--records N] [--repeat N] [--bootstrap H
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
-import os
-import statistics
-import tempfile
 import time
 import uuid
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench import harness
 from kafkaboot import load_settings
 from kafkaboot.template import KafkaTemplate
 
@@ -86,36 +83,16 @@ async def main(bootstrap: str, records: int, repeat: int) -> None:
     for _ in range(repeat):
         raw_rates.append(await raw(bootstrap, records))
         template_rates.append(await template(bootstrap, records))
-    print(
-        f"\nsend {records:,} JSON records (~{len(json.dumps(event(0)))} B) to {PARTITIONS} "
-        f"partitions, acks=all, median of {repeat}, CPUs: {os.cpu_count()}"
+    harness.print_table(
+        f"send {records:,} JSON records (~{len(json.dumps(event(0)))} B) to {PARTITIONS} "
+        f"partitions, acks=all, median of {repeat}",
+        [
+            ("raw AIOKafkaProducer.send (bytes)", raw_rates),
+            ("KafkaTemplate.send (dict -> JSON)", template_rates),
+        ],
+        "KafkaTemplate / raw",
     )
-    print(f"| {'scenario':<40} | {'records/s':>10} | {'spread':>17} |")
-    print(f"|{'-' * 42}|{'-' * 12}|{'-' * 19}|")
-    for name, rates in (
-        ("raw AIOKafkaProducer.send (bytes)", raw_rates),
-        ("KafkaTemplate.send (dict -> JSON)", template_rates),
-    ):
-        spread = f"{min(rates):,.0f}-{max(rates):,.0f}"
-        print(f"| {name:<40} | {statistics.median(rates):>10,.0f} | {spread:>17} |")
-    ratio = statistics.median(template_rates) / statistics.median(raw_rates)
-    print(f"\nratio KafkaTemplate / raw: {ratio:.2f}")
-
-
-def cli() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-    args = parser.parse_args()
-    if args.bootstrap:
-        asyncio.run(main(args.bootstrap, args.records, args.repeat))
-        return
-    from kafkaboot.testing import KafkaCluster
-
-    with tempfile.TemporaryDirectory() as data, KafkaCluster(data) as cluster:
-        asyncio.run(main(cluster.bootstrap_servers, args.records, args.repeat))
 
 
 if __name__ == "__main__":
-    cli()
+    harness.run(main, __doc__.splitlines()[0])

@@ -4,7 +4,7 @@ import asyncio
 import time
 import uuid
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from kafkaboot import ListenerRegistry, load_settings
@@ -76,3 +76,24 @@ def registry_for(bootstrap, error_handler=None, **kafka):
     kafka["bootstrap-servers"] = bootstrap
     settings = load_settings(environ={}, overrides={"kafka": kafka})
     return ListenerRegistry(settings, environ={}, error_handler=error_handler)
+
+
+async def read_all(bootstrap, topic, count, isolation_level="read_uncommitted", wait=20.0):
+    """Up to ``count`` records of ``topic`` from the beginning, in (partition, offset) order;
+    stops after ``wait`` seconds, so a test can also check that nothing more arrives."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        isolation_level=isolation_level,
+    )
+    await consumer.start()
+    records = []
+    try:
+        deadline = time.monotonic() + wait
+        while len(records) < count and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=300)
+            records += [r for rs in batches.values() for r in rs]
+    finally:
+        await consumer.stop()
+    return sorted(records, key=lambda r: (r.partition, r.offset))

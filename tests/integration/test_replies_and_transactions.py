@@ -1,11 +1,9 @@
 """@send_to jobs, request/reply, and exactly-once consume-process-produce."""
 
 import asyncio
-import time
 from datetime import timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from kafkaboot import ListenerRegistry, load_settings
 from kafkaboot.errors import ListenerDefinitionError
@@ -13,7 +11,7 @@ from kafkaboot.listener.decorator import send_to
 from kafkaboot.replying import ReplyingKafkaTemplate, ReplyTimeoutError
 from kafkaboot.template import KafkaTemplate
 
-from .kafka_helpers import committed, create_topic, produce, unique, wait_for
+from .kafka_helpers import committed, create_topic, produce, read_all, unique, wait_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -22,25 +20,6 @@ def settings_for(bootstrap, **kafka):
     kafka["bootstrap-servers"] = bootstrap
     kafka.setdefault("consumer", {}).setdefault("auto-offset-reset", "earliest")
     return load_settings(environ={}, overrides={"kafka": kafka})
-
-
-async def read_all(bootstrap, topic, count, isolation_level="read_committed", wait=20):
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        isolation_level=isolation_level,
-    )
-    await consumer.start()
-    records = []
-    try:
-        deadline = time.monotonic() + wait
-        while len(records) < count and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=300)
-            records += [r for rs in batches.values() for r in rs]
-    finally:
-        await consumer.stop()
-    return records
 
 
 async def test_send_to_splits_lines_into_words(kafka_bootstrap):
@@ -57,7 +36,7 @@ async def test_send_to_splits_lines_into_words(kafka_bootstrap):
                 yield word
 
         async with registry:
-            records = await read_all(kafka_bootstrap, words, 4)
+            records = await read_all(kafka_bootstrap, words, 4, "read_committed")
     assert [(r.key, r.value) for r in records] == [
         (b"doc-1", b"the"),
         (b"doc-1", b"quick"),
@@ -123,7 +102,7 @@ async def test_consume_process_produce_exactly_once(kafka_bootstrap):
 
         async with registry:
             await wait_for(lambda: registry.containers[0].workers[0].committed, message="commits")
-            committed_records = await read_all(kafka_bootstrap, sink, 6)
+            committed_records = await read_all(kafka_bootstrap, sink, 6, "read_committed")
             await wait_for(
                 lambda: (
                     registry.containers[0]

@@ -3,10 +3,8 @@
 import asyncio
 import dataclasses
 import subprocess
-import time
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from pydantic import BaseModel
 
 from kafkaboot import load_settings
@@ -14,7 +12,7 @@ from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
 from kafkaboot.template import KafkaTemplate, ProducerRecord
 from kafkaboot.testing import kafka_classpath
 
-from .kafka_helpers import create_topic, unique
+from .kafka_helpers import create_topic, read_all, unique
 
 pytestmark = pytest.mark.asyncio
 
@@ -31,25 +29,6 @@ class Point:
 def template_for(bootstrap, **kafka):
     kafka["bootstrap-servers"] = bootstrap
     return KafkaTemplate(load_settings(environ={}, overrides={"kafka": kafka}))
-
-
-async def read_all(bootstrap, topic, count, isolation_level="read_uncommitted"):
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        isolation_level=isolation_level,
-    )
-    await consumer.start()
-    records = []
-    try:
-        deadline = time.monotonic() + 20
-        while len(records) < count and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            records += [r for rs in batches.values() for r in rs]
-    finally:
-        await consumer.stop()
-    return sorted(records, key=lambda r: (r.partition, r.offset))
 
 
 async def test_send_lands_with_key_partition_headers_and_timestamp(kafka_bootstrap):
