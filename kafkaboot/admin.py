@@ -65,7 +65,9 @@ class KafkaAdmin:
         self.topics: list[NewTopic] = list(declared.values())
 
     def declare(self, *topics: NewTopic) -> None:
-        self.topics += topics
+        """Add declarations; a later one for the same name replaces the earlier."""
+        declared = {t.name: t for t in self.topics} | {t.name: t for t in topics}
+        self.topics = list(declared.values())
 
     def client(self) -> AIOKafkaAdminClient:
         """A new aiokafka admin client configured from ``kafka.admin.*``."""
@@ -109,8 +111,8 @@ class KafkaAdmin:
         """
         timeout = self.settings.kafka.admin.operation_timeout.total_seconds()
         client = self.client()
-        await asyncio.wait_for(client.start(), timeout)
         try:
+            await asyncio.wait_for(client.start(), timeout)
             return await asyncio.wait_for(self._ensure(client), timeout)
         finally:
             await client.close()
@@ -147,9 +149,16 @@ class KafkaAdmin:
             for t in self.topics
             if t.name in existing and t.partitions and t.partitions > existing[t.name]
         }
-        if grow:
-            await client.create_partitions(grow)
-            for name, change in grow.items():
+        for name, change in grow.items():
+            try:
+                await client.create_partitions({name: change})
+            except KafkaError as exc:
+                # Another instance may have grown it first; what counts is the result.
+                [now] = await client.describe_topics([name])
+                if len(now["partitions"]) < change.total_count:
+                    raise
+                log.info("topic %s already grown by someone else (%r)", name, exc)
+            else:
                 log.info("topic %s: %d -> %d partitions", name, existing[name], change.total_count)
         shrink = [
             t.name

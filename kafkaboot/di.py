@@ -47,10 +47,13 @@ def container_instance_factory(container: containers.Container) -> Callable[[typ
     """
 
     def create(cls: type) -> Any:
+        # Only the container's own providers: traverse() would also visit overriding ones
+        # (a test's override of the same class), which are not a second definition.
         found = [
             provider
-            for provider in container.traverse(types=[providers.Factory, providers.Singleton])
-            if getattr(provider, "cls", None) is cls
+            for provider in container.providers.values()
+            if isinstance(provider, providers.Factory | providers.Singleton)
+            and getattr(provider, "cls", None) is cls
         ]
         if len(found) > 1:
             raise LookupError(

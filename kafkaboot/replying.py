@@ -62,9 +62,14 @@ class ReplyingKafkaTemplate:
         kwargs.pop("group_id", None)
         kwargs |= {"auto_offset_reset": "latest", "enable_auto_commit": False}
         consumer = AIOKafkaConsumer(self.reply_topic, **kwargs)
-        await consumer.start()
-        for tp in consumer.assignment():
-            await consumer.position(tp)  # Fix the starting point before the first request.
+        try:
+            await consumer.start()
+            for tp in consumer.assignment():
+                await consumer.position(tp)  # Fix the starting point before the first request.
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), 10.0)
+            raise
         self._consumer = consumer
         self._task = asyncio.create_task(self._read_replies(consumer), name="kafkaboot:replies")
 
@@ -78,7 +83,10 @@ class ReplyingKafkaTemplate:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(consumer.stop(), timeout)
         for future in self._pending.values():
-            future.cancel()
+            if not future.done():
+                future.set_exception(
+                    KafkaBootError("the ReplyingKafkaTemplate stopped before the reply came")
+                )
 
     async def __aenter__(self) -> ReplyingKafkaTemplate:
         await self.start()
@@ -89,7 +97,12 @@ class ReplyingKafkaTemplate:
 
     async def _read_replies(self, consumer: AIOKafkaConsumer) -> None:
         while True:
-            batches = await consumer.getmany(timeout_ms=500)
+            try:
+                batches = await consumer.getmany(timeout_ms=500)
+            except Exception as exc:  # keep reading: every waiting request depends on it
+                log.error("reading replies from %s failed: %r; retrying", self.reply_topic, exc)
+                await asyncio.sleep(1.0)
+                continue
             for records in batches.values():
                 for record in records:
                     correlation = dict(record.headers).get(CORRELATION_ID_HEADER)

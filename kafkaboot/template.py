@@ -35,30 +35,62 @@ __all__ = [
     "ProducerListener",
     "ProducerRecord",
     "SendResult",
-    "transaction_producer",
+    "TransactionScope",
+    "transaction_scope",
 ]
 
 log = logging.getLogger("kafkaboot.template")
 HeadersArg: TypeAlias = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]] | None
 SerializerArg: TypeAlias = Serializer | str | None
 _STOP_TIMEOUT_S = 10.0
-_transaction_producer: contextvars.ContextVar[AIOKafkaProducer | None] = contextvars.ContextVar(
-    "kafkaboot_transaction_producer", default=None
+_COMPACT_ABOVE = 10_000
+
+
+class TransactionScope:
+    """One open transaction: its producer, the deliveries of the sends made in it, and
+    whether a nested block failed. Sends belong to the scope of the task that made them."""
+
+    __slots__ = ("deliveries", "producer", "rollback_only")
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self.deliveries: list[asyncio.Future[Any]] = []
+        self.rollback_only = False
+
+    async def settle(self, timeout: float) -> None:
+        """Wait for every send of the transaction; it must not commit if one failed.
+
+        Raises:
+            KafkaSendError: a send failed, or a nested block asked for a rollback.
+        """
+        if self.deliveries:
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*self.deliveries, return_exceptions=True), timeout
+            )
+            failed = [o for o in outcomes if isinstance(o, BaseException)]
+            if failed:
+                raise KafkaSendError(
+                    f"{len(failed)} send(s) of the transaction failed ({failed[0]!r}); aborting it",
+                    topic="?",
+                )
+        if self.rollback_only:
+            raise KafkaSendError("a block inside the transaction failed; aborting it", topic="?")
+
+
+_scope: contextvars.ContextVar[TransactionScope | None] = contextvars.ContextVar(
+    "kafkaboot_transaction_scope", default=None
 )
 
 
 @contextlib.contextmanager
-def transaction_producer(producer: AIOKafkaProducer) -> Iterator[None]:
+def transaction_scope(scope: TransactionScope) -> Iterator[TransactionScope]:
     """While a transactional listener handles a record, the template's sends go to that
     listener's producer, inside its transaction (Spring binds the producer to the thread)."""
-    token = _transaction_producer.set(producer)
+    token = _scope.set(scope)
     try:
-        yield
+        yield scope
     finally:
-        _transaction_producer.reset(token)
-
-
-_COMPACT_ABOVE = 10_000
+        _scope.reset(token)
 
 
 class ProducerRecord(NamedTuple):
@@ -157,10 +189,10 @@ class KafkaTemplate:
         self.producer_listener: ProducerListener = producer_listener or LoggingProducerListener()
         self.default_topic = default_topic or self.settings.kafka.template.default_topic
         self._kwargs = self.settings.kafka.producer_kwargs()
+        self._transaction_id: str | None = None
         if producer.transaction_id_prefix:
-            self._kwargs["transactional_id"] = (
-                producer.transaction_id_prefix + transaction_id_suffix
-            )
+            self._transaction_id = producer.transaction_id_prefix + transaction_id_suffix
+            self._kwargs["transactional_id"] = self._transaction_id
         self.delivery_timeout = producer.delivery_timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._checked_partitions: dict[str, set[int]] = {}
@@ -178,7 +210,7 @@ class KafkaTemplate:
 
     @property
     def transactional(self) -> bool:
-        return "transactional_id" in self._kwargs
+        return self._transaction_id is not None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -230,8 +262,17 @@ class KafkaTemplate:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        deadline = time.monotonic() + timeout
+        # Most of the budget goes to delivering what is queued; what is still in flight
+        # after that fails below, and the close gets the rest.
+        with contextlib.suppress(TimeoutError, KafkaError):
+            await asyncio.wait_for(producer.flush(), timeout * 0.8)
+        while self._in_flight:  # Nobody waits forever on a record the stop gave up on.
+            _, record, result = self._in_flight.popleft()
+            if not result.done():
+                self._fail(record, result, self._timeout_error(record, None))
         try:
-            await asyncio.wait_for(producer.stop(), timeout)
+            await asyncio.wait_for(producer.stop(), max(0.5, deadline - time.monotonic()))
         except TimeoutError:
             log.warning(
                 "the KafkaTemplate did not close within %.1fs (broker away?); records not yet "
@@ -274,9 +315,21 @@ class KafkaTemplate:
             KafkaSendError: the record cannot be queued (too large, unknown partition,
                 no metadata for the topic within the delivery timeout).
         """
-        producer = _transaction_producer.get() or self._producer
-        if producer is None:
-            producer = self._started()
+        scope = _scope.get()
+        if scope is not None:
+            producer = scope.producer
+        else:
+            producer = self._producer
+            if producer is None:
+                producer = self._started()
+            if self._transaction_id is not None:
+                raise KafkaSendError(
+                    f"cannot send to {topic!r}: this template is transactional, so sends must "
+                    "be inside `async with template.transaction():` (or a transactional "
+                    "listener)",
+                    topic=topic,
+                    key=key,
+                )
         record = ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
         key_bytes = (
             self.key_serializer if key_serializer is None else _resolve(key_serializer, None)
@@ -327,6 +380,8 @@ class KafkaTemplate:
                 key=key,
                 retriable=exc.retriable,
             ) from exc
+        if scope is not None:
+            scope.deliveries.append(delivery)
         result: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
         delivery.add_done_callback(functools.partial(self._delivered, record, result))
         self._in_flight.append((time.monotonic() + self.delivery_timeout, record, result))
@@ -463,13 +518,21 @@ class KafkaTemplate:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[KafkaTemplate]:
-        """Commit every send inside the block together, or abort them all on an exception.
+        """Commit every send inside the block together, or abort them all on an exception
+        (or if one of them fails). Inside a transactional listener, the block joins the
+        listener's transaction; if it fails, that transaction aborts too.
 
         Raises:
             KafkaBootError: the template is not transactional.
+            KafkaSendError: a send of the transaction failed, so it was aborted.
         """
-        if _transaction_producer.get() is not None:
-            yield self  # Inside a transactional listener: take part in its transaction.
+        outer = _scope.get()
+        if outer is not None:
+            try:
+                yield self
+            except BaseException:
+                outer.rollback_only = True
+                raise
             return
         if not self.transactional:
             raise KafkaBootError(
@@ -478,16 +541,44 @@ class KafkaTemplate:
             )
         producer = self._started()
         # One producer has one transaction at a time: concurrent callers take turns.
-        async with self._transaction_lock, producer.transaction():
-            yield self
+        async with self._transaction_lock:
+            await producer.begin_transaction()
+            scope = TransactionScope(producer)
+            try:
+                with transaction_scope(scope):
+                    yield self
+                await scope.settle(self.delivery_timeout)
+                await asyncio.wait_for(producer.commit_transaction(), self.delivery_timeout)
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.abort_transaction(), self.delivery_timeout)
+                if isinstance(exc, KafkaError | KafkaSendError | TimeoutError):
+                    # A refused or lost send can leave the idempotent producer's sequence
+                    # numbers out of step; a new producer with the same id starts clean.
+                    await self._renew_producer(producer)
+                raise
+
+    async def _renew_producer(self, old: AIOKafkaProducer) -> None:
+        fresh = AIOKafkaProducer(**self._kwargs)
+        try:
+            await asyncio.wait_for(fresh.start(), self.delivery_timeout)
+        except Exception:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(fresh.stop(), _STOP_TIMEOUT_S)
+            log.exception("could not renew the transactional producer; keeping the old one")
+            return
+        self._producer = fresh
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(old.stop(), _STOP_TIMEOUT_S)
 
     async def send_offsets_to_transaction(self, offsets: Mapping[Any, int], group_id: str) -> None:
         """Commit a consumer group's offsets in the current transaction
         (consume-process-produce exactly once)."""
-        producer = _transaction_producer.get() or self._started()
+        scope = _scope.get()
+        producer = scope.producer if scope is not None else self._started()
         await producer.send_offsets_to_transaction(dict(offsets), group_id)
 
     def transactional_producer(self, transactional_id: str) -> AIOKafkaProducer:
-        """A new producer configured like this template's, with its own transactional id:
-        each transactional listener consumer gets one, so transactions never interleave."""
+        """A new producer configured like this template's, with its own transactional id
+        (transactional listeners use one per partition, so transactions never interleave)."""
         return AIOKafkaProducer(**(self._kwargs | {"transactional_id": transactional_id}))

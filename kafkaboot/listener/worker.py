@@ -18,11 +18,11 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import (
     CommitFailedError,
@@ -32,7 +32,7 @@ from aiokafka.errors import (
 )
 
 from kafkaboot.errorhandling.handler import ErrorAction, FailedRecord, decide
-from kafkaboot.errors import KafkaBootError
+from kafkaboot.errors import KafkaBootError, KafkaSendError
 from kafkaboot.listener.acks import AckMode, Acknowledgment, OffsetTracker
 from kafkaboot.listener.rebalance import (
     ConsumerSeekAware,
@@ -42,7 +42,11 @@ from kafkaboot.listener.rebalance import (
     call_maybe_async,
 )
 from kafkaboot.listener.reply import CORRELATION_ID_HEADER, REPLY_TOPIC_HEADER
-from kafkaboot.template import transaction_producer
+from kafkaboot.listener.transactions import (
+    PartitionRevokedError,
+    TransactionalProducers,
+    in_transaction,
+)
 
 if TYPE_CHECKING:
     from kafkaboot.listener.container import ListenerContainer
@@ -100,8 +104,8 @@ class ConsumerWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._pending_commit: asyncio.Future[None] | None = None
-        self._producer: AIOKafkaProducer | None = None
-        """Transactional containers: this consumer's own transactional producer."""
+        self._txn: TransactionalProducers | None = None
+        """Transactional containers: a transactional producer per assigned partition."""
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -116,10 +120,14 @@ class ConsumerWorker:
             self.consumer.subscribe(pattern=endpoint.topic_pattern, listener=_RebalanceBridge(self))
         else:
             self.consumer.subscribe(list(endpoint.topics), listener=_RebalanceBridge(self))
-        if self._settings.transactional:
-            transactional_id = f"{self._settings.transaction_id_prefix}{self.name}"
-            self._producer = self.container.template.transactional_producer(transactional_id)
-            await self._producer.start()
+        if self._settings.transactional and self._settings.group_id is not None:
+            template = self.container.template
+            self._txn = TransactionalProducers(
+                template,
+                self._settings.transaction_id_prefix or "",
+                self._settings.group_id,
+                timeout=template.delivery_timeout,
+            )
         await self.consumer.start()
         if endpoint.partitions:
             self.assigned = set(self.consumer.assignment())
@@ -165,17 +173,12 @@ class ConsumerWorker:
             )
         except Exception as exc:
             log.warning("listener %s: the final commit failed: %r", self.name, exc)
-        for client in (self.consumer, self._producer):
-            if client is None:
-                continue
-            try:
-                await asyncio.wait_for(client.stop(), timeout=max(timeout, 5.0))
-            except TimeoutError:
-                log.warning(
-                    "listener %s: its %s did not close in time; abandoning it",
-                    self.name,
-                    type(client).__name__,
-                )
+        if self._txn is not None:
+            await self._txn.close()
+        try:
+            await asyncio.wait_for(self.consumer.stop(), timeout=max(timeout, 5.0))
+        except TimeoutError:
+            log.warning("listener %s: its consumer did not close in time; abandoning it", self.name)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -247,7 +250,7 @@ class ConsumerWorker:
             container.invoker.is_coroutine
             and container.filter is None
             and container.send_to is None
-            and self._producer is None
+            and self._txn is None
             and not self._ack_mode.is_manual
             and self._ack_mode is not AckMode.RECORD
         )
@@ -345,8 +348,8 @@ class ConsumerWorker:
 
     async def _handle(self, tp: TopicPartition, record: Record, generation: int) -> bool:
         """Handle one record; ``False`` when its partition was rewound to retry it."""
-        if self._producer is not None:
-            return await self._handle_in_transaction(tp, record, generation, self._producer)
+        if self._txn is not None:
+            return await self._handle_in_transaction(tp, record, generation, self._txn)
         container = self.container
         manual = self._ack_mode.is_manual
         if container.filter is not None and not container.filter(record):
@@ -385,58 +388,109 @@ class ConsumerWorker:
         return True
 
     async def _handle_in_transaction(
-        self, tp: TopicPartition, record: Record, generation: int, producer: AIOKafkaProducer
+        self, tp: TopicPartition, record: Record, generation: int, txn: TransactionalProducers
     ) -> bool:
         """Consume-process-produce exactly once: the handler's sends and the record's offset
         commit in one transaction, or neither does."""
         container = self.container
         offsets = {tp: record.offset + 1}
-        if container.filter is not None and not container.filter(record):
-            await self._commit_in_transaction(producer, offsets)
-            return True
-        await producer.begin_transaction()
-        try:
-            with transaction_producer(producer):
+        work: Callable[[], Awaitable[Any]] | None = None
+        if container.filter is None or container.filter(record):
+
+            async def work() -> None:
                 result = await self._invoke(record, None)
                 if container.send_to is not None:
                     await self._send_result(record, result)
-            await producer.send_offsets_to_transaction(offsets, self._settings.group_id)
-            await producer.commit_transaction()
-        except Exception as exc:
-            with contextlib.suppress(Exception):
-                await producer.abort_transaction()
-            if generation != self._generation:
-                return False
-            action = await self._decide(record, exc)
-            if action.retry:
-                self._rewind(tp, record.offset, action.delay)
-                return False
-            await self._commit_in_transaction(producer, offsets)  # Recovered: move past it.
+
+        if not await self._transact(tp, record, generation, txn, work, offsets):
+            return False
         if self._attempts:
             self._attempts.pop((tp, record.offset), None)
         self.committed[tp] = self.positions[tp] = record.offset + 1
         return True
 
-    async def _commit_in_transaction(
-        self, producer: AIOKafkaProducer, offsets: dict[TopicPartition, int]
-    ) -> None:
-        await producer.begin_transaction()
+    async def _transact(
+        self,
+        tp: TopicPartition,
+        record: Record,
+        generation: int,
+        txn: TransactionalProducers,
+        work: Callable[[], Awaitable[Any]] | None,
+        offsets: dict[TopicPartition, int],
+    ) -> bool:
+        """Run ``work`` in the partition's transaction; on failure, let the error handler
+        decide. ``False`` when the partition was rewound (retry, fencing, revocation);
+        ``record`` is the first record the transaction covers."""
+        group_id = self._settings.group_id or ""
+
+        def current() -> bool:
+            return generation == self._generation
+
         try:
-            await producer.send_offsets_to_transaction(offsets, self._settings.group_id)
-            await producer.commit_transaction()
-        except Exception:
-            with contextlib.suppress(Exception):
-                await producer.abort_transaction()
-            raise
-        self.committed.update(offsets)
+            producer = await txn.for_partition(tp)
+            await in_transaction(producer, work, offsets, group_id, txn.timeout, current)
+            return True
+        except PartitionRevokedError:
+            return False
+        except Exception as exc:
+            if await self._producer_lost(tp, txn, exc) or not current():
+                return False
+            if isinstance(exc, KafkaError | KafkaSendError | TimeoutError):
+                # A send was refused or lost: renew the producer so its sequence numbers
+                # start clean (the transaction is already aborted).
+                await txn.close([tp])
+            action = await self._decide(record, exc)
+            if action.retry:
+                self._rewind(tp, record.offset, action.delay)
+                return False
+        try:  # Recovered: move past the record(s) in a transaction of their own.
+            producer = await txn.for_partition(tp)
+            await in_transaction(producer, None, offsets, group_id, txn.timeout, current)
+        except Exception as exc:
+            if not await self._producer_lost(tp, txn, exc):
+                self._rewind(tp, record.offset, timedelta(seconds=1))
+            return False
+        return True
+
+    async def _producer_lost(
+        self, tp: TopicPartition, txn: TransactionalProducers, error: BaseException
+    ) -> bool:
+        """A fenced or broken producer: close it and read the partition again from its
+        committed offset (the fencer may own it now). ``True`` if that was the case."""
+        producer = txn.get(tp)
+        if producer is None or not txn.is_fatal(error, producer):
+            return False
+        log.warning(
+            "listener %s: the transactional producer of %s-%d cannot go on (%r); reopening "
+            "it and reading the partition again from its committed offset",
+            self.name,
+            tp.topic,
+            tp.partition,
+            error,
+        )
+        await txn.close([tp])
+        with contextlib.suppress(Exception):
+            await self.consumer.seek_to_committed(tp)
+        self.tracker.forget({tp})
+        return True
 
     async def _process_batch(
         self, batches: dict[TopicPartition, list[Record]], generation: int
     ) -> None:
-        container = self.container
         owned = {tp: rs for tp, rs in batches.items() if tp in self.assigned and rs}
         if not owned:
             return
+        if self._txn is None:
+            await self._batch_part(owned, generation)
+            return
+        # One transaction per partition: each partition has its own transactional producer.
+        for tp in sorted(owned):
+            if generation != self._generation or self._stopping:
+                return
+            await self._batch_part({tp: owned[tp]}, generation)
+
+    async def _batch_part(self, owned: dict[TopicPartition, list[Record]], generation: int) -> None:
+        container = self.container
         records = [r for rs in owned.values() for r in rs]
         if container.filter is not None:
             records = [r for r in records if container.filter(r)]
@@ -454,23 +508,26 @@ class ConsumerWorker:
         first = owned[min(owned)][0]
         manual = self._ack_mode.is_manual
         ack = self._batch_acknowledgment(owned) if manual else None
-        producer = self._producer
-        offsets = {tp: rs[-1].offset + 1 for tp, rs in owned.items()}
-        try:
-            if producer is not None:
-                await producer.begin_transaction()
-            with transaction_producer(producer) if producer else contextlib.nullcontext():
-                result = await self._invoke(values, ack)
+        if self._txn is not None:
+            [tp] = owned
+            offsets = {tp: owned[tp][-1].offset + 1}
+
+            async def work() -> None:
+                result = await self._invoke(values, None)
                 if container.send_to is not None:
                     await self._send_result(first, result)
-            if producer is not None:
-                await producer.send_offsets_to_transaction(offsets, self._settings.group_id)
-                await producer.commit_transaction()
-                self.committed.update(offsets)
+
+            if not await self._transact(tp, first, generation, self._txn, work, offsets):
+                return
+            self._attempts.pop((tp, first.offset), None)
+            self.committed.update(offsets)
+            self.positions[tp] = offsets[tp]
+            return
+        try:
+            result = await self._invoke(values, ack)
+            if container.send_to is not None:
+                await self._send_result(first, result)
         except Exception as exc:
-            if producer is not None:
-                with contextlib.suppress(Exception):
-                    await producer.abort_transaction()
             if generation != self._generation:
                 return
             action = await self._decide(first, exc)
@@ -479,8 +536,6 @@ class ConsumerWorker:
                 return
             if manual:  # Recovered: counts as acknowledged.
                 self._acknowledge_batch(owned)
-            if producer is not None:
-                await self._commit_in_transaction(producer, offsets)
         else:
             if generation != self._generation:
                 return
@@ -661,6 +716,8 @@ class ConsumerWorker:
             log.warning("listener %s: commit before revocation timed out", self.name)
         self._forget(revoked)
         self.assigned -= revoked
+        if self._txn is not None:
+            await self._txn.close(revoked)
         listener = self.container.rebalance_listener
         if listener is not None and hasattr(listener, "on_partitions_revoked"):
             await self._call_listener(listener.on_partitions_revoked, revoked, self.consumer)

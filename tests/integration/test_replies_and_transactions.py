@@ -1,12 +1,13 @@
 """@send_to jobs, request/reply, and exactly-once consume-process-produce."""
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
 
 from kafkaboot import ListenerRegistry, load_settings
-from kafkaboot.errors import ListenerDefinitionError
+from kafkaboot.errors import KafkaSendError, ListenerDefinitionError
 from kafkaboot.listener.decorator import send_to
 from kafkaboot.replying import ReplyingKafkaTemplate, ReplyTimeoutError
 from kafkaboot.template import KafkaTemplate
@@ -116,3 +117,81 @@ async def test_consume_process_produce_exactly_once(kafka_bootstrap):
     everything = await read_all(kafka_bootstrap, sink, 7, isolation_level="read_uncommitted")
     assert sorted(int(r.value) for r in everything) == [0, 10, 20, 30, 30, 40, 50]  # One aborted.
     assert await committed(kafka_bootstrap, group, source) == {0: 6}
+
+
+async def test_a_send_the_broker_rejects_aborts_the_whole_transaction(kafka_bootstrap):
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    topic = unique("small")
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "200"})])
+    await admin.close()
+    settings = settings_for(kafka_bootstrap, producer={"transaction-id-prefix": unique("tx-")})
+    async with KafkaTemplate(settings) as template:
+
+        async def fits_then_too_big():
+            async with template.transaction():
+                await template.send(topic, "fits")
+                await template.send(topic, "x" * 1000)  # The broker refuses this one.
+
+        with pytest.raises(KafkaSendError, match="aborting it"):
+            await fits_then_too_big()
+        async with template.transaction():
+            await template.send(topic, "later")
+    records = await read_all(kafka_bootstrap, topic, 2, "read_committed", wait=3)
+    assert [r.value for r in records] == [b"later"]
+
+
+async def test_a_failing_nested_block_aborts_the_outer_transaction(kafka_bootstrap):
+    topic = await create_topic(kafka_bootstrap)
+    settings = settings_for(kafka_bootstrap, producer={"transaction-id-prefix": unique("tx-")})
+    async with KafkaTemplate(settings) as template:
+
+        async def outer():
+            async with template.transaction():
+                await template.send(topic, "outer")
+                with contextlib.suppress(RuntimeError):
+                    async with template.transaction():
+                        await template.send(topic, "inner")
+                        raise RuntimeError("inner fails")
+
+        with pytest.raises(KafkaSendError, match="inside the transaction failed"):
+            await outer()
+    assert await read_all(kafka_bootstrap, topic, 1, "read_committed", wait=3) == []
+
+
+@pytest.mark.slow
+async def test_exactly_once_holds_when_a_second_instance_takes_partitions(kafka_bootstrap):
+    source, sink = await create_topic(kafka_bootstrap, 4), await create_topic(kafka_bootstrap, 4)
+    group, prefix = unique("eos-join"), unique("tx-")
+    settings = settings_for(
+        kafka_bootstrap,
+        producer={"transaction-id-prefix": prefix},
+        consumer={"isolation-level": "read_committed"},
+    )
+    handled = []
+
+    def instance(template, suffix):
+        registry = ListenerRegistry(settings, environ={}, template=template)
+
+        @registry.listener(source, group_id=group, id=f"copy-{suffix}")
+        async def copy(value: int) -> None:
+            handled.append(value)
+            await template.send(sink, value)
+            await asyncio.sleep(0.002)
+
+        return registry
+
+    first_template = KafkaTemplate(settings, transaction_id_suffix="a")
+    second_template = KafkaTemplate(settings, transaction_id_suffix="b")
+    async with first_template, second_template, instance(first_template, "a"):
+        await produce(kafka_bootstrap, source, [b"%d" % i for i in range(300)], partitions=4)
+        await wait_for(lambda: len(handled) >= 60, message="a first part")
+        async with instance(second_template, "b"):
+            await produce(
+                kafka_bootstrap, source, [b"%d" % i for i in range(300, 600)], partitions=4
+            )
+            await wait_for(lambda: set(handled) >= set(range(600)), timeout=60, message="all")
+    output = await read_all(kafka_bootstrap, sink, 600, "read_committed", wait=30)
+    assert sorted(int(r.value) for r in output) == list(range(600))  # Each exactly once.

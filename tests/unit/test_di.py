@@ -140,3 +140,11 @@ def _record(value):
     from aiokafka import ConsumerRecord
 
     return ConsumerRecord("o", 0, 0, 0, 0, None, value, None, 0, len(value), [])
+
+
+def test_overriding_a_listener_class_provider_in_a_test_is_not_a_duplicate(container):
+    other = Repository()
+    with container.billing.override(providers.Singleton(Billing, repository=other)):
+        registry = container.registry()
+        registry.scan(Billing)
+        assert registry.instance(Billing).repository is other
