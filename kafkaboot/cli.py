@@ -148,11 +148,39 @@ def _broker_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from kafkaboot.runner import run
+
+    return run(
+        args.target,
+        config=args.config,
+        profile=args.profile,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kafkaboot", description="Spring-Kafka-style services on Apache Kafka."
     )
     commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start a service: listeners and HTTP in one process")
+    run.add_argument(
+        "target", nargs="?", help="module or module:attr (default: kafkaboot.application.module)"
+    )
+    run.add_argument("--config", help="YAML file (default: $KAFKABOOT_CONFIG, ./application.yml)")
+    run.add_argument("--profile", help="active profiles, comma-separated")
+    run.add_argument("--host", help="HTTP host (default: server.host)")
+    run.add_argument("--port", type=int, help="HTTP port (default: server.port)")
+    run.add_argument(
+        "--workers", type=int, default=1, help="processes sharing the port and the consumer groups"
+    )
+    run.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    run.set_defaults(handler=_run)
 
     config = commands.add_parser("config", help="show or check the configuration")
     config_commands = config.add_subparsers(dest="action", required=True)

@@ -208,6 +208,17 @@ class KafkaTemplate:
     def started(self) -> bool:
         return self._producer is not None
 
+    async def broker_reachable(self, timeout: float = 2.0) -> bool:
+        """Whether a broker answers a metadata request now (for readiness checks)."""
+        producer = self._producer
+        if producer is None:
+            return False
+        try:
+            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout)
+        except (KafkaError, TimeoutError, OSError):
+            return False
+        return True
+
     @property
     def transactional(self) -> bool:
         return self._transaction_id is not None

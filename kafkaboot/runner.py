@@ -1,0 +1,170 @@
+"""``kafkaboot run``: one command starts a service (listeners plus HTTP) in one event loop.
+
+TARGET is ``module`` or ``module:attr`` naming a ``KafkaBootApplication``, a FastAPI app,
+or a module whose import declares listeners. HTTP is served by uvicorn on ``server.port``
+with the actuator endpoints; uvicorn's signal handling gives the shutdown order: the first
+SIGTERM/SIGINT stops HTTP intake, then the listeners finish and commit, then the producer
+flushes and closes; a second SIGINT forces the exit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from fastapi import FastAPI
+
+from kafkaboot.application import KafkaBootApplication
+from kafkaboot.config import KafkaBootSettings, load_settings
+from kafkaboot.di import ApplicationContainer
+from kafkaboot.errors import ConfigurationError
+from kafkaboot.web import kafkaboot_app
+
+__all__ = ["resolve_target", "run"]
+
+log = logging.getLogger("kafkaboot.run")
+_REUSE_PORT_ENV = "KAFKABOOT_REUSE_PORT"
+
+
+def _find(module: ModuleType, kind: type) -> Any:
+    found = [value for value in vars(module).values() if isinstance(value, kind)]
+    return found[0] if len(found) == 1 else None
+
+
+def resolve_target(
+    target: str, settings: KafkaBootSettings
+) -> tuple[FastAPI, KafkaBootApplication]:
+    """The FastAPI app to serve and the application it runs, from ``module[:attr]``.
+
+    Raises:
+        ConfigurationError: the module or attribute does not exist, or has the wrong type.
+    """
+    module_name, _, attr = target.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # As `python -m` does: run from the project root.
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"cannot import {module_name!r} ({exc}); run from the project root, or fix the "
+            "target (module or module:attr)"
+        ) from exc
+    chosen: Any = None
+    if attr:
+        if not hasattr(module, attr):
+            raise ConfigurationError(f"module {module_name!r} has no attribute {attr!r}")
+        chosen = getattr(module, attr)
+        if not isinstance(chosen, KafkaBootApplication | FastAPI):
+            raise ConfigurationError(
+                f"{target} is a {type(chosen).__name__}; name a KafkaBootApplication or a "
+                "FastAPI app, or just the module"
+            )
+    application = chosen if isinstance(chosen, KafkaBootApplication) else None
+    app = chosen if isinstance(chosen, FastAPI) else None
+    application = application or _find(module, KafkaBootApplication)
+    app = app or _find(module, FastAPI)
+    if application is None:
+        container = _find(module, ApplicationContainer)
+        application = KafkaBootApplication(settings=settings, modules=[module], container=container)
+    if app is None or not getattr(app.state, "kafkaboot_installed", False):
+        app = kafkaboot_app(application, app=app)
+        app.state.kafkaboot_installed = True
+    return app, application
+
+
+def _socket(host: str, port: int) -> socket.socket:
+    """A listening socket that several worker processes can share (SO_REUSEPORT)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _serve(target: str, settings: KafkaBootSettings, log_level: str) -> int:
+    import uvicorn
+
+    app, application = resolve_target(target, settings)
+    host, port = settings.server.host, settings.server.port
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), lifespan="on")
+    server = uvicorn.Server(config)
+
+    def shutdown() -> None:
+        server.should_exit = True
+
+    application.request_shutdown = shutdown
+    sockets = [_socket(host, port)] if os.environ.get(_REUSE_PORT_ENV) == "1" else None
+    server.run(sockets=sockets)
+    if application.failure is not None:
+        print(f"error: kafkaboot could not start: {application.failure}", file=sys.stderr)
+        return 1
+    return 0 if server.started else 1
+
+
+def _supervise(argv: Sequence[str], workers: int) -> int:
+    """Run ``workers`` processes of the service sharing the HTTP port; forward stop signals."""
+    env = os.environ | {_REUSE_PORT_ENV: "1"}
+    children = [
+        subprocess.Popen([sys.executable, "-m", "kafkaboot", "run", *argv], env=env)  # noqa: S603
+        for _ in range(workers)
+    ]
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        codes = [child.wait() for child in children]
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return max(codes, default=0)
+
+
+def run(
+    target: str | None,
+    *,
+    config: str | None = None,
+    profile: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = 1,
+    log_level: str = "info",
+) -> int:
+    """Start the service; returns the process exit code (non-zero when startup failed)."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Modules that build their own application at import time read the same configuration.
+    if config is not None:
+        os.environ["KAFKABOOT_CONFIG"] = os.path.abspath(config)
+    if profile is not None:
+        os.environ["KAFKABOOT_PROFILES_ACTIVE"] = profile
+    server = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    for key, value in server.items():
+        os.environ[f"SERVER_{key.upper()}"] = str(value)
+    settings = load_settings(config, profiles=profile, overrides={"server": server})
+    target = target or settings.kafkaboot.application.module
+    if not target:
+        raise ConfigurationError(
+            "nothing to run: give a target (`kafkaboot run my_service` or "
+            "`my_service:app`) or set kafkaboot.application.module in application.yml"
+        )
+    if workers > 1:
+        child = [target, "--log-level", log_level]
+        child += ["--config", config] if config is not None else []
+        child += ["--profile", profile] if profile is not None else []
+        child += ["--host", host] if host is not None else []
+        child += ["--port", str(port)] if port is not None else []
+        return _supervise(child, workers)
+    return _serve(target, settings, log_level)

@@ -1,0 +1,106 @@
+"""FastAPI integration: the application's lifespan and Spring Boot's actuator endpoints.
+
+``app = kafkaboot_app(application)`` (or ``FastAPI(lifespan=lifespan(application))`` plus
+``app.include_router(actuator_router(application))``) lets ``uvicorn module:app`` run a
+kafkaboot service too. The application starts in the background, so HTTP answers at once
+and readiness reports false until Kafka is reachable and the listeners have partitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from kafkaboot.application import KafkaBootApplication
+
+__all__ = ["actuator_router", "kafkaboot_app", "lifespan"]
+
+log = logging.getLogger("kafkaboot.web")
+
+
+def lifespan(
+    application: KafkaBootApplication,
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """A FastAPI lifespan that starts ``application`` with the app and stops it after HTTP
+    intake has stopped. If startup fails for good, the process is asked to exit (SIGTERM to
+    itself, so the server shuts down as for any stop) and ``application.failure`` says why."""
+
+    @contextlib.asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[None]:
+        app.state.kafkaboot = application
+        starting = asyncio.create_task(_start(application), name="kafkaboot:start")
+        try:
+            yield
+        finally:
+            if not starting.done():
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+            await application.stop()
+
+    return run
+
+
+async def _start(application: KafkaBootApplication) -> None:
+    try:
+        await application.start()
+    except Exception as exc:
+        application.failure = exc
+        log.error("kafkaboot could not start: %s", exc)
+        if application.request_shutdown is not None:
+            application.request_shutdown()  # `kafkaboot run` stops its server, exit code 1.
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)  # Under plain uvicorn: stop as a stop would.
+
+
+def actuator_router(application: KafkaBootApplication) -> APIRouter:
+    """``/actuator/health``, ``/actuator/health/readiness``, ``/actuator/kafka/listeners``."""
+    router = APIRouter(prefix="/actuator", tags=["actuator"])
+
+    @router.get("/health")
+    async def health() -> dict[str, str]:
+        """Liveness: the process and its event loop answer."""
+        return {"status": "UP"}
+
+    @router.get("/health/readiness")
+    async def readiness() -> JSONResponse:
+        ready, details = await application.readiness()
+        body = {"status": "UP" if ready else "OUT_OF_SERVICE", "details": details}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/kafka/listeners")
+    async def listeners() -> list[dict[str, Any]]:
+        statuses = [await container.status() for container in application.registry]
+        return [dataclasses.asdict(status) for status in statuses]
+
+    return router
+
+
+def kafkaboot_app(
+    application: KafkaBootApplication, app: FastAPI | None = None, **fastapi_options: Any
+) -> FastAPI:
+    """A FastAPI app (new, or ``app`` given) that runs ``application`` and serves the
+    actuator endpoints; an existing app keeps its own lifespan, run around kafkaboot's."""
+    if app is None:
+        app = FastAPI(lifespan=lifespan(application), **fastapi_options)
+    else:
+        own = app.router.lifespan_context
+        ours = lifespan(application)
+
+        @contextlib.asynccontextmanager
+        async def both(inner: FastAPI) -> AsyncIterator[Any]:
+            async with ours(inner), own(inner) as state:
+                yield state
+
+        app.router.lifespan_context = both
+    app.include_router(actuator_router(application))
+    return app

@@ -1,0 +1,170 @@
+"""`kafkaboot run` as users start it: HTTP and listeners in one process, health, stop."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kafkaboot.testing import free_ports
+
+from .kafka_helpers import committed, unique, wait_for
+
+ROOT = Path(__file__).parents[2]
+
+
+def start(config, port, **env):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kafkaboot",
+            "run",
+            "tests.integration.services.web_service",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=os.environ | env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def write_config(path, bootstrap, topic):
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            server:
+              host: 127.0.0.1
+            kafka:
+              bootstrap-servers: {bootstrap}
+              consumer:
+                auto-offset-reset: earliest
+              listener:
+                shutdown-timeout: 2s
+              topics:
+                - name: {topic}
+                  partitions: 1
+            """
+        )
+    )
+
+
+async def get(port, path):
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        return await client.get(path)
+
+
+async def post(port, path):
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        return await client.post(path)
+
+
+async def wait_ready(port, process, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            if (await get(port, "/actuator/health/readiness")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await wait_for(lambda: True)
+        time.sleep(0.2)
+    raise AssertionError("the service never became ready")
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_run_serves_http_consumes_reports_health_and_stops_cleanly(kafka_bootstrap, tmp_path):
+    topic, group = unique("run"), unique("run-group")
+    config, handled = tmp_path / "application.yml", tmp_path / "handled.txt"
+    write_config(config, kafka_bootstrap, topic)
+    [port] = free_ports(1)
+    process = start(
+        config, port, SERVICE_TOPIC=topic, SERVICE_GROUP=group, HANDLED_FILE=str(handled)
+    )
+    try:
+        await wait_ready(port, process)
+        assert (await get(port, "/actuator/health")).json() == {"status": "UP"}
+        for value in ("a", "b"):
+            assert (await post(port, f"/publish/{value}")).status_code == 200
+        await wait_for(
+            lambda: handled.exists() and handled.read_text().split() == ["a", "b"],
+            message="both records handled",
+        )
+        [listener] = (await get(port, "/actuator/kafka/listeners")).json()
+        assert listener["state"] == "running"
+        assert listener["group_id"] == group
+        assert [p["partition"] for p in listener["partitions"]] == [0]
+
+        assert (await post(port, "/publish/slow")).json() == {"offset": 2}
+        time.sleep(1.0)  # The listener is now inside the slow record.
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    # uvicorn re-raises the stop signal after a clean shutdown, as process managers expect.
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Traceback" not in output
+    assert time.monotonic() - started < 15
+    # Finished work was committed; the record still in hand was not.
+    assert await committed(kafka_bootstrap, group, topic) == {0: 2}
+
+
+@pytest.mark.asyncio
+async def test_run_without_a_broker_retries_then_exits_non_zero(tmp_path):
+    [port, dead] = free_ports(2)
+    config = tmp_path / "application.yml"
+    write_config(config, f"127.0.0.1:{dead}", "t")
+    process = start(config, port, KAFKABOOT_STARTUP_DEADLINE="3", HANDLED_FILE="/dev/null")
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    assert "startup attempt 1 failed" in output
+    assert "kafkaboot could not start: gave up starting" in output
+    assert f"127.0.0.1:{dead}" in output
+
+
+def run_cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "kafkaboot", "run", *args],
+        cwd=cwd,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_run_with_a_missing_config_file_names_it(tmp_path):
+    result = run_cli("--config", str(tmp_path / "none.yml"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "none.yml" in result.stderr
+    assert "does not exist" in result.stderr
+
+
+def test_run_without_a_target_says_what_to_give(tmp_path):
+    (tmp_path / "application.yml").write_text("server: {port: 1}\n")
+    result = run_cli(cwd=tmp_path)
+    assert result.returncode == 1
+    assert "kafkaboot.application.module" in result.stderr
+
+
+def test_run_with_an_unknown_module_says_so(tmp_path):
+    result = run_cli("no_such_service", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot import 'no_such_service'" in result.stderr
