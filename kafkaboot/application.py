@@ -187,7 +187,7 @@ class KafkaBootApplication:
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Whether the service can do its work: started, a broker answering, and every
         auto-started listener running with partitions assigned and a recent poll."""
-        reachable = self.started and await self.template.broker_reachable()
+        reachable = self.started and await self.template.broker_reachable(timeout=1.5)
         details: dict[str, Any] = {
             "started": self.started,
             "broker_reachable": reachable,
@@ -195,15 +195,20 @@ class KafkaBootApplication:
         }
         ready = reachable
         limit = self.settings.kafka.consumer.max_poll_interval.total_seconds()
+        now = time.time()
         for container in self.registry:
             if not container.settings.auto_startup:
                 continue
-            status = await container.status()
-            fresh = status.last_poll is not None and time.time() - status.last_poll < limit
-            ok = status.state == "running" and bool(status.partitions) and fresh
-            details["listeners"][status.id] = {
-                "state": status.state,
-                "partitions": len(status.partitions),
+            # From the container's own state: no broker round trip in a health check.
+            polls = [w.last_poll for w in container.workers if w.last_poll is not None]
+            fresh = bool(polls) and now - max(polls) < limit
+            state = container.state.value
+            if container.is_running and not all(w.alive for w in container.workers):
+                state = "failed"
+            ok = state == "running" and bool(container.assignment) and fresh
+            details["listeners"][container.listener_id] = {
+                "state": state,
+                "partitions": len(container.assignment),
                 "recent_poll": fresh,
             }
             ready = ready and ok

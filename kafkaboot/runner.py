@@ -94,7 +94,15 @@ def _serve(target: str, settings: KafkaBootSettings, log_level: str) -> int:
 
     app, application = resolve_target(target, settings)
     host, port = settings.server.host, settings.server.port
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        lifespan="on",
+        # Requests still open after this are dropped, so the listeners' stop comes soon.
+        timeout_graceful_shutdown=int(settings.kafka.listener.shutdown_timeout.total_seconds()),
+    )
     server = uvicorn.Server(config)
 
     def shutdown() -> None:

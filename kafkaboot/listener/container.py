@@ -318,7 +318,8 @@ class ListenerContainer:
             ends: dict[TopicPartition, int] = {}
             if assigned:
                 try:
-                    ends = await worker.consumer.end_offsets(assigned)
+                    # Bounded: a health check must answer even when the broker is away.
+                    ends = await asyncio.wait_for(worker.consumer.end_offsets(assigned), 2.0)
                 except Exception as exc:  # status must not fail because the broker is away
                     self.record_error(exc)
             paused = worker.consumer.paused()

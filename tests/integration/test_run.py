@@ -1,5 +1,6 @@
 """`kafkaboot run` as users start it: HTTP and listeners in one process, health, stop."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kafkaboot.testing import free_ports
+from kafkaboot.testing import KafkaCluster, free_ports
 
 from .kafka_helpers import committed, unique, wait_for
 
@@ -73,16 +74,17 @@ async def post(port, path):
 
 async def wait_ready(port, process, timeout=60):
     deadline = time.monotonic() + timeout
+    last = None
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read()
         try:
-            if (await get(port, "/actuator/health/readiness")).status_code == 200:
+            last = await get(port, "/actuator/health/readiness")
+            if last.status_code == 200:
                 return
         except httpx.TransportError:
             pass
-        await wait_for(lambda: True)
-        time.sleep(0.2)
-    raise AssertionError("the service never became ready")
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the service never became ready: {last and last.text}")
 
 
 @pytest.mark.slow
@@ -168,3 +170,66 @@ def test_run_with_an_unknown_module_says_so(tmp_path):
     result = run_cli("no_such_service", cwd=tmp_path)
     assert result.returncode == 1
     assert "cannot import 'no_such_service'" in result.stderr
+
+
+@pytest.mark.asyncio
+async def test_plain_uvicorn_runs_a_kafkaboot_app(kafka_bootstrap, tmp_path):
+    topic = unique("uvicorn")
+    config = tmp_path / "application.yml"
+    write_config(config, kafka_bootstrap, topic)
+    [port] = free_ports(1)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.integration.services.uvicorn_service:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=os.environ | {"KAFKABOOT_CONFIG": str(config), "SERVICE_TOPIC": topic},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        await wait_ready(port, process)
+        [listener] = (await get(port, "/actuator/kafka/listeners")).json()
+        assert listener["topics"] == [topic]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_readiness_follows_the_broker_away_and_back(tmp_path):
+    cluster = KafkaCluster(tmp_path / "kafka", nodes=1)
+    await asyncio.to_thread(cluster.start)
+    topic = unique("ready")
+    config = tmp_path / "application.yml"
+    write_config(config, cluster.bootstrap_servers, topic)
+    [port] = free_ports(1)
+    process = start(config, port, SERVICE_TOPIC=topic, HANDLED_FILE=str(tmp_path / "h.txt"))
+    try:
+        await wait_ready(port, process)
+        await asyncio.to_thread(cluster.stop_node, 1)
+        deadline = time.monotonic() + 30
+        while (await get(port, "/actuator/health/readiness")).status_code != 503:
+            assert time.monotonic() < deadline, "readiness stayed UP without a broker"
+            await asyncio.sleep(0.5)
+        body = (await get(port, "/actuator/health/readiness")).json()
+        assert body["status"] == "OUT_OF_SERVICE"
+        assert body["details"]["broker_reachable"] is False
+        assert (await get(port, "/actuator/health")).status_code == 200  # Still alive.
+        cluster.start_node(1)
+        await asyncio.to_thread(cluster.wait_ready, 120)
+        await wait_ready(port, process, timeout=90)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        await asyncio.to_thread(cluster.stop)
