@@ -14,13 +14,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: install
-	$(BIN)/ruff check kafkaboot tests docs bench
-	$(BIN)/ruff format --check kafkaboot tests docs bench
+	$(BIN)/ruff check kafkaboot tests docs bench sample_producer_service sample_consumer_service
+	$(BIN)/ruff format --check kafkaboot tests docs bench sample_producer_service sample_consumer_service
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format kafkaboot tests docs bench
-	$(BIN)/ruff check --fix kafkaboot tests docs bench
+	$(BIN)/ruff format kafkaboot tests docs bench sample_producer_service sample_consumer_service
+	$(BIN)/ruff check --fix kafkaboot tests docs bench sample_producer_service sample_consumer_service
 
 # Unit tests and integration tests against a real Apache Kafka broker (fetched with Maven).
 test: install

@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import logging
 import os
+import pkgutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
@@ -32,6 +33,16 @@ __all__ = ["KafkaBootApplication"]
 log = logging.getLogger("kafkaboot.application")
 STARTUP_DEADLINE_ENV = "KAFKABOOT_STARTUP_DEADLINE"
 _DEFAULT_STARTUP_DEADLINE_S = 60.0
+
+
+def _with_submodules(module: ModuleType) -> list[ModuleType]:
+    """A module, or a package with all its submodules (as dependency-injector wires
+    ``packages=``): naming ``my_service`` covers ``my_service.listeners`` too."""
+    found = [module]
+    if hasattr(module, "__path__"):
+        for info in pkgutil.walk_packages(module.__path__, prefix=f"{module.__name__}."):
+            found.append(_module(info.name))
+    return found
 
 
 def _module(value: str | ModuleType) -> ModuleType:
@@ -75,7 +86,7 @@ class KafkaBootApplication:
         self.settings = settings or load_settings(config, profiles=profiles, overrides=overrides)
         self.container: Any = container or ApplicationContainer()
         self.container.settings.override(providers.Object(self.settings))
-        self.modules = [_module(m) for m in modules]
+        self.modules = [sub for m in modules for sub in _with_submodules(_module(m))]
         deadline = startup_deadline
         if deadline is None:
             deadline = float(os.environ.get(STARTUP_DEADLINE_ENV, _DEFAULT_STARTUP_DEADLINE_S))

@@ -1,0 +1,93 @@
+"""Listeners of the central consumer, and GET /stats."""
+
+import logging
+import os
+from collections import Counter, defaultdict
+from typing import Annotated, Any
+
+from fastapi import FastAPI
+
+from kafkaboot import (
+    Acknowledgment,
+    ConsumerSeekAware,
+    Header,
+    Topic,
+    kafka_listener,
+)
+from sample_producer_service.models import Message
+
+log = logging.getLogger("sample_consumer_service")
+EVENTS_TOPIC = os.environ.get("EVENTS_TOPIC", "events")
+
+
+class Stats:
+    """Counts per producer instance and per customer; gaps and duplicates by sequence."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.per_instance: Counter[str] = Counter()
+        self.last_sequence: dict[str, int] = {}
+        self.seen: defaultdict[str, set[int]] = defaultdict(set)
+        self.duplicates = 0
+        self.gaps = 0
+
+    def add(self, message: Message, instance: str) -> None:
+        self.received += 1
+        self.per_instance[instance] += 1
+        seen = self.seen[message.customer_id]
+        if message.sequence in seen:
+            self.duplicates += 1
+            return
+        seen.add(message.sequence)
+        last = self.last_sequence.get(message.customer_id)
+        if last is not None and message.sequence > last + 1:
+            self.gaps += message.sequence - last - 1
+        self.last_sequence[message.customer_id] = max(message.sequence, last or -1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "unique": sum(len(s) for s in self.seen.values()),
+            "customers": len(self.seen),
+            "per_instance": dict(self.per_instance),
+            "duplicates": self.duplicates,
+            "gaps": self.gaps,
+        }
+
+
+stats = Stats()
+
+
+class Replay(ConsumerSeekAware):
+    """Logs rebalances; with REPLAY=beginning, reads the events topic from the start."""
+
+    def on_partitions_assigned(self, assignments: dict[Any, int], seek: Any) -> None:
+        log.info("assigned %d partition(s): %s", len(assignments), sorted(assignments))
+        if os.environ.get("REPLAY") == "beginning":
+            seek.seek_to_beginning(*assignments)
+
+
+@kafka_listener(
+    EVENTS_TOPIC, group_id="central-consumer", ack_mode="manual", rebalance_listener=Replay()
+)
+async def on_event(
+    message: Message,
+    ack: Acknowledgment,
+    instance: Annotated[str | None, Header("instance-id")] = None,
+) -> None:
+    stats.add(message, instance or "unknown")
+    ack.acknowledge()
+
+
+@kafka_listener("test-topic", group_id="ai-row-data")
+async def listen(message: str, topic: Annotated[str, Topic]) -> None:
+    """Mirrors the Spring original: log the message and where it came from."""
+    log.info("received %r from %s", message, topic)
+
+
+app = FastAPI(title="sample central consumer")
+
+
+@app.get("/stats")
+async def get_stats() -> dict[str, Any]:
+    return stats.as_dict()

@@ -1,0 +1,85 @@
+"""The sample services run as users start them: sites publish over HTTP, the central
+consumer takes in everything, with nothing lost and nothing counted twice."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from kafkaboot.testing import free_ports
+
+from .kafka_helpers import unique
+from .test_run import ROOT, wait_ready
+
+
+def run_service(name, port, bootstrap, **env):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kafkaboot",
+            "run",
+            name,
+            "--config",
+            f"{name}/application.yml",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=os.environ | {"KAFKA_BOOTSTRAP_SERVERS": bootstrap} | env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_three_sites_into_one_central_consumer(kafka_bootstrap):
+    topic = unique("events")
+    consumer_port, *producer_ports = free_ports(4)
+    processes = [
+        run_service("sample_consumer_service", consumer_port, kafka_bootstrap, EVENTS_TOPIC=topic)
+    ]
+    try:
+        await wait_ready(consumer_port, processes[0])
+        for index, port in enumerate(producer_ports):
+            processes.append(
+                run_service(
+                    "sample_producer_service",
+                    port,
+                    kafka_bootstrap,
+                    EVENTS_TOPIC=topic,
+                    INSTANCE_ID=f"site-{index}",
+                )
+            )
+        for port, process in zip(producer_ports, processes[1:], strict=True):
+            await wait_ready(port, process)
+
+        async def site(index, port):
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                for sequence in range(100):
+                    body = {"customer_id": f"customer-{index}", "sequence": sequence}
+                    assert (await http.post("/messages", json=body)).status_code == 202
+
+        await asyncio.gather(*(site(i, port) for i, port in enumerate(producer_ports)))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{consumer_port}") as http:
+            for _ in range(150):
+                stats = (await http.get("/stats")).json()
+                if stats["unique"] == 300:
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.communicate(timeout=30)
+    assert stats["unique"] == 300
+    assert (stats["duplicates"], stats["gaps"]) == (0, 0)
+    assert stats["per_instance"] == {"site-0": 100, "site-1": 100, "site-2": 100}

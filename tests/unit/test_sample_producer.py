@@ -1,0 +1,95 @@
+"""The sample producer's HTTP contract: 202, 422, 413 and 503, without a broker."""
+
+import httpx
+import pytest
+from dependency_injector import providers
+
+import sample_producer_service.endpoints as service
+from kafkaboot import load_settings
+from kafkaboot.di import ApplicationContainer
+from kafkaboot.template import KafkaTemplate
+
+pytestmark = pytest.mark.asyncio
+
+
+class Result:
+    partition, offset = 0, 7
+
+
+class RecordingTemplate:
+    """A stand-in template, as a user's unit tests would use."""
+
+    def __init__(self):
+        self.sent = []
+
+    async def send_and_wait(self, topic, value, **options):
+        self.sent.append((topic, value, options))
+        return Result()
+
+    async def send_batch(self, records):
+        self.sent += records
+        return [Result() for _ in records]
+
+
+@pytest.fixture
+def container():
+    container = ApplicationContainer()
+    container.settings.override(providers.Object(load_settings(environ={})))
+    container.wire(modules=[service])
+    yield container
+    container.unwire()
+
+
+def client():
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://t")
+
+
+MESSAGE = {"customer_id": "c-1", "sequence": 3, "payload": {"kwh": 1.5}}
+
+
+async def test_message_is_published_keyed_by_customer(container):
+    fake = RecordingTemplate()
+    with container.template.override(providers.Object(fake)):
+        async with client() as http:
+            response = await http.post("/messages", json=MESSAGE)
+    assert response.status_code == 202
+    assert response.json() == {"partition": 0, "offset": 7}
+    [(topic, message, options)] = fake.sent
+    assert (topic, message.customer_id, options["key"]) == ("events", "c-1", "c-1")
+    assert options["headers"] == {"instance-id": service.INSTANCE_ID}
+
+
+async def test_batch_and_test_endpoint(container):
+    fake = RecordingTemplate()
+    with container.template.override(providers.Object(fake)):
+        async with client() as http:
+            batch = await http.post("/messages/batch", json=[MESSAGE, MESSAGE | {"sequence": 4}])
+            text = await http.get("/test")
+    assert batch.json() == {"sent": 2}
+    assert text.status_code == 200
+    assert fake.sent[-1] == ("test-topic", "Spring Message Test", {})
+
+
+async def test_invalid_body_is_422_with_field_errors(container):
+    async with client() as http:
+        response = await http.post("/messages", json={"customer_id": "", "sequence": -1})
+    assert response.status_code == 422
+    fields = {tuple(error["loc"]) for error in response.json()["detail"]}
+    assert fields == {("body", "customer_id"), ("body", "sequence")}
+
+
+async def test_oversized_body_is_413(container, monkeypatch):
+    monkeypatch.setattr(service, "MAX_BODY_BYTES", 100)
+    async with client() as http:
+        response = await http.post("/messages", json=MESSAGE | {"payload": "x" * 500})
+    assert response.status_code == 413
+    assert "over the limit of 100" in response.json()["error"]
+
+
+async def test_kafka_unavailable_is_503_with_a_json_error(container):
+    stopped = KafkaTemplate(load_settings(environ={}))  # Never started: as when Kafka is down.
+    with container.template.override(providers.Object(stopped)):
+        async with client() as http:
+            response = await http.post("/messages", json=MESSAGE)
+    assert response.status_code == 503
+    assert "Kafka is unavailable" in response.json()["error"]
