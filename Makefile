@@ -14,13 +14,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: install
-	$(BIN)/ruff check kafkaboot tests docs bench sample_producer_service sample_consumer_service
-	$(BIN)/ruff format --check kafkaboot tests docs bench sample_producer_service sample_consumer_service
+	$(BIN)/ruff check kafkaboot tests docs bench sample_producer_service sample_consumer_service scripts
+	$(BIN)/ruff format --check kafkaboot tests docs bench sample_producer_service sample_consumer_service scripts
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format kafkaboot tests docs bench sample_producer_service sample_consumer_service
-	$(BIN)/ruff check --fix kafkaboot tests docs bench sample_producer_service sample_consumer_service
+	$(BIN)/ruff format kafkaboot tests docs bench sample_producer_service sample_consumer_service scripts
+	$(BIN)/ruff check --fix kafkaboot tests docs bench sample_producer_service sample_consumer_service scripts
 
 # Unit tests and integration tests against a real Apache Kafka broker (fetched with Maven).
 test: install
@@ -32,12 +32,12 @@ test-unit: install
 test-integration: install
 	$(BIN)/python -m pytest -m kafka
 
-# Start a local broker, do a produce/consume round trip through it, stop it.
+# The many-sites demo: PRODUCERS services publish MESSAGES over HTTP into one central
+# consumer (a local broker is started unless KAFKA_BOOTSTRAP_SERVERS is set).
+PRODUCERS ?= 15
+MESSAGES ?= 30000
 demo: install
-	@set -e; \
-	bootstrap=$$($(BIN)/kafkaboot broker start --data-dir .demo-broker); \
-	trap '$(BIN)/kafkaboot broker stop --purge --data-dir .demo-broker' EXIT; \
-	$(BIN)/python docs/snippets/round_trip.py "$$bootstrap"
+	$(BIN)/python scripts/demo.py --producers $(PRODUCERS) --messages $(MESSAGES)
 
 # Throughput of a listener and of the template against raw aiokafka (prints tables).
 bench: install

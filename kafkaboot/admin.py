@@ -144,6 +144,11 @@ class KafkaAdmin:
         }
         missing = [t for t in self.topics if t.name not in existing]
         created = await self._create(client, missing, defaults) if missing else []
+        raced = [t.name for t in missing if t.name not in created]
+        if raced:  # Created meanwhile by another instance (or not yet listed): look again.
+            for topic in await client.describe_topics(raced):
+                if topic["error_code"] == 0:
+                    existing[topic["topic"]] = len(topic["partitions"])
         grow = {
             t.name: NewPartitions(t.partitions)
             for t in self.topics

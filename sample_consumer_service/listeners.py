@@ -3,6 +3,7 @@
 import logging
 import os
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI
@@ -30,9 +31,12 @@ class Stats:
         self.seen: defaultdict[str, set[int]] = defaultdict(set)
         self.duplicates = 0
         self.gaps = 0
+        self.latencies_ms: list[float] = []
 
     def add(self, message: Message, instance: str) -> None:
         self.received += 1
+        # From the producer accepting the HTTP request to this handler (same clock here).
+        self.latencies_ms.append((datetime.now(UTC) - message.timestamp).total_seconds() * 1000)
         self.per_instance[instance] += 1
         seen = self.seen[message.customer_id]
         if message.sequence in seen:
@@ -52,7 +56,19 @@ class Stats:
             "per_instance": dict(self.per_instance),
             "duplicates": self.duplicates,
             "gaps": self.gaps,
+            "latency_ms": _percentiles(self.latencies_ms),
         }
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"p50": at(0.50), "p99": at(0.99), "max": round(ordered[-1], 1)}
 
 
 stats = Stats()
