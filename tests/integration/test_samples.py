@@ -83,3 +83,20 @@ async def test_three_sites_into_one_central_consumer(kafka_bootstrap):
     assert stats["unique"] == 300
     assert (stats["duplicates"], stats["gaps"]) == (0, 0)
     assert stats["per_instance"] == {"site-0": 100, "site-1": 100, "site-2": 100}
+
+
+@pytest.mark.slow
+def test_reduced_demo_loses_nothing(kafka_bootstrap):
+    result = subprocess.run(
+        [sys.executable, "scripts/demo.py", "--producers", "3", "--messages", "300"],
+        cwd=ROOT,
+        env=os.environ | {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "| lost | 0 |" in result.stdout
+    assert "| duplicates | 0 |" in result.stdout
+    assert "OK: nothing lost" in result.stdout
