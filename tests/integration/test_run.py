@@ -233,3 +233,57 @@ async def test_readiness_follows_the_broker_away_and_back(tmp_path):
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
         await asyncio.to_thread(cluster.stop)
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_workers_share_the_port_and_the_consumer_group(kafka_bootstrap, tmp_path):
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    topic, group = unique("workers"), unique("workers-group")
+    config = tmp_path / "application.yml"
+    write_config(config, kafka_bootstrap, topic)
+    config.write_text(config.read_text().replace("partitions: 1", "partitions: 4"))
+    [port] = free_ports(1)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kafkaboot",
+            "run",
+            "tests.integration.services.web_service",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=os.environ
+        | {"SERVICE_TOPIC": topic, "SERVICE_GROUP": group, "HANDLED_FILE": str(tmp_path / "h.txt")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        await wait_ready(port, process)
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                [description] = await admin.describe_consumer_groups([group])
+                members = description.to_object()["groups"][0]["members"]
+                if len(members) == 2 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
+        assert len(members) == 2  # Two processes, one group: partitions are shared.
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert "Traceback" not in output
