@@ -8,7 +8,7 @@ import dataclasses
 import enum
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -348,7 +348,3 @@ class ListenerContainer:
             last_poll=max(polls) if polls else None,
             last_error=self.last_error,
         )
-
-
-def topic_partitions(partitions: Iterable[TopicPartition]) -> list[str]:
-    return [f"{tp.topic}-{tp.partition}" for tp in sorted(partitions)]

@@ -19,7 +19,7 @@ from .kafka_helpers import committed, unique, wait_for
 ROOT = Path(__file__).parents[2]
 
 
-def start(config, port, **env):
+def start(config, port, *extra, **env):
     return subprocess.Popen(
         [
             sys.executable,
@@ -33,6 +33,7 @@ def start(config, port, **env):
             str(port),
             "--log-level",
             "warning",
+            *extra,
         ],
         cwd=ROOT,
         env=os.environ | env,
@@ -245,28 +246,14 @@ async def test_workers_share_the_port_and_the_consumer_group(kafka_bootstrap, tm
     write_config(config, kafka_bootstrap, topic)
     config.write_text(config.read_text().replace("partitions: 1", "partitions: 4"))
     [port] = free_ports(1)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kafkaboot",
-            "run",
-            "tests.integration.services.web_service",
-            "--config",
-            str(config),
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=os.environ
-        | {"SERVICE_TOPIC": topic, "SERVICE_GROUP": group, "HANDLED_FILE": str(tmp_path / "h.txt")},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = start(
+        config,
+        port,
+        "--workers",
+        "2",
+        SERVICE_TOPIC=topic,
+        SERVICE_GROUP=group,
+        HANDLED_FILE=str(tmp_path / "h.txt"),
     )
     try:
         await wait_ready(port, process)
