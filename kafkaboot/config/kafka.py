@@ -13,7 +13,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
 
 from kafkaboot.config.properties import map_properties, validate_properties
 from kafkaboot.config.types import DataSize, Duration, ServerList, to_ms
@@ -39,6 +47,12 @@ class Section(BaseModel):
     """Base of every configuration section: unknown keys are errors, values are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        # A YAML section whose keys are all commented out reads as null: it means "defaults".
+        return {} if value is None else value
 
 
 def _lower(value: Any) -> Any:
