@@ -4,17 +4,22 @@ import logging
 import os
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+from dependency_injector.wiring import Provide, inject
 from fastapi import FastAPI
 
 from kafkaboot import (
     Acknowledgment,
     ConsumerSeekAware,
     Header,
+    SeekCallback,
     Topic,
     kafka_listener,
 )
+from kafkaboot.config import KafkaBootSettings
+from kafkaboot.di import ApplicationContainer
+from kafkaboot.errors import ConfigProblem, ConfigurationError
 from sample_producer_service.models import Message
 
 log = logging.getLogger("sample_consumer_service")
@@ -73,13 +78,61 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 stats = Stats()
 
 
-class Replay(ConsumerSeekAware):
-    """Logs rebalances; with REPLAY=beginning, reads the events topic from the start."""
+def replay_start(value: object) -> datetime | Literal["beginning"] | None:
+    """Where to replay the events topic from on start, from the ``replay:`` key:
+    ``none`` (committed offsets), ``beginning``, or an ISO-8601 time with a zone.
 
-    def on_partitions_assigned(self, assignments: dict[Any, int], seek: Any) -> None:
+    Raises:
+        ConfigurationError: anything else, naming the key and the accepted values.
+    """
+    if value is None or str(value).strip().lower() in {"", "none"}:
+        return None
+    if str(value).strip().lower() == "beginning":
+        return "beginning"
+    try:
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ConfigurationError(
+            [
+                ConfigProblem(
+                    f"replay: {value!r} is not a replay start",
+                    hint="use none, beginning, or a time with a zone: 2026-11-22T08:00:00Z",
+                )
+            ]
+        )
+    return when
+
+
+class Replay(ConsumerSeekAware):
+    """Logs rebalances and, on start, replays the events topic as ``replay:`` says.
+
+    Each partition is replayed once per process: a later rebalance that hands it back
+    resumes from the committed offset instead of replaying again.
+    """
+
+    def __init__(self) -> None:
+        self.replayed: set[Any] = set()
+
+    @inject
+    def on_partitions_assigned(
+        self,
+        assignments: dict[Any, int],
+        seek: SeekCallback,
+        settings: KafkaBootSettings = Provide[ApplicationContainer.settings],
+    ) -> None:
         log.info("assigned %d partition(s): %s", len(assignments), sorted(assignments))
-        if os.environ.get("REPLAY") == "beginning":
-            seek.seek_to_beginning(*assignments)
+        start = replay_start((settings.model_extra or {}).get("replay"))
+        fresh = [tp for tp in assignments if tp not in self.replayed]
+        self.replayed.update(fresh)
+        if start is None or not fresh:
+            return
+        log.info("replaying %d partition(s) from %s", len(fresh), start)
+        if start == "beginning":
+            seek.seek_to_beginning(*fresh)
+        else:
+            seek.seek_to_timestamp(start, *fresh)
 
 
 @kafka_listener(

@@ -69,20 +69,45 @@ async def test_three_sites_into_one_central_consumer(kafka_bootstrap):
                     assert (await http.post("/messages", json=body)).status_code == 202
 
         await asyncio.gather(*(site(i, port) for i, port in enumerate(producer_ports)))
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{consumer_port}") as http:
-            for _ in range(150):
-                stats = (await http.get("/stats")).json()
-                if stats["unique"] == 300:
-                    break
-                await asyncio.sleep(0.2)
+        stats = await wait_for_stats(consumer_port, 300)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.communicate(timeout=30)
+        stop(processes)
     assert stats["unique"] == 300
     assert (stats["duplicates"], stats["gaps"]) == (0, 0)
     assert stats["per_instance"] == {"site-0": 100, "site-1": 100, "site-2": 100}
+
+    # A restarted central consumer resumes from its committed offsets; with `replay:
+    # beginning` it reads everything again.
+    replayer = run_service(
+        "sample_consumer_service",
+        consumer_port,
+        kafka_bootstrap,
+        EVENTS_TOPIC=topic,
+        REPLAY="beginning",
+    )
+    try:
+        await wait_ready(consumer_port, replayer)
+        replayed = await wait_for_stats(consumer_port, 300)
+    finally:
+        stop([replayer])
+    assert (replayed["unique"], replayed["duplicates"], replayed["gaps"]) == (300, 0, 0)
+
+
+async def wait_for_stats(port, unique):
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        for _ in range(150):
+            stats = (await http.get("/stats")).json()
+            if stats["unique"] == unique:
+                break
+            await asyncio.sleep(0.2)
+    return stats
+
+
+def stop(processes):
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        process.communicate(timeout=30)
 
 
 @pytest.mark.slow

@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kafkaboot.cli import _parser
+from kafkaboot.config import load_settings
+
 COMPOSE = Path(__file__).parents[2] / "deploy" / "docker-compose.yml"
 
 
@@ -79,3 +82,63 @@ def test_ui_reaches_every_broker_on_its_internal_listener(compose, brokers):
     }
     assert set(ui.split(",")) == expected
     assert all(re.fullmatch(r"kafka-\d:\d+", address) for address in expected)
+
+
+@pytest.fixture(scope="module")
+def samples(compose):
+    return {name: compose["services"][name] for name in ("consumer", "producer")}
+
+
+def test_sample_services_build_the_projects_dockerfile(samples):
+    for service in samples.values():
+        build = service["build"]
+        dockerfile = (COMPOSE.parent / build["context"] / build["dockerfile"]).resolve()
+        assert dockerfile.is_file()
+        copied = re.findall(r"^COPY (\S+)", dockerfile.read_text(), re.MULTILINE)
+        assert {"kafkaboot", "sample_producer_service", "sample_consumer_service"} <= set(copied)
+
+
+def test_sample_commands_are_valid_kafkaboot_run_invocations(samples):
+    root = COMPOSE.parents[1]
+    for name, service in samples.items():
+        program, *args = service["command"]
+        assert program == "kafkaboot"
+        parsed = _parser().parse_args(args)
+        assert parsed.target == f"sample_{name}_service"
+        assert (root / parsed.target).is_dir()
+        assert (root / parsed.config).is_file()
+
+
+def test_samples_reach_every_broker_on_its_internal_listener(samples, brokers):
+    expected = {
+        listeners(s["environment"]["KAFKA_ADVERTISED_LISTENERS"])["INTERNAL"]
+        for s in brokers.values()
+    }
+    for service in samples.values():
+        servers = service["environment"]["KAFKA_BOOTSTRAP_SERVERS"]
+        assert set(servers.split(",")) == expected
+
+
+def test_published_ports_are_the_ports_the_services_listen_on(samples):
+    root = COMPOSE.parents[1]
+    for service in samples.values():
+        config = _parser().parse_args(service["command"][1:]).config
+        [published] = service["ports"]
+        container_port = int(published.rsplit(":", 1)[1])
+        settings = load_settings(root / config, environ={})
+        assert settings.server.port == container_port
+
+
+def test_producer_scales_to_fifteen_replicas(samples):
+    producer = samples["producer"]
+    assert "container_name" not in producer  # A fixed name allows one replica only.
+    [published] = producer["ports"]
+    first, last = map(int, published.split(":")[0].split("-"))
+    assert last - first + 1 >= 15
+
+
+def test_producers_wait_for_the_consumer_that_creates_the_topic(samples):
+    assert samples["producer"]["depends_on"] == {"consumer": {"condition": "service_healthy"}}
+    probe = " ".join(samples["consumer"]["healthcheck"]["test"])
+    port = samples["consumer"]["ports"][0].split(":")[1]
+    assert f"127.0.0.1:{port}/actuator/health/readiness" in probe

@@ -1,0 +1,31 @@
+# The sample services (and any kafkaboot service laid out the same way) as one image:
+# the command picks the service. Build from the project root:
+#   docker build -t kafkaboot-samples .
+#   docker run --rm -e KAFKA_BOOTSTRAP_SERVERS=broker:9092 -p 8090:8090 kafkaboot-samples
+# deploy/docker-compose.yml builds it and runs one consumer and N producers.
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies first, so that editing a service does not reinstall them.
+COPY pyproject.toml README.md ./
+COPY kafkaboot ./kafkaboot
+RUN pip install .
+
+COPY sample_producer_service ./sample_producer_service
+COPY sample_consumer_service ./sample_consumer_service
+
+# Services listen on every interface inside the container; the port comes from each
+# service's application.yml (SERVER_PORT overrides it).
+ENV SERVER_HOST=0.0.0.0
+USER nobody
+EXPOSE 8081 8090
+
+# SIGTERM (docker stop) drains the listeners and flushes the producer before exit.
+STOPSIGNAL SIGTERM
+CMD ["kafkaboot", "run", "sample_consumer_service", "--config", "sample_consumer_service/application.yml"]
