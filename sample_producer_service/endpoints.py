@@ -5,8 +5,11 @@ import socket
 from typing import Annotated, Any
 
 from dependency_injector.wiring import Provide, inject
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as ASGIMessage
 
 from kafkaboot.di import ApplicationContainer
 from kafkaboot.errors import KafkaBootError
@@ -22,15 +25,49 @@ app = FastAPI(title="sample producer service")
 Template = Annotated[KafkaTemplate, Depends(Provide[ApplicationContainer.template])]
 
 
-@app.middleware("http")
-async def limit_body_size(request: Request, call_next: Any) -> Any:
-    length = request.headers.get("content-length")
-    if length is not None and int(length) > MAX_BODY_BYTES:
-        return JSONResponse(
-            {"error": f"request body of {length} bytes is over the limit of {MAX_BODY_BYTES}"},
-            status_code=413,
-        )
-    return await call_next(request)
+class BodyTooLarge(HTTPException):
+    def __init__(self, size: str) -> None:
+        super().__init__(413, f"request body of {size} bytes is over the limit of {MAX_BODY_BYTES}")
+
+
+class LimitBodySize:
+    """Refuses bodies over ``MAX_BODY_BYTES`` with 413: at once when Content-Length says
+    so, else (chunked uploads) as soon as the bytes read pass the limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            await _too_large(BodyTooLarge(length))(scope, receive, send)
+            return
+        read = 0
+
+        async def limited() -> ASGIMessage:
+            nonlocal read
+            message = await receive()
+            read += len(message.get("body", b""))
+            if read > MAX_BODY_BYTES:
+                raise BodyTooLarge(f"more than {MAX_BODY_BYTES}")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _too_large(exc: BodyTooLarge) -> JSONResponse:
+    return JSONResponse({"error": exc.detail}, status_code=413)
+
+
+app.add_middleware(LimitBodySize)
+
+
+@app.exception_handler(BodyTooLarge)
+async def body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+    return _too_large(exc)
 
 
 @app.exception_handler(KafkaBootError)

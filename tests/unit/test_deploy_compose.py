@@ -142,3 +142,12 @@ def test_producers_wait_for_the_consumer_that_creates_the_topic(samples):
     probe = " ".join(samples["consumer"]["healthcheck"]["test"])
     port = samples["consumer"]["ports"][0].split(":")[1]
     assert f"127.0.0.1:{port}/actuator/health/readiness" in probe
+
+
+def test_docker_waits_longer_than_the_services_graceful_stop(samples):
+    root = COMPOSE.parents[1]
+    for service in samples.values():
+        config = _parser().parse_args(service["command"][1:]).config
+        shutdown = load_settings(root / config, environ={}).kafka.listener.shutdown_timeout
+        grace_s = int(service["stop_grace_period"].removesuffix("s"))
+        assert grace_s >= 2 * shutdown.total_seconds()

@@ -1,5 +1,7 @@
 """The sample producer's HTTP contract: 202, 422, 413 and 503, without a broker."""
 
+import json
+
 import httpx
 import pytest
 from dependency_injector import providers
@@ -84,6 +86,28 @@ async def test_oversized_body_is_413(container, monkeypatch):
         response = await http.post("/messages", json=MESSAGE | {"payload": "x" * 500})
     assert response.status_code == 413
     assert "over the limit of 100" in response.json()["error"]
+
+
+async def test_oversized_chunked_body_without_length_is_413_and_sends_nothing(
+    container, monkeypatch
+):
+    monkeypatch.setattr(service, "MAX_BODY_BYTES", 100)
+    sent = []
+    monkeypatch.setattr(KafkaTemplate, "send_and_wait", lambda *a, **k: sent.append(a))
+
+    async def chunks():
+        body = json.dumps(MESSAGE | {"payload": "x" * 500}).encode()
+        for start in range(0, len(body), 64):
+            yield body[start : start + 64]
+
+    async with client() as http:
+        response = await http.post(
+            "/messages", content=chunks(), headers={"content-type": "application/json"}
+        )
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+    assert "over the limit of 100" in response.json()["error"]
+    assert sent == []
 
 
 async def test_kafka_unavailable_is_503_with_a_json_error(container):
