@@ -1,8 +1,17 @@
 """kafkaboot: Spring-for-Apache-Kafka-style messaging for Python services, on aiokafka."""
 
 from kafkaboot.config import KafkaBootSettings, load_settings
-from kafkaboot.errorhandling import DefaultErrorHandler, ErrorAction, ErrorHandler, FailedRecord
+from kafkaboot.errorhandling import (
+    DeadLetterPublishingRecoverer,
+    DefaultErrorHandler,
+    ErrorAction,
+    ErrorHandler,
+    ExponentialBackOff,
+    FailedRecord,
+    FixedBackOff,
+)
 from kafkaboot.errors import (
+    BatchListenerFailedError,
     BrokerError,
     ConfigProblem,
     ConfigurationError,
@@ -34,15 +43,19 @@ from kafkaboot.listener import (
 __all__ = [
     "AckMode",
     "Acknowledgment",
+    "BatchListenerFailedError",
     "BrokerError",
     "ConfigProblem",
     "ConfigurationError",
     "ConsumerRecord",
     "ConsumerSeekAware",
+    "DeadLetterPublishingRecoverer",
     "DefaultErrorHandler",
     "ErrorAction",
     "ErrorHandler",
+    "ExponentialBackOff",
     "FailedRecord",
+    "FixedBackOff",
     "Header",
     "Headers",
     "KafkaBootError",

@@ -102,8 +102,9 @@ class KafkaAdmin:
     async def stop(self) -> None:
         """Nothing to release: each operation uses its own short-lived client."""
 
-    async def ensure_topics(self) -> TopicReport:
-        """Create missing topics and add partitions where fewer exist than declared.
+    async def ensure_topics(self, *, grow: bool = True) -> TopicReport:
+        """Create missing topics and (``grow``) add partitions where fewer exist than
+        declared.
 
         Raises:
             ConfigurationError: a replication factor exceeds the number of brokers.
@@ -113,11 +114,11 @@ class KafkaAdmin:
         client = self.client()
         try:
             await asyncio.wait_for(client.start(), timeout)
-            return await asyncio.wait_for(self._ensure(client), timeout)
+            return await asyncio.wait_for(self._ensure(client, grow), timeout)
         finally:
             await client.close()
 
-    async def _ensure(self, client: AIOKafkaAdminClient) -> TopicReport:
+    async def _ensure(self, client: AIOKafkaAdminClient, grow_topics: bool) -> TopicReport:
         cluster = await client.describe_cluster()
         brokers = [b["node_id"] for b in cluster["brokers"]]
         defaults = await self._broker_defaults(client, brokers[0])
@@ -152,7 +153,10 @@ class KafkaAdmin:
         grow = {
             t.name: NewPartitions(t.partitions)
             for t in self.topics
-            if t.name in existing and t.partitions and t.partitions > existing[t.name]
+            if grow_topics
+            and t.name in existing
+            and t.partitions
+            and t.partitions > existing[t.name]
         }
         for name, change in grow.items():
             try:
@@ -168,7 +172,10 @@ class KafkaAdmin:
         shrink = [
             t.name
             for t in self.topics
-            if t.partitions and t.name in existing and t.partitions < existing[t.name]
+            if grow_topics
+            and t.partitions
+            and t.name in existing
+            and t.partitions < existing[t.name]
         ]
         for name in shrink:
             log.warning(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "BatchListenerFailedError",
     "BrokerError",
     "ConfigProblem",
     "ConfigurationError",
@@ -109,3 +110,35 @@ class KafkaSendError(KafkaBootError):
 
 class BrokerError(KafkaBootError):
     """The local Apache Kafka broker could not be fetched, started, reached or stopped."""
+
+
+class BatchListenerFailedError(KafkaBootError):
+    """Raised by a batch listener to say which record failed (Spring's
+    ``BatchListenerFailedError``): the records before it are committed, the error handler
+    retries or recovers that record, and the records after it are delivered again.
+
+    Args:
+        message: what went wrong; the cause is ``cause=`` or the exception this is raised from.
+        index: the failed record's position in the list the listener received.
+        record: or the failed record itself (a ``ConsumerRecord`` of the batch).
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        index: int | None = None,
+        record: object = None,
+        cause: BaseException | None = None,
+    ) -> None:
+        if (index is None) == (record is None):
+            raise TypeError("BatchListenerFailedError needs index= or record= (one of them)")
+        super().__init__(message or f"batch listener failed at index {index}")
+        self.index = index
+        self.record = record
+        self.cause = cause
+
+    @property
+    def failure(self) -> BaseException:
+        """The error to hand to the error handler: the cause when there is one."""
+        return self.cause or self.__cause__ or self

@@ -525,6 +525,24 @@ class KafkaTemplate:
         """Wait until every queued record has been delivered (or failed)."""
         await self._started().flush()
 
+    async def partitions_for(self, topic: str) -> set[int]:
+        """The partition numbers of ``topic`` (Spring's ``partitionsFor``); fetching
+        metadata may auto-create the topic if the broker allows that.
+
+        Raises:
+            KafkaSendError: no metadata for the topic within the delivery timeout.
+        """
+        try:
+            return set(
+                await asyncio.wait_for(self._started().partitions_for(topic), self.delivery_timeout)
+            )
+        except (KafkaError, TimeoutError) as exc:
+            raise KafkaSendError(
+                f"no metadata for topic {topic!r} from {self.bootstrap_servers}: {exc!r}",
+                topic=topic,
+                retriable=True,
+            ) from exc
+
     # -- transactions ---------------------------------------------------------------------
 
     @contextlib.asynccontextmanager

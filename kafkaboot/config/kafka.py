@@ -30,10 +30,15 @@ from kafkaboot.errors import ConfigurationError, SerializationError
 __all__ = [
     "AckModeName",
     "AdminProperties",
+    "BackOffProperties",
     "ConsumerProperties",
+    "DeadLetterProperties",
+    "ErrorHandlerProperties",
     "KafkaProperties",
     "ListenerProperties",
     "ProducerProperties",
+    "RetryProperties",
+    "RetryTopicProperties",
     "SaslProperties",
     "Section",
     "SecurityProperties",
@@ -278,6 +283,34 @@ class ConsumerProperties(Section):
         )
 
 
+class BackOffProperties(Section):
+    """``kafka.listener.error-handler.backoff.*``: retries in place before recovery."""
+
+    initial: Duration = timedelta(0)
+    """The wait before the first retry."""
+    multiplier: float = Field(default=1.0, ge=1.0)
+    """1: the same wait every time (``FixedBackOff``); more: waits grow (``ExponentialBackOff``)."""
+    max_interval: Duration = timedelta(seconds=30)
+    max_attempts: int = Field(default=10, ge=1)
+    """Deliveries in all, the first one included."""
+    jitter: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class DeadLetterProperties(Section):
+    """``kafka.listener.error-handler.dead-letter.*``: where records go after the retries."""
+
+    enabled: bool = False
+    """Publish failed records to ``<topic><topic-suffix>`` instead of logging and skipping."""
+    topic_suffix: str = "-dlt"
+
+
+class ErrorHandlerProperties(Section):
+    """``kafka.listener.error-handler.*``: the default error handler of every listener."""
+
+    backoff: BackOffProperties = BackOffProperties()
+    dead_letter: DeadLetterProperties = DeadLetterProperties()
+
+
 class ListenerProperties(Section):
     """``kafka.listener.*``: defaults for every listener container (Spring's names)."""
 
@@ -290,6 +323,26 @@ class ListenerProperties(Section):
     auto_startup: bool = True
     missing_topics_fatal: bool = False
     shutdown_timeout: Duration = timedelta(seconds=10)
+    error_handler: ErrorHandlerProperties = ErrorHandlerProperties()
+
+
+class RetryTopicProperties(Section):
+    """``kafka.retry.topic.*`` (Spring Boot's ``spring.kafka.retry.topic.*``): non-blocking
+    retries through retry topics for every listener that declares no ``@retryable_topic``."""
+
+    enabled: bool = False
+    attempts: int = Field(default=3, ge=1)
+    """Deliveries in all, the first one (on the main topic) included."""
+    delay: Duration = timedelta(seconds=1)
+    multiplier: float = Field(default=0.0, ge=0.0)
+    """0 or 1: the same delay every time; more: delays grow."""
+    max_delay: Duration = timedelta(0)
+    """0: no cap."""
+    random_back_off: bool = False
+
+
+class RetryProperties(Section):
+    topic: RetryTopicProperties = RetryTopicProperties()
 
 
 class TemplateProperties(Section):
@@ -343,6 +396,7 @@ class KafkaProperties(Section):
     producer: ProducerProperties = ProducerProperties()
     consumer: ConsumerProperties = ConsumerProperties()
     listener: ListenerProperties = ListenerProperties()
+    retry: RetryProperties = RetryProperties()
     template: TemplateProperties = TemplateProperties()
     admin: AdminProperties = AdminProperties()
     topics: list[TopicDeclaration] = []

@@ -11,16 +11,25 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from kafkaboot.errorhandling.backoff import BackOff, FixedBackOff
 from kafkaboot.errors import DeserializationError
 
-__all__ = ["DefaultErrorHandler", "ErrorAction", "ErrorHandler", "FailedRecord"]
+__all__ = [
+    "NOT_RETRYABLE",
+    "DefaultErrorHandler",
+    "ErrorAction",
+    "ErrorHandler",
+    "FailedRecord",
+    "Recoverer",
+    "log_record",
+]
 
 log = logging.getLogger("kafkaboot.listener")
 
@@ -31,6 +40,8 @@ class ErrorAction:
 
     retry: bool
     delay: timedelta = timedelta(0)
+    stop_reason: str | None = None
+    """Set when the container must stop: the record stays uncommitted."""
 
     @classmethod
     def retry_after(cls, delay: timedelta = timedelta(0)) -> ErrorAction:
@@ -41,6 +52,12 @@ class ErrorAction:
     def recovered(cls) -> ErrorAction:
         """The record is dealt with (logged, dead-lettered): commit past it."""
         return cls(False)
+
+    @classmethod
+    def stop_container(cls, reason: str) -> ErrorAction:
+        """Stop the listener's container, leaving the record uncommitted (Spring's
+        ``CommonContainerStoppingErrorHandler``): for failures that need an operator."""
+        return cls(True, timedelta(0), reason)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,6 +70,14 @@ class FailedRecord:
     """1 on the first failure, 2 on the second, ..."""
     listener_id: str
     group_id: str | None
+    batch: tuple[ConsumerRecord[bytes, bytes], ...] = ()
+    """For a batch listener whose whole batch failed: every record of the batch, which a
+    recoverer must deal with one by one (``record`` is the first of them)."""
+
+    @property
+    def records(self) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+        """The records to recover: the batch, or just the record."""
+        return self.batch or (self.record,)
 
 
 @runtime_checkable
@@ -65,7 +90,12 @@ class ErrorHandler(Protocol):
     def handle(self, failure: FailedRecord) -> ErrorAction | Awaitable[ErrorAction]: ...
 
 
-_NOT_RETRYABLE: tuple[type[BaseException], ...] = (DeserializationError, ValidationError)
+Recoverer = Callable[[FailedRecord], Awaitable[None] | None]
+"""Called once retries are over, before the record is committed: it must not return until
+the record is safe (a dead-letter send acknowledged), and raise if it could not be."""
+
+NOT_RETRYABLE: tuple[type[BaseException], ...] = (DeserializationError, ValidationError)
+"""Failures that cannot succeed on retry: the payload cannot be decoded or is invalid."""
 
 
 def _preview(data: bytes | None, limit: int = 200) -> str:
@@ -75,64 +105,105 @@ def _preview(data: bytes | None, limit: int = 200) -> str:
     return text + (f"... ({len(data)} bytes)" if len(data) > limit else "")
 
 
-class DefaultErrorHandler:
-    """Spring's ``DefaultErrorHandler`` defaults: retry a failed record in place up to
-    ``max_attempts`` deliveries, then log it with topic, partition, offset and raw bytes,
-    and move on. Records that can never succeed (undecodable or invalid payloads) are not
-    retried.
+def _where(record: ConsumerRecord[Any, Any]) -> str:
+    return f"{record.topic}-{record.partition}@{record.offset}"
 
-    Args:
-        max_attempts: deliveries in all, the first one included (Spring: 10).
-        interval: wait before each retry; only the record's partition waits.
-        not_retryable: exception types recovered at once, without retries.
-    """
 
-    def __init__(
-        self,
-        *,
-        max_attempts: int = 10,
-        interval: timedelta = timedelta(0),
-        not_retryable: tuple[type[BaseException], ...] = _NOT_RETRYABLE,
-    ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        self.max_attempts = max_attempts
-        self.interval = interval
-        self.not_retryable = not_retryable
-
-    def handle(self, failure: FailedRecord) -> ErrorAction:
-        retryable = not isinstance(failure.error, self.not_retryable)
-        if retryable and failure.attempt < self.max_attempts:
-            log.warning(
-                "listener %s failed on %s-%d@%d (attempt %d of %d), retrying: %r",
-                failure.listener_id,
-                failure.record.topic,
-                failure.record.partition,
-                failure.record.offset,
-                failure.attempt,
-                self.max_attempts,
-                failure.error,
-            )
-            return ErrorAction.retry_after(self.interval)
-        self.recover(failure, retryable)
-        return ErrorAction.recovered()
-
-    def recover(self, failure: FailedRecord, retryable: bool) -> None:
-        """Called when retries are over; logs the record so it is never lost silently."""
-        record = failure.record
-        why = f"after {failure.attempt} attempts" if retryable else "(not retryable)"
+def log_record(failure: FailedRecord) -> None:
+    """The default recoverer: an ERROR line per record with its raw key and value, so a
+    skipped record is never lost silently."""
+    retryable = not isinstance(failure.error, NOT_RETRYABLE)
+    why = f"after {failure.attempt} attempts" if retryable else "(not retryable)"
+    for record in failure.records:
         log.error(
-            "listener %s gave up on record %s-%d@%d %s; skipping it. key=%s value=%s error=%r",
+            "listener %s gave up on record %s %s; skipping it. key=%s value=%s error=%r",
             failure.listener_id,
-            record.topic,
-            record.partition,
-            record.offset,
+            _where(record),
             why,
             _preview(record.key),
             _preview(record.value),
             failure.error,
             exc_info=failure.error if retryable else None,
         )
+
+
+class DefaultErrorHandler:
+    """Spring's ``DefaultErrorHandler``: retry a failed record in place as ``backoff``
+    says, then hand it to ``recoverer`` and move on. While a record waits, only its
+    partition is paused; the consumer keeps polling, so a long back-off causes no rebalance.
+
+    Args:
+        backoff: when to retry and when to give up (default: 10 deliveries, no wait).
+        recoverer: what happens to a record that will not succeed, e.g. a
+            :class:`~kafkaboot.errorhandling.DeadLetterPublishingRecoverer` (default: an
+            ERROR log line with its raw bytes). The record is committed only once this
+            returns; if it raises, the record stays uncommitted and is tried again, and
+            after ``recovery_attempts`` such failures the container stops.
+        not_retryable: exception types that skip the retries and go to the recoverer at once
+            (default: decoding and validation errors).
+        recovery_attempts: recoverer failures in a row before the container stops.
+    """
+
+    def __init__(
+        self,
+        backoff: BackOff | None = None,
+        recoverer: Recoverer | None = None,
+        *,
+        not_retryable: tuple[type[BaseException], ...] = NOT_RETRYABLE,
+        recovery_attempts: int = 3,
+    ) -> None:
+        self.backoff: BackOff = backoff or FixedBackOff(timedelta(0), max_attempts=10)
+        self.recoverer: Recoverer = recoverer or log_record
+        self.not_retryable = not_retryable
+        self.recovery_attempts = recovery_attempts
+        self._recovery_failures: dict[tuple[str, int, int], int] = {}
+
+    async def handle(self, failure: FailedRecord) -> ErrorAction:
+        record = failure.record
+        retryable = not isinstance(failure.error, self.not_retryable)
+        delay = self.backoff.delay(failure.attempt) if retryable else None
+        if delay is not None:
+            log.warning(
+                "listener %s failed on %s (attempt %d of %s), retrying in %.3gs: %r",
+                failure.listener_id,
+                _where(record),
+                failure.attempt,
+                self.backoff.max_attempts or "unlimited",
+                delay.total_seconds(),
+                failure.error,
+            )
+            return ErrorAction.retry_after(delay)
+        return await self._recover(failure)
+
+    async def _recover(self, failure: FailedRecord) -> ErrorAction:
+        record = failure.record
+        key = (record.topic, record.partition, record.offset)
+        try:
+            outcome = self.recoverer(failure)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception as exc:
+            failures = self._recovery_failures.get(key, 0) + 1
+            self._recovery_failures[key] = failures
+            if failures >= self.recovery_attempts:
+                del self._recovery_failures[key]
+                return ErrorAction.stop_container(
+                    f"could not recover record {_where(record)} after {failures} tries "
+                    f"({exc!r}); it stays uncommitted. Fix the cause (is the dead-letter "
+                    "topic writable?) and start the listener again"
+                )
+            log.error(
+                "listener %s: recovering record %s failed (%d of %d): %r; it stays "
+                "uncommitted and will be tried again",
+                failure.listener_id,
+                _where(record),
+                failures,
+                self.recovery_attempts,
+                exc,
+            )
+            return ErrorAction.retry_after(timedelta(seconds=1))
+        self._recovery_failures.pop(key, None)
+        return ErrorAction.recovered()
 
 
 async def decide(handler: Any, failure: FailedRecord) -> ErrorAction:

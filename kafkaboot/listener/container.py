@@ -127,6 +127,9 @@ class ListenerContainer:
         self._workers: list[ConsumerWorker] = []
         self._state = ContainerState.STOPPED
         self._lock = asyncio.Lock()
+        self.failure: str | None = None
+        """Why the error handler stopped the container, until it is started again."""
+        self._stopper: asyncio.Future[None] | None = None
 
     @property
     def listener_id(self) -> str:
@@ -152,6 +155,15 @@ class ListenerContainer:
     def record_error(self, error: BaseException) -> None:
         self.last_error = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {type(error).__name__}: {error}"
 
+    def fail(self, reason: str) -> None:
+        """Stop the container because its error handler asked to (called from a consumer's
+        own task, so the stop runs as a task of its own); ``failure`` keeps the reason."""
+        self.failure = reason
+        self.last_error = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} stopped: {reason}"
+        log.error("listener %s: stopping the container: %s", self.listener_id, reason)
+        if self._stopper is None or self._stopper.done():
+            self._stopper = asyncio.ensure_future(self.stop())
+
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -167,6 +179,7 @@ class ListenerContainer:
                     "stop it before starting it again"
                 )
             self._state = ContainerState.STARTING
+            self.failure = None
             if self.settings.missing_topics_fatal and self.endpoint.topics:
                 try:
                     await self._check_topics_exist()

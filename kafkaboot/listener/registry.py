@@ -14,7 +14,8 @@ from kafkaboot.config.placeholders import UnresolvedPlaceholder, resolve_text
 from kafkaboot.config.properties import map_properties, validate_properties
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.config.types import to_ms
-from kafkaboot.errorhandling.handler import DefaultErrorHandler, ErrorHandler
+from kafkaboot.errorhandling.configured import error_handler_from
+from kafkaboot.errorhandling.handler import ErrorHandler
 from kafkaboot.errors import KafkaBootError, ListenerDefinitionError
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.binding import bind
@@ -36,7 +37,8 @@ class ListenerRegistry:
         settings: configuration (default: built-in defaults).
         instance_factory: creates the instance of a class whose methods are listeners
             (default: ``cls()``); the application passes one that asks the DI container.
-        error_handler: for listeners that name none (default: :class:`DefaultErrorHandler`).
+        error_handler: for listeners that name none (default: a ``DefaultErrorHandler`` as
+            ``kafka.listener.error-handler.*`` describes it).
         environ: for ``${VAR}`` placeholders in topics and group ids (default: os.environ).
         template: the application's ``KafkaTemplate``, for replies and transactions.
     """
@@ -231,7 +233,9 @@ class ListenerRegistry:
 
     def _default_error_handler(self) -> ErrorHandler:
         if self._error_handler is None:
-            self._error_handler = DefaultErrorHandler()
+            self._error_handler = error_handler_from(
+                self.settings.kafka.listener.error_handler, self.template
+            )
         return self._error_handler
 
     # -- lookup -----------------------------------------------------------------------------

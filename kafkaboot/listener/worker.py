@@ -32,7 +32,7 @@ from aiokafka.errors import (
 )
 
 from kafkaboot.errorhandling.handler import ErrorAction, FailedRecord, decide
-from kafkaboot.errors import KafkaBootError, KafkaSendError
+from kafkaboot.errors import BatchListenerFailedError, KafkaBootError, KafkaSendError
 from kafkaboot.listener.acks import AckMode, Acknowledgment, OffsetTracker
 from kafkaboot.listener.rebalance import (
     ConsumerSeekAware,
@@ -440,6 +440,9 @@ class ConsumerWorker:
                 # start clean (the transaction is already aborted).
                 await txn.close([tp])
             action = await self._decide(record, exc)
+            if action.stop_reason is not None:
+                self._halt(tp, record.offset, action.stop_reason)
+                return False
             if action.retry:
                 self._rewind(tp, record.offset, action.delay)
                 return False
@@ -496,11 +499,16 @@ class ConsumerWorker:
             records = [r for r in records if container.filter(r)]
         decode = container.invoker.decode_one
         values: list[Any] = []
+        passed: list[Record] = []  # The records behind ``values``, index for index.
         for record in records:
             try:
                 values.append(decode(record) if decode is not None else record)
+                passed.append(record)
             except Exception as exc:
                 action = await self._decide(record, exc)
+                if action.stop_reason is not None:
+                    self._halt_batch(owned, record, action.stop_reason)
+                    return
                 if action.retry:
                     self._rewind_batch(owned, action.delay)
                     return
@@ -527,15 +535,28 @@ class ConsumerWorker:
             result = await self._invoke(values, ack)
             if container.send_to is not None:
                 await self._send_result(first, result)
+        except BatchListenerFailedError as exc:
+            if generation != self._generation:
+                return
+            index = _failed_record(exc, passed)
+            if index is not None:
+                await self._batch_failed_at(owned, passed, index, exc.failure)
+                return
+            log.warning(
+                "listener %s: BatchListenerFailedError names no record of this batch (%s); "
+                "treating the whole batch as failed",
+                self.name,
+                exc,
+            )
+            if not await self._whole_batch_failed(owned, passed, exc.failure):
+                return
+            handled_by_listener = False
         except Exception as exc:
             if generation != self._generation:
                 return
-            action = await self._decide(first, exc)
-            if action.retry:
-                self._rewind_batch(owned, action.delay)
+            if not await self._whole_batch_failed(owned, passed, exc):
                 return
-            if manual:  # Recovered: counts as acknowledged.
-                self._acknowledge_batch(owned)
+            handled_by_listener = False
         else:
             if generation != self._generation:
                 return
@@ -543,24 +564,88 @@ class ConsumerWorker:
             if ack is not None and ack.nacked:
                 self._rewind_batch(owned, ack.nack_sleep)
                 return
-        if not manual:
-            for tp, rs in owned.items():
-                self._book(tp, rs[-1].offset, len(rs))
-        else:
+            handled_by_listener = True
+        if manual and handled_by_listener:  # The listener acknowledges (or not) itself.
             for tp, rs in owned.items():
                 self.positions[tp] = rs[-1].offset + 1
+        else:  # Handled, or recovered (which counts as acknowledged).
+            self._settle(owned, {})
         if self._ack_mode in (AckMode.RECORD, AckMode.MANUAL_IMMEDIATE):
             await self._commit()
 
+    async def _whole_batch_failed(
+        self, owned: dict[TopicPartition, list[Record]], passed: list[Record], exc: BaseException
+    ) -> bool:
+        """Retry the whole batch, or once retries are over, recover its records one by one.
+        ``True`` when the batch counts as handled."""
+        first = owned[min(owned)][0]
+        batch = tuple(passed) or (first,)
+        action = await self._decide(first, exc, batch)
+        if action.stop_reason is not None:
+            self._halt_batch(owned, first, action.stop_reason)
+            return False
+        if action.retry:
+            self._rewind_batch(owned, action.delay)
+            return False
+        return True
+
+    async def _batch_failed_at(
+        self,
+        owned: dict[TopicPartition, list[Record]],
+        passed: list[Record],
+        index: int,
+        exc: BaseException,
+    ) -> None:
+        """``BatchListenerFailedError``: the records before ``index`` are done; the failed
+        one is retried or recovered; the ones after it come again."""
+        failed = passed[index]
+        failed_tp = TopicPartition(failed.topic, failed.partition)
+        cut: dict[TopicPartition, int] = {}  # Per partition, the first record not done.
+        for record in passed[index:]:
+            cut.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+        action = await self._decide(failed, exc)
+        if action.stop_reason is None and not action.retry:
+            cut[failed_tp] = failed.offset + 1  # Recovered: done as well.
+        self._settle(owned, cut)
+        for tp, offset in cut.items():
+            if offset <= owned[tp][-1].offset:
+                delay = action.delay if tp == failed_tp else timedelta(0)
+                self._rewind(tp, offset, delay)
+        if self._commits and self.tracker.has_pending:
+            await self._commit()
+        if action.stop_reason is not None:
+            self._halt(failed_tp, failed.offset, action.stop_reason)
+
+    def _settle(
+        self, owned: dict[TopicPartition, list[Record]], cut: dict[TopicPartition, int]
+    ) -> None:
+        """Mark each partition's records before ``cut`` (all of them when it has no cut)
+        as handled."""
+        manual = self._ack_mode.is_manual
+        for tp, records in owned.items():
+            limit = cut.get(tp)
+            done = records if limit is None else [r for r in records if r.offset < limit]
+            if not done:
+                continue
+            if manual:
+                if tp in self.assigned:
+                    for record in done:
+                        self.tracker.acknowledged(tp, record.offset)
+            else:
+                self._book(tp, done[-1].offset, len(done))
+            self.positions[tp] = done[-1].offset + 1
+
     # -- failures, acks, rewinds ----------------------------------------------------------
 
-    async def _decide(self, record: Record, exc: BaseException) -> ErrorAction:
+    async def _decide(
+        self, record: Record, exc: BaseException, batch: tuple[Record, ...] = ()
+    ) -> ErrorAction:
         tp = TopicPartition(record.topic, record.partition)
         attempt = self._attempts.get((tp, record.offset), 0) + 1
         self._attempts[(tp, record.offset)] = attempt
         self.container.record_error(exc)
         failure = FailedRecord(
-            record, exc, attempt, self.container.listener_id, self._settings.group_id
+            record, exc, attempt, self.container.listener_id, self._settings.group_id, batch
         )
         action = await decide(self.container.error_handler, failure)
         if not action.retry:
@@ -572,6 +657,11 @@ class ConsumerWorker:
     ) -> bool:
         action = await self._decide(record, exc)
         if generation != self._generation:
+            return False
+        if action.stop_reason is not None:
+            if self._commits and self.tracker.has_pending:
+                await self._commit({tp})  # Records before the failed one are done.
+            self._halt(tp, record.offset, action.stop_reason)
             return False
         if action.retry:
             self._rewind(tp, record.offset, action.delay)
@@ -596,6 +686,19 @@ class ConsumerWorker:
     def _rewind_batch(self, owned: dict[TopicPartition, list[Record]], delay: timedelta) -> None:
         for tp, records in owned.items():
             self._rewind(tp, records[0].offset, delay)
+
+    def _halt(self, tp: TopicPartition, offset: int, reason: str) -> None:
+        """The error handler wants the container stopped: leave the record uncommitted,
+        stop handling at once, and have the container stop (it awaits this task)."""
+        self._rewind(tp, offset, timedelta(0))
+        self._stopping = True
+        self.container.fail(reason)
+
+    def _halt_batch(
+        self, owned: dict[TopicPartition, list[Record]], record: Record, reason: str
+    ) -> None:
+        self._rewind_batch(owned, timedelta(0))
+        self._halt(TopicPartition(record.topic, record.partition), record.offset, reason)
 
     def _resume_due(self) -> None:
         now = time.monotonic()
@@ -814,6 +917,24 @@ class ConsumerWorker:
                 targets = set()
         if targets:
             self.consumer.resume(*targets)
+
+
+def _failed_record(exc: BatchListenerFailedError, passed: list[Record]) -> int | None:
+    """The index in ``passed`` of the record a ``BatchListenerFailedError`` names."""
+    if exc.index is not None:
+        return exc.index if 0 <= exc.index < len(passed) else None
+    for index, record in enumerate(passed):
+        if record is exc.record:
+            return index
+    named = exc.record
+    for index, record in enumerate(passed):
+        if (
+            getattr(named, "topic", None) == record.topic
+            and getattr(named, "partition", None) == record.partition
+            and getattr(named, "offset", None) == record.offset
+        ):
+            return index
+    return None
 
 
 def _takes_seek(listener: Any) -> bool:
