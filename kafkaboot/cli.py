@@ -1,4 +1,5 @@
-"""The ``kafkaboot`` command: ``config show|check`` and ``broker start|status|stop``."""
+"""The ``kafkaboot`` command: ``run``, ``config show|check``, ``dlt replay`` and
+``broker start|status|stop``."""
 
 from __future__ import annotations
 
@@ -162,6 +163,37 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
+def _dlt_replay(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from kafkaboot.errorhandling.replay import replay_dead_letters
+
+    report = asyncio.run(
+        replay_dead_letters(
+            _load(args),
+            args.topic,
+            to=args.to,
+            from_offset=args.from_offset,
+            limit=args.limit,
+            dry_run=args.dry_run,
+        )
+    )
+    verb = "would re-publish" if args.dry_run else "re-published"
+    if not report.total and not report.skipped:
+        print(f"{args.topic}: no dead letters to replay")
+    for topic, count in sorted(report.replayed.items()):
+        print(f"{verb} {count} dead letter(s) from {args.topic} to {topic}")
+    if report.skipped:
+        print(
+            f"skipped {len(report.skipped)} dead letter(s) that name no original topic "
+            f"({', '.join(report.skipped[:5])}{', ...' if len(report.skipped) > 5 else ''}); "
+            "give --to TOPIC"
+        )
+    where = ", ".join(f"{p}: {o}" for p, o in sorted(report.next_offsets.items()))
+    print(f"next offsets per partition (for --from-offset): {where}")
+    return 1 if report.skipped else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kafkaboot", description="Spring-Kafka-style services on Apache Kafka."
@@ -194,6 +226,24 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--profile", help="active profiles, comma-separated")
         sub.set_defaults(handler=handler)
+
+    dlt = commands.add_parser("dlt", help="work with dead-letter topics")
+    dlt_commands = dlt.add_subparsers(dest="action", required=True)
+    replay = dlt_commands.add_parser(
+        "replay", help="re-publish dead letters to their original topic"
+    )
+    replay.add_argument("topic", help="the dead-letter topic, e.g. orders-dlt")
+    replay.add_argument("--to", help="send here instead of each record's original topic")
+    replay.add_argument(
+        "--from-offset", type=int, help="start at this offset in every partition (default: 0)"
+    )
+    replay.add_argument("--limit", type=int, help="re-publish at most this many records")
+    replay.add_argument("--dry-run", action="store_true", help="count, but send nothing")
+    replay.add_argument(
+        "--config", help="YAML file (default: $KAFKABOOT_CONFIG, ./application.yml)"
+    )
+    replay.add_argument("--profile", help="active profiles, comma-separated")
+    replay.set_defaults(handler=_dlt_replay)
 
     broker = commands.add_parser("broker", help="run a local Apache Kafka (KRaft) for development")
     broker_commands = broker.add_subparsers(dest="action", required=True)

@@ -21,6 +21,7 @@ from kafkaboot import (
     RebalanceListener,
     load_settings,
 )
+from kafkaboot.cli import main as cli_main
 from kafkaboot.errorhandling import DeadLetterRecord
 from kafkaboot.template import KafkaTemplate
 
@@ -325,3 +326,67 @@ async def test_a_whole_batch_failure_retries_then_dead_letters_every_record(kafk
     assert calls == [["a", "b", "c"], ["a", "b", "c"]]
     assert [r.value for r in letters] == [b"a", b"b", b"c"]
     assert await committed(kafka_bootstrap, group, topic) == {0: 3}
+
+
+async def test_dlt_replay_republishes_dead_letters_to_their_original_topic(
+    kafka_bootstrap, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    topic = await create_topic(kafka_bootstrap, partitions=2)
+    no_retries = {"backoff": {"max-attempts": 1}, "dead-letter": {"enabled": True}}
+    handled = []
+    fixed = False
+    async with registry_with_template(
+        kafka_bootstrap, listener={"error-handler": no_retries}
+    ) as registry:
+
+        @registry.listener(topic, group_id=unique("g"))
+        async def on_record(record: ConsumerRecord[str, str]) -> None:
+            if record.value.startswith("bad") and not fixed:
+                raise RuntimeError("a bug, fixed later")
+            handled.append((record.partition, record.value, dict(record.headers)))
+
+        await produce_to(kafka_bootstrap, topic, 1, [b"bad-1", b"bad-2"], headers=[("t", b"1")])
+        await produce_to(kafka_bootstrap, topic, 0, [b"bad-3", b"good"])
+        async with registry:
+            await wait_for(lambda: len(handled) == 1, message="the good record")
+            await read_all(kafka_bootstrap, f"{topic}-dlt", 3)  # All three dead-lettered.
+            fixed = True
+
+            dry = await asyncio.to_thread(cli_main, ["dlt", "replay", f"{topic}-dlt", "--dry-run"])
+            assert dry == 0
+            assert f"would re-publish 3 dead letter(s) from {topic}-dlt to {topic}" in (
+                capsys.readouterr().out
+            )
+            assert await asyncio.to_thread(cli_main, ["dlt", "replay", f"{topic}-dlt"]) == 0
+            await wait_for(lambda: len(handled) == 4, message="the replayed records")
+    out = capsys.readouterr().out
+    assert f"re-published 3 dead letter(s) from {topic}-dlt to {topic}" in out
+    assert "next offsets per partition (for --from-offset): 0: 1, 1: 2" in out
+    replayed = {value: (partition, headers) for partition, value, headers in handled[1:]}
+    assert replayed["bad-1"][0] == replayed["bad-2"][0] == 1  # Back on their partition.
+    assert replayed["bad-3"][0] == 0
+    assert replayed["bad-1"][1]["t"] == b"1"  # Original headers, without kafka_dlt-*.
+    assert not any(name.startswith("kafka_dlt-") for name in replayed["bad-1"][1])
+    assert replayed["bad-2"][1]["kafkaboot_replayed-from"] == f"{topic}-dlt-1@1".encode()
+
+
+async def test_dlt_replay_to_another_topic_with_offset_and_limit(
+    kafka_bootstrap, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    dlt, target = await create_topic(kafka_bootstrap), await create_topic(kafka_bootstrap)
+    await produce(kafka_bootstrap, dlt, [b"0", b"1", b"2", b"3", b"4"])  # No kafka_dlt headers.
+    code = await asyncio.to_thread(
+        cli_main, ["dlt", "replay", dlt, "--to", target, "--from-offset", "1", "--limit", "3"]
+    )
+    assert code == 0
+    assert [r.value for r in await read_all(kafka_bootstrap, target, 3)] == [b"1", b"2", b"3"]
+    assert "next offsets per partition (for --from-offset): 0: 4" in capsys.readouterr().out
+
+    assert await asyncio.to_thread(cli_main, ["dlt", "replay", dlt, "--limit", "1"]) == 1
+    assert "name no original topic" in capsys.readouterr().out
+    assert await asyncio.to_thread(cli_main, ["dlt", "replay", unique("missing")]) == 1
+    assert "does not exist" in capsys.readouterr().err

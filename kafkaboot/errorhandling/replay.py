@@ -1,0 +1,162 @@
+"""Re-publishing dead letters to the topic they came from, once the bug that sent them
+there is fixed (``kafkaboot dlt replay``).
+
+Reads the dead-letter topic without a consumer group (nothing is committed, the topic is
+left as it is), from ``from_offset`` up to the end offsets seen at the start, and sends each
+record's key and value bytes, with its original headers, to ``kafka_dlt-original-topic``
+(or ``to``), on its original partition when that topic still has it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from kafkaboot.admin import KafkaAdmin
+from kafkaboot.config import KafkaBootSettings
+from kafkaboot.errorhandling.dead_letter import DeadLetterRecord, send_raw
+from kafkaboot.errors import KafkaBootError
+
+__all__ = ["REPLAYED_FROM_HEADER", "ReplayReport", "replay_dead_letters"]
+
+log = logging.getLogger("kafkaboot.dlt")
+
+REPLAYED_FROM_HEADER = "kafkaboot_replayed-from"
+"""Added to each replayed record: ``<dlt-topic>-<partition>@<offset>`` it was copied from."""
+_FETCH_MS = 500
+
+
+@dataclasses.dataclass
+class ReplayReport:
+    """What a replay did."""
+
+    replayed: Counter[str] = dataclasses.field(default_factory=Counter)
+    """Records sent, per destination topic."""
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    """Dead letters that name no original topic (and no ``to`` was given)."""
+    next_offsets: dict[int, int] = dataclasses.field(default_factory=dict)
+    """Per dead-letter partition, where a later replay would continue."""
+
+    @property
+    def total(self) -> int:
+        return sum(self.replayed.values())
+
+
+async def replay_dead_letters(
+    settings: KafkaBootSettings,
+    dlt_topic: str,
+    *,
+    to: str | None = None,
+    from_offset: int | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+) -> ReplayReport:
+    """Re-publish the dead letters of ``dlt_topic``.
+
+    Raises:
+        KafkaBootError: the topic does not exist, or Kafka cannot be reached.
+        KafkaSendError: a record could not be re-published (those before it were).
+    """
+    from kafkaboot.template import KafkaTemplate
+
+    consumer = AIOKafkaConsumer(**_consumer_kwargs(settings))
+    try:
+        await consumer.start()
+    except Exception as exc:
+        raise KafkaBootError(
+            f"cannot reach Kafka at {','.join(settings.kafka.bootstrap_servers)}: {exc!r}"
+        ) from exc
+    template = KafkaTemplate(settings)
+    report = ReplayReport()
+    try:
+        partitions = await _partitions(settings, dlt_topic)
+        consumer.assign(partitions)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+        starts: dict[TopicPartition, int] = await consumer.beginning_offsets(partitions)
+        for tp in partitions:
+            start = starts[tp] if from_offset is None else max(from_offset, starts[tp])
+            consumer.seek(tp, min(start, ends[tp]))
+            report.next_offsets[tp.partition] = min(start, ends[tp])
+        if not dry_run:
+            await template.start()
+        pending = {tp for tp in partitions if report.next_offsets[tp.partition] < ends[tp]}
+
+        def full() -> bool:
+            return limit is not None and report.total + len(report.skipped) >= limit
+
+        while pending and not full():
+            batches = await consumer.getmany(*pending, timeout_ms=_FETCH_MS)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset >= ends[tp] or full():
+                        break
+                    await _replay_one(template, record, to, dry_run, report)
+                    report.next_offsets[tp.partition] = record.offset + 1
+            for tp in list(pending):
+                # The position skips transaction markers, which no record stands for.
+                if min(await consumer.position(tp), ends[tp]) >= ends[tp]:
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()
+        if template.started:
+            await template.stop()
+    return report
+
+
+async def _replay_one(
+    template: Any,
+    record: Any,
+    to: str | None,
+    dry_run: bool,
+    report: ReplayReport,
+) -> None:
+    letter = DeadLetterRecord(record)
+    where = f"{record.topic}-{record.partition}@{record.offset}"
+    destination = to or letter.original_topic
+    if destination is None:
+        report.skipped.append(where)
+        log.warning("dead letter %s names no original topic; skipped (use --to)", where)
+        return
+    partition = letter.original_partition if destination == letter.original_topic else None
+    if (
+        partition is not None
+        and not dry_run
+        and partition not in await template.partitions_for(destination)
+    ):
+        partition = None  # The topic was recreated smaller: partition by key.
+    headers = [*letter.original_headers, (REPLAYED_FROM_HEADER, where.encode())]
+    if not dry_run:
+        await send_raw(template, destination, record, headers, partition)
+    report.replayed[destination] += 1
+
+
+async def _partitions(settings: KafkaBootSettings, topic: str) -> list[TopicPartition]:
+    # Asked of the admin API: a consumer's metadata request could auto-create the topic.
+    client = KafkaAdmin(settings).client()
+    await client.start()
+    try:
+        if topic not in await client.list_topics():
+            raise KafkaBootError(
+                f"dead-letter topic {topic!r} does not exist; dead-letter topics are named "
+                "<topic>-dlt by default (kafka.listener.error-handler.dead-letter.topic-suffix)"
+            )
+        [described] = await client.describe_topics([topic])
+    finally:
+        await client.close()
+    numbers = sorted(p["partition"] for p in described["partitions"])
+    return [TopicPartition(topic, p) for p in numbers]
+
+
+def _consumer_kwargs(settings: KafkaBootSettings) -> dict[str, Any]:
+    kwargs = settings.kafka.consumer_kwargs()
+    for key in ("group_id", "enable_auto_commit", "auto_commit_interval_ms"):
+        kwargs.pop(key, None)
+    # Only records of committed transactions: aborted dead letters were never dead letters.
+    kwargs["isolation_level"] = "read_committed"
+    kwargs["enable_auto_commit"] = False
+    kwargs["client_id"] = "kafkaboot-dlt-replay"
+    return kwargs
