@@ -9,6 +9,8 @@ from kafkaboot.errorhandling import (
     ExponentialBackOff,
     FailedRecord,
     FixedBackOff,
+    dlt_handler,
+    retryable_topic,
 )
 from kafkaboot.errors import (
     BatchListenerFailedError,
@@ -73,8 +75,10 @@ __all__ = [
     "Topic",
     "TopicPartition",
     "TopicPartitionOffset",
+    "dlt_handler",
     "kafka_listener",
     "load_settings",
+    "retryable_topic",
 ]
 
 __version__ = "0.1.0"

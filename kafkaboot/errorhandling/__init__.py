@@ -15,6 +15,7 @@ from kafkaboot.errorhandling.handler import (
     Recoverer,
     log_record,
 )
+from kafkaboot.errorhandling.retry_topics import RetryTopicConfig, dlt_handler, retryable_topic
 from kafkaboot.errors import BatchListenerFailedError
 
 __all__ = [
@@ -30,6 +31,9 @@ __all__ = [
     "FailedRecord",
     "FixedBackOff",
     "Recoverer",
+    "RetryTopicConfig",
     "dead_letter_headers",
+    "dlt_handler",
     "log_record",
+    "retryable_topic",
 ]

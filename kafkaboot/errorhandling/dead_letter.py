@@ -66,20 +66,35 @@ def _fqcn(error: BaseException) -> str:
 
 
 def dead_letter_headers(
-    record: ConsumerRecord[Any, Any], error: BaseException, group_id: str | None
+    record: ConsumerRecord[Any, Any],
+    error: BaseException,
+    group_id: str | None,
+    drop: tuple[str, ...] = ("retry_topic-",),
 ) -> list[tuple[str, bytes]]:
-    """The record's own headers followed by Spring's ``kafka_dlt-*`` headers."""
+    """The record's own headers followed by Spring's ``kafka_dlt-*`` headers.
+
+    A record that was forwarded before (through retry topics) keeps the ``original-*``
+    headers of its first failure, so they name the topic it was first consumed from; the
+    exception headers always describe the latest failure. Headers starting with one of
+    ``drop`` are left out.
+    """
     stack = "".join(traceback.format_exception(error))[-_STACKTRACE_LIMIT:]
-    headers = [(name, bytes(value)) for name, value in record.headers]
+    replaced = (*drop, "kafka_dlt-exception-")
+    headers = [
+        (name, bytes(value)) for name, value in record.headers if not name.startswith(replaced)
+    ]
+    if not any(name == DLT_ORIGINAL_TOPIC for name, _ in headers):
+        timestamp_type = _TIMESTAMP_TYPES.get(record.timestamp_type, "NoTimestampType")
+        headers += [
+            (DLT_ORIGINAL_TOPIC, record.topic.encode()),
+            (DLT_ORIGINAL_PARTITION, struct.pack(">i", record.partition)),
+            (DLT_ORIGINAL_OFFSET, struct.pack(">q", record.offset)),
+            (DLT_ORIGINAL_TIMESTAMP, struct.pack(">q", record.timestamp)),
+            (DLT_ORIGINAL_TIMESTAMP_TYPE, timestamp_type.encode()),
+        ]
+        if group_id is not None:
+            headers.append((DLT_ORIGINAL_CONSUMER_GROUP, group_id.encode()))
     headers += [
-        (DLT_ORIGINAL_TOPIC, record.topic.encode()),
-        (DLT_ORIGINAL_PARTITION, struct.pack(">i", record.partition)),
-        (DLT_ORIGINAL_OFFSET, struct.pack(">q", record.offset)),
-        (DLT_ORIGINAL_TIMESTAMP, struct.pack(">q", record.timestamp)),
-        (
-            DLT_ORIGINAL_TIMESTAMP_TYPE,
-            _TIMESTAMP_TYPES.get(record.timestamp_type, "NoTimestampType").encode(),
-        ),
         (DLT_EXCEPTION_FQCN, _fqcn(error).encode()),
         (DLT_EXCEPTION_MESSAGE, str(error).encode()),
         (DLT_EXCEPTION_STACKTRACE, stack.encode()),
@@ -87,8 +102,6 @@ def dead_letter_headers(
     cause = error.__cause__
     if cause is not None:
         headers.append((DLT_EXCEPTION_CAUSE_FQCN, _fqcn(cause).encode()))
-    if group_id is not None:
-        headers.append((DLT_ORIGINAL_CONSUMER_GROUP, group_id.encode()))
     return headers
 
 
@@ -120,7 +133,7 @@ class DeadLetterRecord:
         return [
             (name, bytes(value))
             for name, value in self.record.headers
-            if not name.startswith("kafka_dlt-")
+            if not name.startswith(("kafka_dlt-", "retry_topic-"))
         ]
 
 

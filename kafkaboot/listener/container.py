@@ -112,6 +112,7 @@ class ListenerContainer:
         rebalance_listener: Any = None,
         template: Any = None,
         send_to: str | None = None,
+        not_before: Callable[[Any], float | None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.template = template
@@ -122,6 +123,9 @@ class ListenerContainer:
         self.error_handler = error_handler
         self.rebalance_listener = rebalance_listener
         self.filter: Callable[[Any], bool] | None = endpoint.filter
+        self.not_before: Callable[[Any], float | None] | None = not_before
+        """For retry topics: when a record may be handled (epoch seconds); until then its
+        partition is paused."""
         self.paused = False
         self.last_error: str | None = None
         self._workers: list[ConsumerWorker] = []

@@ -14,8 +14,18 @@ from kafkaboot.config.placeholders import UnresolvedPlaceholder, resolve_text
 from kafkaboot.config.properties import map_properties, validate_properties
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.config.types import to_ms
+from kafkaboot.errorhandling.backoff import FixedBackOff
 from kafkaboot.errorhandling.configured import error_handler_from
-from kafkaboot.errorhandling.handler import ErrorHandler
+from kafkaboot.errorhandling.handler import DefaultErrorHandler, ErrorHandler
+from kafkaboot.errorhandling.retry_topics import (
+    DLT_HANDLER_ATTRIBUTE,
+    RETRYABLE_ATTRIBUTE,
+    RetryTopicConfig,
+    RetryTopicForwarder,
+    due_time,
+    retry_config_from,
+)
+from kafkaboot.errorhandling.topics import TopicCreator
 from kafkaboot.errors import KafkaBootError, ListenerDefinitionError
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.binding import bind
@@ -62,17 +72,84 @@ class ListenerRegistry:
         self._containers: dict[str, ListenerContainer] = {}
         self._instances: dict[type, Any] = {}
         self._tree: dict[str, Any] | None = None
+        self._retry_default = retry_config_from(self.settings.kafka.retry.topic)
+        self._derived_topics: list[tuple[str, list[str]]] = []
+        """Retry and dead-letter topics to create at start, with their main topic."""
 
     # -- registration -------------------------------------------------------------------
 
     def register(self, endpoint: ListenerEndpoint) -> ListenerContainer:
-        """Build the container for ``endpoint``; it starts with :meth:`start`.
+        """Build the container for ``endpoint``; it starts with :meth:`start`. A
+        ``@retryable_topic`` listener (or every listener, with ``kafka.retry.topic.enabled``)
+        also gets a container per retry topic and, with a ``@dlt_handler``, one for its
+        dead-letter topic.
 
         Raises:
             ListenerDefinitionError: the signature, options or placeholders cannot work,
                 or the id is taken.
         """
         endpoint = self._resolve_placeholders(endpoint)
+        retry = getattr(endpoint.handler, RETRYABLE_ATTRIBUTE, None) or self._retry_default
+        if retry is not None and not endpoint.partitions:
+            return self._register_retrying(endpoint, retry)
+        return self._register(endpoint)
+
+    def _register_retrying(
+        self, endpoint: ListenerEndpoint, config: RetryTopicConfig
+    ) -> ListenerContainer:
+        listener_id = endpoint.listener_id
+        problem = None
+        if self.template is None:
+            problem = "needs the registry's KafkaTemplate: ListenerRegistry(..., template=...)"
+        elif endpoint.topic_pattern:
+            problem = "works with named topics, not topic_pattern="
+        elif endpoint.batch if endpoint.batch is not None else self._batch_default():
+            problem = "does not support batch listeners (neither does Spring's @RetryableTopic)"
+        if problem is not None:
+            raise ListenerDefinitionError(f"listener {listener_id}: @retryable_topic {problem}")
+        group = endpoint.group_id or self.settings.kafka.consumer.group_id
+        forwarder = RetryTopicForwarder(config, self.template)
+        # Every failure is "recovered" at once by forwarding it; a failed forward retries.
+        handler = DefaultErrorHandler(FixedBackOff(0, max_attempts=1), forwarder, not_retryable=())
+        main = self._register(endpoint.with_changes(error_handler=handler))
+        for stage in range(config.attempts - 1):
+            self._register(
+                endpoint.with_changes(
+                    topics=tuple(config.retry_topic(t, stage) for t in endpoint.topics),
+                    id=f"{listener_id}-retry-{stage}",
+                    group_id=f"{group}-retry-{stage}",
+                    error_handler=handler,
+                ),
+                not_before=due_time,
+            )
+        dead_letters = getattr(endpoint.handler, DLT_HANDLER_ATTRIBUTE, None)
+        if config.dlt and dead_letters is not None:
+            self._register(
+                ListenerEndpoint(
+                    handler=dead_letters,
+                    topics=tuple(config.dlt_topic(t) for t in endpoint.topics),
+                    id=f"{listener_id}-dlt",
+                    group_id=f"{group}-dlt",
+                    concurrency=endpoint.concurrency,
+                    auto_startup=endpoint.auto_startup,
+                    properties=endpoint.properties,
+                    client_id_prefix=endpoint.client_id_prefix,
+                    owner=endpoint.owner if _same_class(dead_letters, endpoint.handler) else None,
+                    # A failing dead-letter handler is logged, never dead-lettered again.
+                    error_handler=DefaultErrorHandler(FixedBackOff(1.0, max_attempts=3)),
+                )
+            )
+        self._derived_topics += [(t, config.derived_topics(t)) for t in endpoint.topics]
+        return main
+
+    def _batch_default(self) -> bool:
+        return self.settings.kafka.listener.type == "batch"
+
+    def _register(
+        self,
+        endpoint: ListenerEndpoint,
+        not_before: Callable[[Any], float | None] | None = None,
+    ) -> ListenerContainer:
         listener_id = endpoint.listener_id
         if listener_id in self._containers:
             raise ListenerDefinitionError(
@@ -114,6 +191,7 @@ class ListenerRegistry:
             rebalance_listener=self._component(endpoint.rebalance_listener),
             template=self.template,
             send_to=reply_to,
+            not_before=not_before,
         )
         self._containers[listener_id] = container
         return container
@@ -271,11 +349,25 @@ class ListenerRegistry:
         chosen = [
             c for c in self._containers.values() if c.settings.auto_startup and not c.is_running
         ]
+        if self._derived_topics:
+            await self._create_derived_topics()
         results = await asyncio.gather(*(c.start() for c in chosen), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             await self.stop()
             raise failures[0]
+
+    async def _create_derived_topics(self) -> None:
+        creator = TopicCreator(self.template)
+        for main, derived in self._derived_topics:
+            try:
+                await creator.ensure_like(main, derived)
+            except Exception as exc:
+                raise KafkaBootError(
+                    f"cannot create the retry and dead-letter topics of {main!r} "
+                    f"({', '.join(derived)}): {exc!r}; does {main!r} exist, and may this "
+                    "client create topics?"
+                ) from exc
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop every container (each finishes in-flight work within its shutdown timeout)."""
@@ -289,3 +381,9 @@ class ListenerRegistry:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def _same_class(function: Any, method: Any) -> bool:
+    """Whether two functions were defined in the same class body."""
+    owner = getattr(method, "__qualname__", "").rpartition(".")[0]
+    return bool(owner) and getattr(function, "__qualname__", "").rpartition(".")[0] == owner

@@ -253,6 +253,7 @@ class ConsumerWorker:
             and self._txn is None
             and not self._ack_mode.is_manual
             and self._ack_mode is not AckMode.RECORD
+            and container.not_before is None
         )
         for tp, records in batches.items():
             if tp not in self.assigned:
@@ -348,9 +349,15 @@ class ConsumerWorker:
 
     async def _handle(self, tp: TopicPartition, record: Record, generation: int) -> bool:
         """Handle one record; ``False`` when its partition was rewound to retry it."""
+        container = self.container
+        if container.not_before is not None:
+            due = container.not_before(record)
+            if due is not None and due > time.time():
+                # A retry-topic record that is not due yet: its partition waits, polling goes on.
+                self._rewind(tp, record.offset, timedelta(seconds=due - time.time()))
+                return False
         if self._txn is not None:
             return await self._handle_in_transaction(tp, record, generation, self._txn)
-        container = self.container
         manual = self._ack_mode.is_manual
         if container.filter is not None and not container.filter(record):
             if manual:  # Through the outstanding queue, so it cannot jump unacked records.
