@@ -40,7 +40,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("kafkaboot.template")
-HeadersArg: TypeAlias = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]] | None
+HeadersArg: TypeAlias = (
+    Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None
+)
 SerializerArg: TypeAlias = Serializer | str | None
 _STOP_TIMEOUT_S = 10.0
 _COMPACT_ABOVE = 10_000
@@ -134,20 +136,20 @@ class LoggingProducerListener:
         log.error("send to topic %s with key %r failed: %s", record.topic, record.key, error)
 
 
-def _encode_headers(headers: HeadersArg) -> list[tuple[str, bytes]]:
+def _encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
     if not headers:
         return []
     pairs = headers.items() if isinstance(headers, Mapping) else headers
-    encoded = []
+    encoded: list[tuple[str, bytes | None]] = []
     for name, value in pairs:
         if isinstance(value, str):
             encoded.append((name, value.encode()))
-        elif isinstance(value, bytes):
+        elif isinstance(value, bytes) or value is None:  # Kafka allows null header values.
             encoded.append((name, value))
         else:
             raise SerializationError(
                 f"header {name!r} has a {type(value).__name__} value; header values must be "
-                "str (sent as UTF-8) or bytes"
+                "str (sent as UTF-8), bytes or None"
             )
     return encoded
 

@@ -91,7 +91,10 @@ class ExponentialBackOff:
             return None
         initial = as_timedelta(self.initial).total_seconds()
         longest = as_timedelta(self.max_interval).total_seconds()
-        seconds = min(initial * self.multiplier ** max(failures - 1, 0), longest)
+        try:
+            seconds = min(initial * self.multiplier ** max(failures - 1, 0), longest)
+        except OverflowError:  # Thousands of failures with no attempt limit.
+            seconds = longest
         if self.jitter:
             seconds *= 1 + random.uniform(-self.jitter, self.jitter)  # noqa: S311 - not crypto.
         return timedelta(seconds=seconds)

@@ -54,10 +54,16 @@ DLT_ORIGINAL_TIMESTAMP_TYPE = "kafka_dlt-original-timestamp-type"
 DLT_ORIGINAL_CONSUMER_GROUP = "kafka_dlt-original-consumer-group"
 
 _STACKTRACE_LIMIT = 16_000  # Characters; a deep stack must not make the record too large.
+_MESSAGE_LIMIT = 4_000  # Pydantic messages repeat the input, which may be large.
 _TIMESTAMP_TYPES = {0: "CreateTime", 1: "LogAppendTime"}
 
 Destination = Callable[[ConsumerRecord[Any, Any], BaseException], "str | tuple[str, int | None]"]
 """Picks the dead-letter topic (and optionally partition; ``None``: by key) of a record."""
+
+
+def _raw(value: Any) -> bytes | None:
+    """A header value as bytes; Kafka allows null header values."""
+    return None if value is None else bytes(value)
 
 
 def _fqcn(error: BaseException) -> str:
@@ -70,7 +76,7 @@ def dead_letter_headers(
     error: BaseException,
     group_id: str | None,
     drop: tuple[str, ...] = ("retry_topic-",),
-) -> list[tuple[str, bytes]]:
+) -> list[tuple[str, bytes | None]]:
     """The record's own headers followed by Spring's ``kafka_dlt-*`` headers.
 
     A record that was forwarded before (through retry topics) keeps the ``original-*``
@@ -80,8 +86,8 @@ def dead_letter_headers(
     """
     stack = "".join(traceback.format_exception(error))[-_STACKTRACE_LIMIT:]
     replaced = (*drop, "kafka_dlt-exception-")
-    headers = [
-        (name, bytes(value)) for name, value in record.headers if not name.startswith(replaced)
+    headers: list[tuple[str, bytes | None]] = [
+        (name, _raw(value)) for name, value in record.headers if not name.startswith(replaced)
     ]
     if not any(name == DLT_ORIGINAL_TOPIC for name, _ in headers):
         timestamp_type = _TIMESTAMP_TYPES.get(record.timestamp_type, "NoTimestampType")
@@ -96,7 +102,7 @@ def dead_letter_headers(
             headers.append((DLT_ORIGINAL_CONSUMER_GROUP, group_id.encode()))
     headers += [
         (DLT_EXCEPTION_FQCN, _fqcn(error).encode()),
-        (DLT_EXCEPTION_MESSAGE, str(error).encode()),
+        (DLT_EXCEPTION_MESSAGE, str(error)[:_MESSAGE_LIMIT].encode()),
         (DLT_EXCEPTION_STACKTRACE, stack.encode()),
     ]
     cause = error.__cause__
@@ -128,10 +134,10 @@ class DeadLetterRecord:
         return None if value is None else int.from_bytes(value, "big", signed=True)
 
     @property
-    def original_headers(self) -> list[tuple[str, bytes]]:
+    def original_headers(self) -> list[tuple[str, bytes | None]]:
         """The headers the record had before it was dead-lettered."""
         return [
-            (name, bytes(value))
+            (name, _raw(value))
             for name, value in self.record.headers
             if not name.startswith(("kafka_dlt-", "retry_topic-"))
         ]
@@ -219,7 +225,7 @@ async def send_raw(
     template: KafkaTemplate,
     topic: str,
     record: ConsumerRecord[bytes, bytes],
-    headers: Sequence[tuple[str, bytes]],
+    headers: Sequence[tuple[str, bytes | None]],
     partition: int | None = None,
 ) -> Any:
     """Send ``record``'s key and value bytes as they are and wait for the acknowledgement

@@ -94,6 +94,7 @@ Recoverer = Callable[[FailedRecord], Awaitable[None] | None]
 """Called once retries are over, before the record is committed: it must not return until
 the record is safe (a dead-letter send acknowledged), and raise if it could not be."""
 
+_MAX_TRACKED = 10_000
 NOT_RETRYABLE: tuple[type[BaseException], ...] = (DeserializationError, ValidationError)
 """Failures that cannot succeed on retry: the payload cannot be decoded or is invalid."""
 
@@ -155,8 +156,11 @@ class DefaultErrorHandler:
         self.backoff: BackOff = backoff or FixedBackOff(timedelta(0), max_attempts=10)
         self.recoverer: Recoverer = recoverer or log_record
         self.not_retryable = not_retryable
+        if recovery_attempts < 1:
+            raise ValueError(f"recovery_attempts must be at least 1, not {recovery_attempts}")
         self.recovery_attempts = recovery_attempts
-        self._recovery_failures: dict[tuple[str, int, int], int] = {}
+        # Per listener and record; one handler may serve many listeners.
+        self._recovery_failures: dict[tuple[str, str, int, int], int] = {}
 
     async def handle(self, failure: FailedRecord) -> ErrorAction:
         record = failure.record
@@ -177,14 +181,16 @@ class DefaultErrorHandler:
 
     async def _recover(self, failure: FailedRecord) -> ErrorAction:
         record = failure.record
-        key = (record.topic, record.partition, record.offset)
+        key = (failure.listener_id, record.topic, record.partition, record.offset)
         try:
             outcome = self.recoverer(failure)
             if inspect.isawaitable(outcome):
                 await outcome
         except Exception as exc:
-            failures = self._recovery_failures.get(key, 0) + 1
+            failures = self._recovery_failures.pop(key, 0) + 1
             self._recovery_failures[key] = failures
+            if len(self._recovery_failures) > _MAX_TRACKED:  # Records that succeeded later.
+                del self._recovery_failures[next(iter(self._recovery_failures))]
             if failures >= self.recovery_attempts:
                 del self._recovery_failures[key]
                 return ErrorAction.stop_container(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -21,13 +23,25 @@ from kafkaboot.config import KafkaBootSettings
 from kafkaboot.errorhandling.dead_letter import DeadLetterRecord, send_raw
 from kafkaboot.errors import KafkaBootError
 
-__all__ = ["REPLAYED_FROM_HEADER", "ReplayReport", "replay_dead_letters"]
+__all__ = ["REPLAYED_FROM_HEADER", "ReplayError", "ReplayReport", "replay_dead_letters"]
 
 log = logging.getLogger("kafkaboot.dlt")
 
 REPLAYED_FROM_HEADER = "kafkaboot_replayed-from"
 """Added to each replayed record: ``<dlt-topic>-<partition>@<offset>`` it was copied from."""
 _FETCH_MS = 500
+
+
+class ReplayError(KafkaBootError):
+    """A replay stopped part-way; ``report`` says what was re-published before."""
+
+    def __init__(self, message: str, report: ReplayReport) -> None:
+        where = ", ".join(f"{p}: {o}" for p, o in sorted(report.next_offsets.items()))
+        super().__init__(
+            f"{message}; {report.total} record(s) were re-published before; continue with "
+            f"--from-offset per partition: {where}"
+        )
+        self.report = report
 
 
 @dataclasses.dataclass
@@ -54,12 +68,14 @@ async def replay_dead_letters(
     from_offset: int | None = None,
     limit: int | None = None,
     dry_run: bool = False,
+    stall_timeout: float = 30.0,
 ) -> ReplayReport:
     """Re-publish the dead letters of ``dlt_topic``.
 
     Raises:
         KafkaBootError: the topic does not exist, or Kafka cannot be reached.
-        KafkaSendError: a record could not be re-published (those before it were).
+        ReplayError: a record could not be re-published, or no progress for
+            ``stall_timeout`` seconds; it carries the report of what was done until then.
     """
     from kafkaboot.template import KafkaTemplate
 
@@ -70,7 +86,8 @@ async def replay_dead_letters(
         raise KafkaBootError(
             f"cannot reach Kafka at {','.join(settings.kafka.bootstrap_servers)}: {exc!r}"
         ) from exc
-    template = KafkaTemplate(settings)
+    # Its own transactional id: a running service's template must not be fenced.
+    template = KafkaTemplate(settings, transaction_id_suffix=f"dlt-replay-{uuid.uuid4().hex[:8]}")
     report = ReplayReport()
     try:
         partitions = await _partitions(settings, dlt_topic)
@@ -88,13 +105,29 @@ async def replay_dead_letters(
         def full() -> bool:
             return limit is not None and report.total + len(report.skipped) >= limit
 
+        idle_since = time.monotonic()
         while pending and not full():
+            if time.monotonic() - idle_since > stall_timeout:
+                raise ReplayError(
+                    f"no progress on {dlt_topic} for {stall_timeout:g}s (partitions "
+                    f"{sorted(tp.partition for tp in pending)} unavailable?)",
+                    report,
+                )
             batches = await consumer.getmany(*pending, timeout_ms=_FETCH_MS)
+            if batches:
+                idle_since = time.monotonic()
             for tp, records in batches.items():
                 for record in records:
                     if record.offset >= ends[tp] or full():
                         break
-                    await _replay_one(template, record, to, dry_run, report)
+                    try:
+                        await _replay_one(template, record, to, dry_run, report)
+                    except KafkaBootError as exc:
+                        raise ReplayError(
+                            f"could not re-publish {tp.topic}-{tp.partition}@{record.offset}: "
+                            f"{exc}",
+                            report,
+                        ) from exc
                     report.next_offsets[tp.partition] = record.offset + 1
             for tp in list(pending):
                 # The position skips transaction markers, which no record stands for.

@@ -84,6 +84,10 @@ class RetryTopicConfig:
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError(f"attempts counts deliveries and must be at least 1: {self.attempts}")
+        if dataclasses.is_dataclass(self.backoff) and self.backoff.max_attempts is not None:
+            # ``attempts`` decides how often; the back-off only how long to wait.
+            unlimited = dataclasses.replace(self.backoff, max_attempts=None)
+            object.__setattr__(self, "backoff", unlimited)
 
     def retry_topic(self, main: str, stage: int) -> str:
         return f"{main}{self.retry_suffix}-{stage}"
@@ -164,7 +168,7 @@ def retry_config_from(properties: RetryTopicProperties) -> RetryTopicConfig | No
 
 def _int_header(record: ConsumerRecord[Any, Any], name: str) -> int | None:
     for key, value in reversed(record.headers):
-        if key == name:
+        if key == name and value:
             return int.from_bytes(value, "big", signed=True)
     return None
 
@@ -177,7 +181,7 @@ def due_time(record: ConsumerRecord[Any, Any]) -> float | None:
 
 def _main_topic(record: ConsumerRecord[Any, Any]) -> str:
     for key, value in record.headers:
-        if key == DLT_ORIGINAL_TOPIC:
+        if key == DLT_ORIGINAL_TOPIC and value:
             return bytes(value).decode()
     return str(record.topic)
 

@@ -4,6 +4,7 @@ first record goes there, so the broker does not auto-create them with its defaul
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from kafkaboot.template import KafkaTemplate
 
 __all__ = ["TopicCreator"]
+
+log = logging.getLogger("kafkaboot.admin")
 
 
 class TopicCreator:
@@ -25,20 +28,38 @@ class TopicCreator:
         self._lock = asyncio.Lock()
 
     async def ensure_like(self, source: str, names: Sequence[str]) -> None:
-        """Make sure ``names`` exist; the first call per name asks the broker.
-
-        Raises:
-            KafkaSendError: the source topic's metadata is not available.
-            KafkaError: the broker refused to create a topic.
-        """
+        """Make sure ``names`` exist; the first call per name asks the broker. A failure
+        is logged, not raised: the topics may exist under ACLs that hide them, and a send
+        to a topic that really is missing fails on its own, with its own error."""
         if self._ensured.issuperset(names):
             return
         async with self._lock:
             missing = [name for name in names if name not in self._ensured]
             if not missing:
                 return
-            partitions = len(await self.template.partitions_for(source))
-            admin = KafkaAdmin(self.template.settings)
-            admin.topics = [NewTopic(name, partitions) for name in missing]
-            await admin.ensure_topics(grow=False)
+            try:
+                await self._create(source, missing)
+            except Exception as exc:
+                log.warning(
+                    "could not check or create topic(s) %s (like %s): %r; assuming they exist",
+                    ", ".join(missing),
+                    source,
+                    exc,
+                )
             self._ensured.update(missing)
+
+    async def _create(self, source: str, names: list[str]) -> None:
+        admin = KafkaAdmin(self.template.settings)
+        client = admin.client()
+        timeout = self.template.settings.kafka.admin.operation_timeout.total_seconds()
+        await asyncio.wait_for(client.start(), timeout)
+        try:
+            existing = set(await asyncio.wait_for(client.list_topics(), timeout))
+        finally:
+            await client.close()
+        missing = [name for name in names if name not in existing]
+        if not missing:
+            return
+        partitions = len(await self.template.partitions_for(source))
+        admin.topics = [NewTopic(name, partitions) for name in missing]
+        await admin.ensure_topics(grow=False)

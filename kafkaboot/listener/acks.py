@@ -87,13 +87,17 @@ class OffsetTracker:
             self._committable[tp] = head + 1
             self.uncommitted += 1
 
-    def rewind(self, tp: TopicPartition, offset: int) -> None:
+    def rewind(self, tp: TopicPartition, offset: int, *, retry: bool = False) -> None:
         """The partition will be read again from ``offset`` (a retry, nack or seek):
-        forget outstanding records from there on."""
+        forget outstanding records from there on. For a ``retry`` of the record at
+        ``offset``, nothing from it on may be committed either."""
         queue = self._outstanding.get(tp)
         if queue:
             while queue and queue[-1] >= offset:
                 self._acked[tp].discard(queue.pop())
+        # A record acknowledged and then failed must not be committed past.
+        if retry and self._committable.get(tp, offset) > offset:
+            self._committable[tp] = offset
 
     def forget(self, partitions: set[TopicPartition]) -> None:
         """Partitions that were revoked or lost: nothing of theirs may be committed later."""

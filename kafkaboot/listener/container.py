@@ -134,6 +134,8 @@ class ListenerContainer:
         self.failure: str | None = None
         """Why the error handler stopped the container, until it is started again."""
         self._stopper: asyncio.Future[None] | None = None
+        self._run = 0
+        """Counts starts, so a stop requested by a failed run never stops a later one."""
 
     @property
     def listener_id(self) -> str:
@@ -166,7 +168,12 @@ class ListenerContainer:
         self.last_error = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} stopped: {reason}"
         log.error("listener %s: stopping the container: %s", self.listener_id, reason)
         if self._stopper is None or self._stopper.done():
-            self._stopper = asyncio.ensure_future(self.stop())
+            self._stopper = asyncio.ensure_future(self._stop_run(self._run))
+
+    async def _stop_run(self, run: int) -> None:
+        """Stop, unless the run that failed was stopped and a new one started meanwhile."""
+        if run == self._run:
+            await self.stop()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -184,6 +191,7 @@ class ListenerContainer:
                 )
             self._state = ContainerState.STARTING
             self.failure = None
+            self._run += 1
             if self.settings.missing_topics_fatal and self.endpoint.topics:
                 try:
                     await self._check_topics_exist()

@@ -89,10 +89,16 @@ class ListenerRegistry:
                 or the id is taken.
         """
         endpoint = self._resolve_placeholders(endpoint)
-        retry = getattr(endpoint.handler, RETRYABLE_ATTRIBUTE, None) or self._retry_default
-        if retry is not None and not endpoint.partitions:
+        retry = getattr(endpoint.handler, RETRYABLE_ATTRIBUTE, None)
+        if retry is None and self._retry_default is not None and self._retry_eligible(endpoint):
+            retry = self._retry_default  # kafka.retry.topic.enabled: where retry topics work.
+        if retry is not None:
             return self._register_retrying(endpoint, retry)
         return self._register(endpoint)
+
+    def _retry_eligible(self, endpoint: ListenerEndpoint) -> bool:
+        batch = endpoint.batch if endpoint.batch is not None else self._batch_default()
+        return bool(endpoint.topics) and not batch
 
     def _register_retrying(
         self, endpoint: ListenerEndpoint, config: RetryTopicConfig
@@ -101,12 +107,18 @@ class ListenerRegistry:
         problem = None
         if self.template is None:
             problem = "needs the registry's KafkaTemplate: ListenerRegistry(..., template=...)"
-        elif endpoint.topic_pattern:
-            problem = "works with named topics, not topic_pattern="
+        elif not endpoint.topics:
+            problem = "works with named topics, not topic_pattern= or partitions="
         elif endpoint.batch if endpoint.batch is not None else self._batch_default():
             problem = "does not support batch listeners (neither does Spring's @RetryableTopic)"
         if problem is not None:
             raise ListenerDefinitionError(f"listener {listener_id}: @retryable_topic {problem}")
+        if endpoint.error_handler is not None:
+            log.warning(
+                "listener %s: its error_handler is not used; with retry topics, failed "
+                "records are forwarded to the retry and dead-letter topics",
+                listener_id,
+            )
         group = endpoint.group_id or self.settings.kafka.consumer.group_id
         forwarder = RetryTopicForwarder(config, self.template)
         # Every failure is "recovered" at once by forwarding it; a failed forward retries.
@@ -360,14 +372,7 @@ class ListenerRegistry:
     async def _create_derived_topics(self) -> None:
         creator = TopicCreator(self.template)
         for main, derived in self._derived_topics:
-            try:
-                await creator.ensure_like(main, derived)
-            except Exception as exc:
-                raise KafkaBootError(
-                    f"cannot create the retry and dead-letter topics of {main!r} "
-                    f"({', '.join(derived)}): {exc!r}; does {main!r} exist, and may this "
-                    "client create topics?"
-                ) from exc
+            await creator.ensure_like(main, derived)
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop every container (each finishes in-flight work within its shutdown timeout)."""

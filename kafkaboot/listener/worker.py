@@ -91,6 +91,8 @@ class ConsumerWorker:
         self._ack_mode = container.settings.ack_mode
         self._commits = container.settings.commits
         self._attempts: dict[tuple[TopicPartition, int], int] = {}
+        self._recovered: set[tuple[str, int, int]] = set()
+        """Undecodable records of a batch already recovered, so batch retries skip them."""
         self._paused_until: dict[TopicPartition, float] = {}
         self._user_paused: set[TopicPartition] = set()
         self._seeks: list[SeekRequest] = []
@@ -351,7 +353,10 @@ class ConsumerWorker:
         """Handle one record; ``False`` when its partition was rewound to retry it."""
         container = self.container
         if container.not_before is not None:
-            due = container.not_before(record)
+            try:
+                due = container.not_before(record)
+            except Exception:  # A malformed due-time header: the record is due.
+                due = None
             if due is not None and due > time.time():
                 # A retry-topic record that is not due yet: its partition waits, polling goes on.
                 self._rewind(tp, record.offset, timedelta(seconds=due - time.time()))
@@ -424,10 +429,12 @@ class ConsumerWorker:
         txn: TransactionalProducers,
         work: Callable[[], Awaitable[Any]] | None,
         offsets: dict[TopicPartition, int],
+        batch: tuple[Record, ...] = (),
     ) -> bool:
         """Run ``work`` in the partition's transaction; on failure, let the error handler
         decide. ``False`` when the partition was rewound (retry, fencing, revocation);
-        ``record`` is the first record the transaction covers."""
+        ``record`` is the first record the transaction covers, ``batch`` all of them (a
+        recovery must deal with every record the offsets move past)."""
         group_id = self._settings.group_id or ""
 
         def current() -> bool:
@@ -446,7 +453,11 @@ class ConsumerWorker:
                 # A send was refused or lost: renew the producer so its sequence numbers
                 # start clean (the transaction is already aborted).
                 await txn.close([tp])
-            action = await self._decide(record, exc)
+            # In a transaction a batch commits or aborts as a whole: no partial commit.
+            error = exc.failure if isinstance(exc, BatchListenerFailedError) else exc
+            action = await self._decide(record, error, batch)
+            if not current():
+                return False
             if action.stop_reason is not None:
                 self._halt(tp, record.offset, action.stop_reason)
                 return False
@@ -456,6 +467,8 @@ class ConsumerWorker:
         try:  # Recovered: move past the record(s) in a transaction of their own.
             producer = await txn.for_partition(tp)
             await in_transaction(producer, None, offsets, group_id, txn.timeout, current)
+        except PartitionRevokedError:
+            return False
         except Exception as exc:
             if not await self._producer_lost(tp, txn, exc):
                 self._rewind(tp, record.offset, timedelta(seconds=1))
@@ -508,11 +521,20 @@ class ConsumerWorker:
         values: list[Any] = []
         passed: list[Record] = []  # The records behind ``values``, index for index.
         for record in records:
+            if (
+                self._recovered
+                and (record.topic, record.partition, record.offset) in self._recovered
+            ):
+                continue  # Undecodable and recovered already, on an earlier try of this batch.
             try:
                 values.append(decode(record) if decode is not None else record)
                 passed.append(record)
             except Exception as exc:
                 action = await self._decide(record, exc)
+                if generation != self._generation:
+                    return
+                if not action.retry:
+                    self._recovered.add((record.topic, record.partition, record.offset))
                 if action.stop_reason is not None:
                     self._halt_batch(owned, record, action.stop_reason)
                     return
@@ -532,7 +554,8 @@ class ConsumerWorker:
                 if container.send_to is not None:
                     await self._send_result(first, result)
 
-            if not await self._transact(tp, first, generation, self._txn, work, offsets):
+            batch = tuple(passed) or (first,)
+            if not await self._transact(tp, first, generation, self._txn, work, offsets, batch):
                 return
             self._attempts.pop((tp, first.offset), None)
             self.committed.update(offsets)
@@ -587,7 +610,10 @@ class ConsumerWorker:
         ``True`` when the batch counts as handled."""
         first = owned[min(owned)][0]
         batch = tuple(passed) or (first,)
+        generation = self._generation
         action = await self._decide(first, exc, batch)
+        if generation != self._generation:
+            return False
         if action.stop_reason is not None:
             self._halt_batch(owned, first, action.stop_reason)
             return False
@@ -610,7 +636,10 @@ class ConsumerWorker:
         cut: dict[TopicPartition, int] = {}  # Per partition, the first record not done.
         for record in passed[index:]:
             cut.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+        generation = self._generation
         action = await self._decide(failed, exc)
+        if generation != self._generation:
+            return
         if action.stop_reason is None and not action.retry:
             cut[failed_tp] = failed.offset + 1  # Recovered: done as well.
         self._settle(owned, cut)
@@ -632,15 +661,20 @@ class ConsumerWorker:
         for tp, records in owned.items():
             limit = cut.get(tp)
             done = records if limit is None else [r for r in records if r.offset < limit]
-            if not done:
+            if not done or tp not in self.assigned:
                 continue
             if manual:
-                if tp in self.assigned:
-                    for record in done:
-                        self.tracker.acknowledged(tp, record.offset)
+                for record in done:
+                    self.tracker.acknowledged(tp, record.offset)
             else:
                 self._book(tp, done[-1].offset, len(done))
             self.positions[tp] = done[-1].offset + 1
+            if self._recovered:
+                self._recovered -= {
+                    key
+                    for key in self._recovered
+                    if key[:2] == (tp.topic, tp.partition) and key[2] <= done[-1].offset
+                }
 
     # -- failures, acks, rewinds ----------------------------------------------------------
 
@@ -683,7 +717,9 @@ class ConsumerWorker:
         return True
 
     def _rewind(self, tp: TopicPartition, offset: int, delay: timedelta) -> None:
-        self.tracker.rewind(tp, offset)
+        if tp not in self.assigned:
+            return  # Revoked meanwhile: the new owner reads from the committed offset.
+        self.tracker.rewind(tp, offset, retry=True)
         self.consumer.seek(tp, offset)
         self.positions[tp] = offset
         if delay > timedelta(0):
@@ -865,6 +901,9 @@ class ConsumerWorker:
             self.positions.pop(tp, None)
         if self._attempts:
             self._attempts = {k: v for k, v in self._attempts.items() if k[0] not in partitions}
+        if self._recovered:
+            gone = {(tp.topic, tp.partition) for tp in partitions}
+            self._recovered = {key for key in self._recovered if key[:2] not in gone}
 
     async def _call_listener(self, callback: Callable[..., Any], *args: Any) -> None:
         try:

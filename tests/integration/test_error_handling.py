@@ -390,3 +390,33 @@ async def test_dlt_replay_to_another_topic_with_offset_and_limit(
     assert "name no original topic" in capsys.readouterr().out
     assert await asyncio.to_thread(cli_main, ["dlt", "replay", unique("missing")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+async def test_a_failed_transactional_batch_dead_letters_every_record(kafka_bootstrap):
+    topic = await create_topic(kafka_bootstrap)
+    await produce(kafka_bootstrap, topic, [b"a", b"b", b"c"])
+    group = unique("g")
+    kafka = {
+        "producer": {"transaction-id-prefix": unique("tx-")},
+        "consumer": {"isolation-level": "read_committed"},
+        "listener": {
+            "error-handler": {"backoff": {"max-attempts": 1}, "dead-letter": {"enabled": True}}
+        },
+    }
+    async with registry_with_template(kafka_bootstrap, **kafka) as registry:
+
+        @registry.listener(topic, group_id=group, batch=True)
+        async def on_batch(values: list[str]) -> None:
+            raise RuntimeError("the whole batch fails")
+
+        async with registry:
+            letters = await read_all(
+                kafka_bootstrap, f"{topic}-dlt", 3, isolation_level="read_committed"
+            )
+            await wait_for(lambda: True)
+            for _ in range(50):
+                if (await committed(kafka_bootstrap, group, topic)) == {0: 3}:
+                    break
+                await asyncio.sleep(0.1)
+    assert [r.value for r in letters] == [b"a", b"b", b"c"]
+    assert await committed(kafka_bootstrap, group, topic) == {0: 3}

@@ -81,3 +81,8 @@ def test_dead_letters_without_a_template_are_a_configuration_error():
 def test_a_multiplier_below_one_is_a_configuration_error():
     with pytest.raises(ConfigurationError, match="multiplier"):
         settings(backoff={"multiplier": 0.5})
+
+
+def test_exponential_backoff_without_limit_does_not_overflow():
+    backoff = ExponentialBackOff(initial=1, multiplier=10, max_interval=60, max_attempts=None)
+    assert backoff.delay(5_000) == timedelta(seconds=60)

@@ -137,3 +137,25 @@ def test_batch_listener_failed_error_names_one_record():
         BatchListenerFailedError("which one?")
     cause = ValueError("bad")
     assert BatchListenerFailedError(index=0, cause=cause).failure is cause
+
+
+def test_null_header_values_survive_dead_lettering():
+    with_null = record(headers=(("empty", None), ("t", b"1")))
+    headers = dead_letter_headers(with_null, ValueError("x"), None)
+    assert headers[:2] == [("empty", None), ("t", b"1")]
+
+
+def test_a_long_error_message_is_capped():
+    headers = dict(dead_letter_headers(record(), ValueError("x" * 100_000), None))
+    assert len(headers["kafka_dlt-exception-message"]) == 4_000
+
+
+@pytest.mark.asyncio
+async def test_recovery_failures_are_counted_per_listener():
+    recoverer = Recorder(fail_times=2)
+    handler = DefaultErrorHandler(FixedBackOff(0, max_attempts=1), recoverer, recovery_attempts=2)
+    first = FailedRecord(record(), ValueError("x"), 1, "billing", "g1")
+    other = FailedRecord(record(), ValueError("x"), 1, "audit", "g2")
+    assert (await handler.handle(first)).stop_reason is None
+    assert (await handler.handle(other)).stop_reason is None  # Not billing's second failure.
+    assert not (await handler.handle(first)).retry

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from aiokafka import ConsumerRecord
 
-from kafkaboot import ListenerRegistry, load_settings, retryable_topic
+from kafkaboot import FixedBackOff, ListenerRegistry, load_settings, retryable_topic
 from kafkaboot.errorhandling import RetryTopicConfig
 from kafkaboot.errorhandling.retry_topics import due_time, retry_config_from
 from kafkaboot.errors import DeserializationError, ListenerDefinitionError
@@ -60,3 +60,8 @@ def test_due_time_reads_springs_backoff_timestamp_header():
     assert due_time(record) == due_ms / 1000
     bare = ConsumerRecord("t", 0, 0, 0, 0, None, b"v", None, 0, 1, ())
     assert due_time(bare) is None
+
+
+def test_attempts_not_the_backoffs_limit_decide_how_often_to_retry():
+    config = RetryTopicConfig(attempts=12, backoff=FixedBackOff(1.0, max_attempts=3))
+    assert config.backoff.delay(11) == timedelta(seconds=1)

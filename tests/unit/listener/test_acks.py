@@ -47,6 +47,22 @@ def test_rewind_forgets_outstanding_records_from_the_offset_on():
     assert tracker.take() == {TP: 3}
 
 
+def test_a_retry_of_an_acknowledged_record_is_never_committed_past():
+    tracker = OffsetTracker()
+    for offset in (1, 2):
+        tracker.delivered(TP, offset)
+        tracker.acknowledged(TP, offset)  # The handler acknowledged, then raised.
+    tracker.rewind(TP, 2, retry=True)
+    assert tracker.take() == {TP: 2}
+
+
+def test_a_seek_back_does_not_lower_the_commit_of_handled_records():
+    tracker = OffsetTracker()
+    tracker.done(TP, 5)
+    tracker.rewind(TP, 0)
+    assert tracker.take() == {TP: 6}
+
+
 def test_take_for_some_partitions_leaves_the_others():
     tracker = OffsetTracker()
     tracker.done(TP, 1)
