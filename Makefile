@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint format test test-unit test-integration demo bench clean
+.PHONY: install lint format test test-unit test-integration demo bench bench-quick bench-install clean
 
 install: $(VENV)/.installed
 
@@ -40,9 +40,19 @@ demo: install
 	$(BIN)/python scripts/demo.py --producers $(PRODUCERS) --messages $(MESSAGES)
 
 # Throughput of a listener and of the template against raw aiokafka (prints tables).
-bench: install
-	$(BIN)/python -m bench.listener_throughput
-	$(BIN)/python -m bench.send_throughput
+bench-install: $(VENV)/.bench-installed
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+# The benchmark suite against raw aiokafka and FastStream (docs/performance.md); writes
+# bench/results/latest.{json,md}. bench-quick: every scenario at a tiny size, for CI.
+bench: bench-install
+	$(BIN)/python -m bench
+
+bench-quick: bench-install
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .demo-broker

@@ -1,43 +1,225 @@
-"""What every benchmark shares: its command line, a broker, and the results table."""
+"""What every scenario shares: repetitions and medians, the environment, the results table
+and the JSON / Markdown files under ``bench/results/``."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
+import dataclasses
+import importlib.metadata
+import json
 import os
+import platform
 import statistics
-import tempfile
-from collections.abc import Callable, Coroutine, Sequence
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-Main = Callable[[str, int, int], Coroutine[Any, Any, None]]
+RESULTS = Path(__file__).parent / "results"
 
 
-def run(main: Main, description: str, default_records: int = 200_000) -> None:
-    """Parse ``--records/--repeat/--bootstrap`` and run ``main``; without a bootstrap
-    (or ``$KAFKA_BOOTSTRAP_SERVERS``) a local broker is started for the run."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--records", type=int, default=default_records)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-    args = parser.parse_args()
-    if args.bootstrap:
-        asyncio.run(main(args.bootstrap, args.records, args.repeat))
-        return
-    from kafkaboot.testing import KafkaCluster
+@dataclasses.dataclass
+class Measured:
+    """Repeated measurements of one thing; the median is the number that counts."""
 
-    with tempfile.TemporaryDirectory() as data, KafkaCluster(data) as cluster:
-        asyncio.run(main(cluster.bootstrap_servers, args.records, args.repeat))
+    values: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        return min(self.values), max(self.values)
 
 
-def print_table(title: str, rows: Sequence[tuple[str, list[float]]], ratio_label: str) -> None:
-    """Median records/s with the spread per row, and the ratio of the last row to the first."""
-    width = max(len(name) for name, _ in rows)
-    print(f"\n{title}, CPUs: {os.cpu_count()}")
-    print(f"| {'scenario':<{width}} | {'records/s':>10} | {'spread':>17} |")
-    print(f"|{'-' * (width + 2)}|{'-' * 12}|{'-' * 19}|")
-    for name, rates in rows:
-        spread = f"{min(rates):,.0f}-{max(rates):,.0f}"
-        print(f"| {name:<{width}} | {statistics.median(rates):>10,.0f} | {spread:>17} |")
-    ratio = statistics.median(rows[-1][1]) / statistics.median(rows[0][1])
-    print(f"\nratio {ratio_label}: {ratio:.2f}")
+@dataclasses.dataclass
+class Row:
+    """One line of the table: a kafkaboot variant against the baselines doing the same work.
+
+    ``higher_is_better``: throughput (records/s); otherwise a time (µs, ms), and the ratios
+    are inverted so that a ratio above 1 always means "kafkaboot is faster".
+    """
+
+    scenario: str
+    unit: str
+    kafkaboot: Measured
+    raw: Measured | None = None
+    faststream: Measured | None = None
+    higher_is_better: bool = True
+    target: str = ""
+    note: str = ""
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    group: str = ""
+    """The scenario family (``consume``, ``produce``, ...) for ``--only`` runs."""
+
+    def _ratio(self, other: Measured | None) -> float | None:
+        if other is None or not other.median or not self.kafkaboot.median:
+            return None
+        if self.higher_is_better:
+            return self.kafkaboot.median / other.median
+        return other.median / self.kafkaboot.median
+
+    @property
+    def ratio_vs_raw(self) -> float | None:
+        return self._ratio(self.raw)
+
+    @property
+    def ratio_vs_faststream(self) -> float | None:
+        return self._ratio(self.faststream)
+
+    def as_json(self) -> dict[str, Any]:
+        def side(m: Measured | None) -> dict[str, Any] | None:
+            if m is None:
+                return None
+            low, high = m.spread
+            return {"median": m.median, "min": low, "max": high, "runs": m.values}
+
+        return {
+            "group": self.group,
+            "scenario": self.scenario,
+            "unit": self.unit,
+            "higher_is_better": self.higher_is_better,
+            "kafkaboot": side(self.kafkaboot),
+            "raw": side(self.raw),
+            "faststream": side(self.faststream),
+            "ratio_vs_raw": self.ratio_vs_raw,
+            "ratio_vs_faststream": self.ratio_vs_faststream,
+            "target": self.target,
+            "note": self.note,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+
+def repeat(runs: int, *variants: Callable[[], Any]) -> list[list[Any]]:
+    """Run the variants in turn, ``runs`` times, so that drift in the machine's state
+    (page cache, broker compaction, CPU heat) touches each of them alike."""
+    results: list[list[Any]] = [[] for _ in variants]
+    for _ in range(runs):
+        for index, variant in enumerate(variants):
+            results[index].append(variant())
+    return results
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def aiokafka_c_extensions() -> bool:
+    """Whether aiokafka's Cython record parsers are in use (they decide much of the speed)."""
+    try:
+        from aiokafka.record import _crecords  # type: ignore[attr-defined]  # noqa: F401
+    except ImportError:
+        return False
+    return not os.environ.get("AIOKAFKA_NO_EXTENSIONS")
+
+
+def environment(kafka_version: str) -> dict[str, Any]:
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "kafka": kafka_version,
+        "kafkaboot": _version("kafkaboot"),
+        "aiokafka": _version("aiokafka"),
+        "aiokafka_c_extensions": aiokafka_c_extensions(),
+        "pydantic": _version("pydantic"),
+        "faststream": _version("faststream"),
+        "orjson": _version("orjson"),
+    }
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit in {"records/s", "msg/s", "ops/s"}:
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+def _cell(measured: Measured | None, unit: str) -> str:
+    if measured is None:
+        return "—"
+    low, high = measured.spread
+    if len(measured.values) == 1:
+        return _fmt(measured.median, unit)
+    return f"{_fmt(measured.median, unit)} ({_fmt(low, unit)}-{_fmt(high, unit)})"
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def markdown(rows: Iterable[Row], env: dict[str, Any], title: str) -> str:
+    lines = [
+        f"## {title}",
+        "",
+        "| scenario | unit | kafkaboot | raw aiokafka | FastStream | ratio vs raw | "
+        "ratio vs FastStream | target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    notes = []
+    for row in rows:
+        lines.append(
+            f"| {row.scenario} | {row.unit} | {_cell(row.kafkaboot, row.unit)} | "
+            f"{_cell(row.raw, row.unit)} | {_cell(row.faststream, row.unit)} | "
+            f"{_ratio(row.ratio_vs_raw)} | {_ratio(row.ratio_vs_faststream)} | {row.target} |"
+        )
+        if row.note:
+            notes.append(f"- **{row.scenario}**: {row.note}")
+    lines += [
+        "",
+        "Medians, with the spread of the runs in brackets. A ratio above 1 means "
+        "kafkaboot is faster (for times, the ratio is inverted).",
+        "",
+    ]
+    lines += notes
+    lines += ["", "Environment: " + ", ".join(f"{k} {v}" for k, v in env.items()), ""]
+    return "\n".join(lines)
+
+
+def write(rows: list[Row], env: dict[str, Any], title: str, quick: bool) -> Path:
+    """Write ``latest.json`` and ``latest.md`` (``quick.*`` for quick runs, which say that
+    the suite works, not how fast it is). Entries of scenario groups this run did not
+    measure are kept from the previous file, with the environment they were measured in."""
+    RESULTS.mkdir(exist_ok=True)
+    stem = "quick" if quick else "latest"
+    path = RESULTS / f"{stem}.json"
+    entries = [r.as_json() for r in rows]
+    measured = {r.group for r in rows}
+    if path.exists():
+        previous = json.loads(path.read_text())
+        kept = [e for e in previous.get("scenarios", []) if e.get("group") not in measured]
+        for entry in kept:
+            entry.setdefault("measured_in", previous.get("environment"))
+        entries = kept + entries
+    data = {"title": title, "quick": quick, "environment": env, "scenarios": entries}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(markdown_from_json(data))
+    return path
+
+
+def markdown_from_json(data: dict[str, Any]) -> str:
+    """The Markdown table of a results file (so kept entries appear too)."""
+
+    def measured(side: dict[str, Any] | None) -> Measured | None:
+        return None if side is None else Measured(list(side["runs"]))
+
+    rows = [
+        Row(
+            e["scenario"],
+            e["unit"],
+            measured(e["kafkaboot"]) or Measured([0.0]),
+            measured(e["raw"]),
+            measured(e["faststream"]),
+            higher_is_better=e["higher_is_better"],
+            target=e.get("target", ""),
+            note=e.get("note", ""),
+            group=e.get("group", ""),
+        )
+        for e in data["scenarios"]
+    ]
+    return markdown(rows, data["environment"], data["title"])

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -35,8 +36,14 @@ class Stats:
         self.seen: defaultdict[str, set[int]] = defaultdict(set)
         self.duplicates = 0
         self.latencies_ms: list[float] = []
+        self.first_at: float | None = None
+        self.last_at: float | None = None
+        """Epoch seconds of the first and the latest record handled (for drain rates)."""
 
     def add(self, message: Message, instance: str) -> None:
+        self.last_at = time.time()
+        if self.first_at is None:
+            self.first_at = self.last_at
         self.received += 1
         # From the producer accepting the HTTP request to this handler (same clock here).
         self.latencies_ms.append((datetime.now(UTC) - message.timestamp).total_seconds() * 1000)
@@ -54,6 +61,7 @@ class Stats:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "pid": os.getpid(),  # With --workers N, each process counts its own partitions.
             "received": self.received,
             "unique": sum(len(s) for s in self.seen.values()),
             "customers": len(self.seen),
@@ -61,6 +69,8 @@ class Stats:
             "duplicates": self.duplicates,
             "gaps": self.gaps,
             "latency_ms": _percentiles(self.latencies_ms),
+            "first_at": self.first_at,
+            "last_at": self.last_at,
         }
 
 
@@ -72,7 +82,13 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     def at(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
-    return {"p50": at(0.50), "p99": at(0.99), "max": round(ordered[-1], 1)}
+    return {
+        "p50": at(0.50),
+        "p99": at(0.99),
+        "p99.9": at(0.999),
+        "max": round(ordered[-1], 1),
+        "count": len(ordered),
+    }
 
 
 stats = Stats()

@@ -1,0 +1,101 @@
+"""``python -m bench``: kafkaboot against raw aiokafka and FastStream, doing the same work.
+
+Starts a local Apache Kafka broker unless ``--bootstrap`` / ``$KAFKA_BOOTSTRAP_SERVERS``
+names one, runs every scenario (or ``--only a,b``) in this one process run so that ratios
+compare like with like, prints the table and writes ``bench/results/latest.{json,md}``.
+``--quick`` runs every scenario at a tiny size (``quick.{json,md}``): it checks that the
+suite works, not the speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+from bench import harness
+from bench.harness import Row
+from bench.scenarios import consume, dispatch, fanin, latency, produce, serialization
+
+SCENARIOS = ("consume", "produce", "dispatch", "latency", "fanin", "serialization")
+FULL = {
+    "consume": 500_000,
+    "produce": 200_000,
+    "dispatch": 100_000,
+    "fanin": 160_000,
+    "serialization": 200_000,
+}
+QUICK = {
+    "consume": 2_000,
+    "produce": 2_000,
+    "dispatch": 2_000,
+    "fanin": 1_600,
+    "serialization": 2_000,
+}
+
+
+@contextlib.contextmanager
+def kafka(bootstrap: str | None) -> Iterator[tuple[str, str]]:
+    if bootstrap:
+        yield bootstrap, "external cluster"
+        return
+    from kafkaboot.testing import KafkaCluster
+
+    with tempfile.TemporaryDirectory() as data, KafkaCluster(data) as cluster:
+        yield cluster.bootstrap_servers, cluster.version
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", help=f"comma-separated scenarios: {', '.join(SCENARIOS)}")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one run each")
+    parser.add_argument("--runs", type=int, help="repetitions (default 3; quick: 1)")
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    args = parser.parse_args(argv)
+    chosen = SCENARIOS if not args.only else tuple(s.strip() for s in args.only.split(","))
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; pick from {SCENARIOS}")
+    sizes = QUICK if args.quick else FULL
+    runs = args.runs or (1 if args.quick else 3)
+    rows: list[Row] = []
+    started = time.monotonic()
+    loop = asyncio.new_event_loop()
+    with kafka(args.bootstrap) as (bootstrap, kafka_version):
+        for name in chosen:
+            print(f"[bench] {name} ...", flush=True)
+            before = len(rows)
+            if name == "consume":
+                rows += consume.run(bootstrap, sizes["consume"], runs, loop)
+            elif name == "produce":
+                rows += produce.run(bootstrap, sizes["produce"], runs, loop)
+            elif name == "dispatch":
+                rows += dispatch.run(sizes["dispatch"], runs, loop)
+            elif name == "latency":
+                rates, seconds = ([100], 1.0) if args.quick else ([500, 2000], 10.0)
+                rows += latency.run(bootstrap, rates, seconds, 1 if args.quick else runs, loop)
+            elif name == "fanin":
+                rows += fanin.run(bootstrap, sizes["fanin"], 1 if args.quick else runs, loop)
+            elif name == "serialization":
+                rows += serialization.run(sizes["serialization"], runs)
+            for row in rows[before:]:
+                row.group = name
+    loop.close()
+    env = harness.environment(kafka_version)
+    title = (
+        f"kafkaboot benchmarks ({'quick' if args.quick else 'full'} run, "
+        f"{time.monotonic() - started:.0f} s)"
+    )
+    path = harness.write(rows, env, title, args.quick)
+    print("\n" + path.with_suffix(".md").read_text())
+    print(f"[bench] results: {path} and {path.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

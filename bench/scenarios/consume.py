@@ -1,0 +1,161 @@
+"""Consume: a pre-filled topic read by a raw ``getmany`` loop, by kafkaboot listeners
+(single record, batch, manual ack) and by a FastStream subscriber, all decoding every
+record into the same pydantic model and committing what they handled."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer
+
+from bench.harness import Measured, Row, repeat
+from bench.workload import PARTITIONS, Event, fill, payload
+from kafkaboot import Acknowledgment, ListenerRegistry, load_settings
+
+Run = Callable[[str, str, int], Awaitable[float]]
+
+
+def _group(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+async def raw(bootstrap: str, topic: str, records: int) -> float:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=_group("raw"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=500,
+    )
+    await consumer.start()
+    count, started = 0, 0.0
+    try:
+        while count < records:
+            batches = await consumer.getmany(timeout_ms=1000)
+            if not batches:
+                continue
+            if not started:
+                started = time.perf_counter()
+            for partition_records in batches.values():
+                for record in partition_records:
+                    Event.model_validate_json(record.value)
+                    count += 1
+            await consumer.commit()
+        return count / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def _registry(bootstrap: str) -> ListenerRegistry:
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {"bootstrap-servers": bootstrap, "consumer": {"auto-offset-reset": "earliest"}}
+        },
+    )
+    return ListenerRegistry(settings, environ={})
+
+
+class _Clock:
+    def __init__(self, records: int) -> None:
+        self.records = records
+        self.count = 0
+        self.started = 0.0
+        self.done = asyncio.Event()
+
+    def tick(self, n: int = 1) -> None:
+        if not self.started:
+            self.started = time.perf_counter()
+        self.count += n
+        if self.count >= self.records:
+            self.done.set()
+
+    async def rate(self) -> float:
+        await asyncio.wait_for(self.done.wait(), timeout=900)
+        return self.count / (time.perf_counter() - self.started)
+
+
+async def single(bootstrap: str, topic: str, records: int) -> float:
+    registry, clock = _registry(bootstrap), _Clock(records)
+
+    @registry.listener(topic, group_id=_group("kb"))
+    async def on_event(event: Event) -> None:
+        clock.tick()
+
+    async with registry:
+        return await clock.rate()
+
+
+async def batch(bootstrap: str, topic: str, records: int) -> float:
+    registry, clock = _registry(bootstrap), _Clock(records)
+
+    @registry.listener(topic, group_id=_group("kb-batch"), batch=True)
+    async def on_events(events: list[Event]) -> None:
+        clock.tick(len(events))
+
+    async with registry:
+        return await clock.rate()
+
+
+async def manual(bootstrap: str, topic: str, records: int) -> float:
+    registry, clock = _registry(bootstrap), _Clock(records)
+
+    @registry.listener(topic, group_id=_group("kb-manual"), ack_mode="manual")
+    async def on_event(event: Event, ack: Acknowledgment) -> None:
+        ack.acknowledge()
+        clock.tick()
+
+    async with registry:
+        return await clock.rate()
+
+
+async def faststream(bootstrap: str, topic: str, records: int) -> float:
+    from faststream.kafka import KafkaBroker
+
+    # No per-message log lines (FastStream's default): the fastest setup for the same work.
+    broker, clock = KafkaBroker(bootstrap, logger=None), _Clock(records)
+
+    @broker.subscriber(topic, group_id=_group("fs"), auto_offset_reset="earliest")
+    async def on_event(event: Event) -> None:
+        clock.tick()
+
+    async with broker:
+        await broker.start()
+        return await clock.rate()
+
+
+def run(bootstrap: str, records: int, runs: int, loop: asyncio.AbstractEventLoop) -> list[Row]:
+    topic = loop.run_until_complete(fill(bootstrap, records))
+
+    def measure(variant: Run) -> Callable[[], float]:
+        return lambda: loop.run_until_complete(variant(bootstrap, topic, records))
+
+    raws, singles, batches, manuals, fss = repeat(
+        runs, *(measure(v) for v in (raw, single, batch, manual, faststream))
+    )
+    raw_m, fs_m = Measured(raws), Measured(fss)
+    what = f"{records:,} records of {len(payload(0))} B over {PARTITIONS} partitions"
+    return [
+        Row(
+            "consume: single-record listener (pydantic)",
+            "records/s",
+            Measured(singles),
+            raw_m,
+            fs_m,
+            target="≥ 0.85 x raw, ≥ 5 x FastStream",
+            note=what,
+        ),
+        Row(
+            "consume: batch listener (list[Event])",
+            "records/s",
+            Measured(batches),
+            raw_m,
+            fs_m,
+            target="≥ 0.95 x raw",
+        ),
+        Row("consume: manual-ack listener", "records/s", Measured(manuals), raw_m, fs_m),
+    ]

@@ -1,0 +1,143 @@
+"""Fan-in: 16 producer processes fill the events topic (keyed by customer, as the sample
+producer sends), then the central consumer service drains it with ``--workers 1`` and
+``--workers 2``. Throughput counts committed offsets; nothing may be lost."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench.harness import Measured, Row
+from bench.services import ROOT, get_json, service, wait_ready
+from kafkaboot.testing import free_ports
+
+PRODUCERS = 16
+PARTITIONS = 15
+GROUP = "central-consumer"  # The sample consumer's group.
+
+
+async def _produce(bootstrap: str, topic: str, index: int, count: int) -> None:
+    from kafkaboot import load_settings
+    from kafkaboot.template import KafkaTemplate, ProducerRecord
+    from sample_producer_service.models import Message
+
+    settings = load_settings(
+        environ={},
+        overrides={"kafka": {"bootstrap-servers": bootstrap, "producer": {"linger": "5ms"}}},
+    )
+    headers = {"instance-id": f"site-{index:02d}"}
+    records = (
+        ProducerRecord(
+            topic,
+            Message(customer_id=f"site{index}-c{n % 10}", sequence=n // 10, payload={"n": n}),
+            key=f"site{index}-c{n % 10}",
+            headers=headers,
+        )
+        for n in range(count)
+    )
+    async with KafkaTemplate(settings) as template:
+        await template.send_batch(records)
+
+
+async def _committed(bootstrap: str, topic: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(GROUP)
+    finally:
+        await admin.close()
+    return sum(
+        meta.offset
+        for tp, meta in offsets.items()
+        if tp.topic == topic and meta is not None and meta.offset > 0
+    )
+
+
+async def _fill(bootstrap: str, records: int) -> str:
+    topic = f"bench-fanin-{uuid.uuid4().hex[:6]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+    finally:
+        await admin.close()
+    per = records // PRODUCERS
+    processes = [
+        subprocess.Popen(  # noqa: S603 - our own command line.
+            [sys.executable, "-m", "bench.scenarios.fanin", bootstrap, topic, str(i), str(per)],
+            cwd=ROOT,
+        )
+        for i in range(PRODUCERS)
+    ]
+    for process in processes:
+        if process.wait(timeout=900) != 0:
+            raise RuntimeError("a fan-in producer process failed")
+    return topic
+
+
+async def _drain(bootstrap: str, topic: str, total: int, workers: int) -> dict[str, float]:
+    (port,) = free_ports(1)
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "EVENTS_TOPIC": topic}
+    with service("sample_consumer_service", port, env, "--workers", str(workers)) as consumer:
+        await wait_ready(port, consumer)
+        deadline = time.monotonic() + 900
+        done = 0
+        while time.monotonic() < deadline and done < total:
+            await asyncio.sleep(0.2)
+            done = await _committed(bootstrap, topic)
+        per_process: dict[int, dict[str, Any]] = {}
+        for _ in range(40):  # New connections reach every worker behind the shared port.
+            stats = await get_json(port, "/stats")
+            per_process[stats["pid"]] = stats
+    busy = [s for s in per_process.values() if s["first_at"] is not None]
+    received = sum(s["received"] for s in per_process.values())
+    # From the first record any worker handled to the last one: the drain itself, without
+    # process start-up and group join.
+    seconds = max(s["last_at"] for s in busy) - min(s["first_at"] for s in busy) if busy else 0
+    return {
+        "rate": received / seconds if seconds > 0 else 0.0,
+        "lost": total - done,
+        "duplicates": received - total if len(per_process) == workers else float("nan"),
+    }
+
+
+def run(bootstrap: str, records: int, runs: int, loop: asyncio.AbstractEventLoop) -> list[Row]:
+    total = records // PRODUCERS * PRODUCERS
+    results: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    for _ in range(runs):
+        for workers in (1, 2):
+            topic = loop.run_until_complete(_fill(bootstrap, total))
+            results[workers].append(
+                loop.run_until_complete(_drain(bootstrap, topic, total, workers))
+            )
+    rows = []
+    for workers, found in results.items():
+        rates = Measured([r["rate"] for r in found])
+        lost = max(r["lost"] for r in found)
+        duplicates = [r["duplicates"] for r in found]
+        rows.append(
+            Row(
+                f"fan-in: {PRODUCERS} producers → consumer --workers {workers}",
+                "records/s",
+                rates,
+                target="lost = 0" + ("; ≥ 1.6 x workers 1" if workers == 2 else ""),
+                note=f"{total:,} records over {PARTITIONS} partitions; lost {lost:.0f}; "
+                f"duplicates {', '.join(f'{d:.0f}' for d in duplicates)}",
+                extra={"lost": lost, "duplicates": duplicates},
+            )
+        )
+    one, two = rows[0].kafkaboot.median, rows[1].kafkaboot.median
+    rows[1].extra["speedup_vs_workers_1"] = two / one if one else None
+    rows[1].note += f"; {two / one:.2f} x workers 1" if one else ""
+    return rows
+
+
+if __name__ == "__main__":
+    bootstrap, topic, index, count = sys.argv[1:5]
+    asyncio.run(_produce(bootstrap, topic, int(index), int(count)))

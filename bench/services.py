@@ -1,0 +1,117 @@
+"""Running the sample services as users do (``kafkaboot run`` in their own processes), and a
+small open-loop HTTP client that costs little CPU next to them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def service(
+    name: str, port: int, env: dict[str, str], *extra: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``kafkaboot run <name>`` on ``port``; stopped with SIGTERM when the block ends."""
+    log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(  # noqa: S603 - our own command line.
+        [
+            sys.executable,
+            "-m",
+            "kafkaboot",
+            "run",
+            name,
+            "--config",
+            f"{name}/application.yml",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=os.environ | env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+async def request(port: int, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    """One HTTP/1.1 request on a new connection."""
+    connection = Connection(port)
+    try:
+        return await connection.send(method, path, body)
+    finally:
+        await connection.close()
+
+
+class Connection:
+    """A keep-alive HTTP/1.1 connection: a few syscalls per request, no parsing library."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def send(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection("127.0.0.1", self.port)
+        reader, writer = self._streams
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        writer.write(head.encode() + body)
+        status_line = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        payload = await reader.readexactly(length) if length else b""
+        return int(status_line.split()[1]), payload
+
+    async def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            with contextlib.suppress(Exception):
+                await self._streams[1].wait_closed()
+
+
+async def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the service on port {port} exited with {process.returncode}")
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            status, _ = await request(port, "GET", "/actuator/health/readiness")
+            if status == 200:
+                return
+        await asyncio.sleep(0.3)
+    raise RuntimeError(f"the service on port {port} was not ready within {timeout:.0f}s")
+
+
+async def get_json(port: int, path: str) -> Any:
+    status, body = await request(port, "GET", path)
+    if status != 200:
+        raise RuntimeError(f"GET {path} answered {status}")
+    return json.loads(body)

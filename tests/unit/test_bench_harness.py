@@ -1,0 +1,43 @@
+"""The benchmark table's arithmetic: ratios point the same way for rates and times, and a
+partial run keeps the other scenarios' results."""
+
+import json
+
+import pytest
+
+from bench import harness
+from bench.harness import Measured, Row
+
+
+def test_ratios_above_one_mean_kafkaboot_is_faster_for_rates_and_times():
+    rate = Row(
+        "r", "records/s", Measured([90, 100, 110]), raw=Measured([50]), faststream=Measured([10])
+    )
+    assert rate.ratio_vs_raw == pytest.approx(2.0)
+    assert rate.ratio_vs_faststream == pytest.approx(10.0)
+    time = Row("t", "µs/record", Measured([2.0]), raw=Measured([1.0]), higher_is_better=False)
+    assert time.ratio_vs_raw == pytest.approx(0.5)
+    assert time.ratio_vs_faststream is None
+
+
+def test_a_partial_run_keeps_the_other_groups(tmp_path, monkeypatch):
+    monkeypatch.setattr(harness, "RESULTS", tmp_path)
+    env = {"cpus": 2}
+    harness.write(
+        [
+            Row("a", "ops/s", Measured([1.0]), group="a"),
+            Row("b", "ops/s", Measured([2.0]), group="b"),
+        ],
+        env,
+        "first",
+        quick=False,
+    )
+    harness.write([Row("b", "ops/s", Measured([3.0]), group="b")], env, "second", quick=False)
+    data = json.loads((tmp_path / "latest.json").read_text())
+    assert [(e["scenario"], e["kafkaboot"]["median"]) for e in data["scenarios"]] == [
+        ("a", 1.0),
+        ("b", 3.0),
+    ]
+    assert data["scenarios"][0]["measured_in"] == env
+    assert {"ratio_vs_raw", "ratio_vs_faststream", "raw", "faststream"} <= set(data["scenarios"][0])
+    assert "| b | ops/s | 3 |" in (tmp_path / "latest.md").read_text()
