@@ -328,6 +328,26 @@ class KafkaTemplate:
             KafkaSendError: the record cannot be queued (too large, unknown partition,
                 no metadata for the topic within the delivery timeout).
         """
+        record, delivery = await self._enqueue(
+            topic, value, key, partition, timestamp_ms, headers, key_serializer, value_serializer
+        )
+        result: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
+        delivery.add_done_callback(functools.partial(self._delivered, record, result))
+        self._in_flight.append((time.monotonic() + self.delivery_timeout, record, result))
+        return result
+
+    async def _enqueue(
+        self,
+        topic: str,
+        value: Any,
+        key: Any,
+        partition: int | None,
+        timestamp_ms: int | None,
+        headers: HeadersArg,
+        key_serializer: SerializerArg,
+        value_serializer: SerializerArg,
+    ) -> tuple[ProducerRecord, asyncio.Future[Any]]:
+        """Serialize and hand a record to the producer; its aiokafka delivery future."""
         scope = _scope.get()
         if scope is not None:
             producer = scope.producer
@@ -395,10 +415,7 @@ class KafkaTemplate:
             ) from exc
         if scope is not None:
             scope.deliveries.append(delivery)
-        result: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
-        delivery.add_done_callback(functools.partial(self._delivered, record, result))
-        self._in_flight.append((time.monotonic() + self.delivery_timeout, record, result))
-        return result
+        return record, delivery
 
     def _timeout_error(self, record: ProducerRecord, exc: BaseException | None) -> KafkaSendError:
         cause = f" ({exc})" if exc is not None else ""
@@ -435,15 +452,23 @@ class KafkaTemplate:
     ) -> None:
         if result.done():
             return  # Cancelled by the caller, or already failed by the delivery timeout.
+        outcome = self._outcome(record, delivery)
+        if isinstance(outcome, KafkaSendError):
+            self._fail(record, result, outcome)
+            return
+        result.set_result(outcome)
+        self._notify(self.producer_listener.on_success, record, outcome)
+
+    def _outcome(
+        self, record: ProducerRecord, delivery: asyncio.Future[Any]
+    ) -> SendResult | KafkaSendError:
+        """What a finished aiokafka delivery means for ``record``."""
         error = delivery.exception() if not delivery.cancelled() else asyncio.CancelledError()
         if error is None:
             metadata = delivery.result()
-            sent = SendResult(
+            return SendResult(
                 record, metadata.topic, metadata.partition, metadata.offset, metadata.timestamp
             )
-            result.set_result(sent)
-            self._notify(self.producer_listener.on_success, record, sent)
-            return
         if isinstance(error, KafkaTimeoutError):
             failure = self._timeout_error(record, error)
         else:
@@ -454,7 +479,7 @@ class KafkaTemplate:
                 retriable=getattr(error, "retriable", False),
             )
         failure.__cause__ = error
-        self._fail(record, result, failure)
+        return failure
 
     def _fail(
         self, record: ProducerRecord, result: asyncio.Future[SendResult], failure: KafkaSendError
@@ -504,24 +529,41 @@ class KafkaTemplate:
         Raises:
             KafkaSendError: the first failure, after every record has been settled.
         """
-        futures = [
-            await self.send(
+        # One wait for all of them instead of a result future per record: the batch path
+        # costs little more than aiokafka's own send loop.
+        queued = [
+            await self._enqueue(
                 r.topic,
                 r.value,
-                key=r.key,
-                partition=r.partition,
-                timestamp_ms=r.timestamp_ms,
-                headers=r.headers,
-                key_serializer=key_serializer,
-                value_serializer=value_serializer,
+                r.key,
+                r.partition,
+                r.timestamp_ms,
+                r.headers,
+                key_serializer,
+                value_serializer,
             )
             for r in records
         ]
-        settled = await asyncio.gather(*futures, return_exceptions=True)
-        for outcome in settled:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return settled  # type: ignore[return-value]
+        if not queued:
+            return []
+        _, pending = await asyncio.wait([d for _, d in queued], timeout=self.delivery_timeout)
+        results: list[SendResult] = []
+        first_failure: KafkaSendError | None = None
+        listener = self.producer_listener
+        for record, delivery in queued:
+            if delivery in pending:
+                outcome: SendResult | KafkaSendError = self._timeout_error(record, None)
+            else:
+                outcome = self._outcome(record, delivery)
+            if isinstance(outcome, KafkaSendError):
+                self._notify(listener.on_error, record, outcome)
+                first_failure = first_failure or outcome
+            else:
+                self._notify(listener.on_success, record, outcome)
+                results.append(outcome)
+        if first_failure is not None:
+            raise first_failure
+        return results
 
     async def flush(self) -> None:
         """Wait until every queued record has been delivered (or failed)."""

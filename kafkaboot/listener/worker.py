@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import inspect
 import logging
 import threading
@@ -520,16 +521,11 @@ class ConsumerWorker:
         decode = container.invoker.decode_one
         values: list[Any] = []
         passed: list[Record] = []  # The records behind ``values``, index for index.
-        for record in records:
-            if (
-                self._recovered
-                and (record.topic, record.partition, record.offset) in self._recovered
-            ):
-                continue  # Undecodable and recovered already, on an earlier try of this batch.
-            try:
-                values.append(decode(record) if decode is not None else record)
-                passed.append(record)
-            except Exception as exc:
+        index = 0
+        while index < len(records):
+            index, failed = self._decode_run(records, index, decode, values, passed)
+            if failed is not None:
+                record, exc = failed
                 action = await self._decide(record, exc)
                 if generation != self._generation:
                     return
@@ -568,9 +564,9 @@ class ConsumerWorker:
         except BatchListenerFailedError as exc:
             if generation != self._generation:
                 return
-            index = _failed_record(exc, passed)
-            if index is not None:
-                await self._batch_failed_at(owned, passed, index, exc.failure)
+            at = _failed_record(exc, passed)
+            if at is not None:
+                await self._batch_failed_at(owned, passed, at, exc.failure)
                 return
             log.warning(
                 "listener %s: BatchListenerFailedError names no record of this batch (%s); "
@@ -602,6 +598,43 @@ class ConsumerWorker:
             self._settle(owned, {})
         if self._ack_mode in (AckMode.RECORD, AckMode.MANUAL_IMMEDIATE):
             await self._commit()
+
+    def _decode_run(
+        self,
+        records: list[Record],
+        start: int,
+        decode: Callable[[Record], Any] | None,
+        values: list[Any],
+        passed: list[Record],
+    ) -> tuple[int, tuple[Record, Exception] | None]:
+        """Decode ``records[start:]`` until one fails: where to go on, and the failure.
+
+        The cyclic garbage collector is paused meanwhile. Decoding a batch allocates many
+        objects that stay alive together, which triggers collection after collection over
+        them (measured: a 500-record batch listener ran ~30 % slower than a single-record
+        one); they hold no cycles, so reference counting frees them anyway. The pause
+        covers only this synchronous loop, never an ``await``.
+        """
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            for index in range(start, len(records)):
+                record = records[index]
+                if (
+                    self._recovered
+                    and (record.topic, record.partition, record.offset) in self._recovered
+                ):
+                    continue  # Undecodable and recovered already, on an earlier try.
+                try:
+                    values.append(decode(record) if decode is not None else record)
+                except Exception as exc:
+                    return index + 1, (record, exc)
+                passed.append(record)
+            return len(records), None
+        finally:
+            if paused:
+                gc.enable()
 
     async def _whole_batch_failed(
         self, owned: dict[TopicPartition, list[Record]], passed: list[Record], exc: BaseException
