@@ -22,7 +22,7 @@ from bench import harness
 from bench.harness import Row
 from bench.scenarios import consume, dispatch, fanin, latency, produce, serialization
 
-SCENARIOS = ("consume", "produce", "dispatch", "latency", "fanin", "serialization")
+SCENARIOS = harness.GROUPS
 FULL = {
     "consume": 500_000,
     "produce": 200_000,
@@ -55,13 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated scenarios: {', '.join(SCENARIOS)}")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run each")
     parser.add_argument("--runs", type=int, help="repetitions (default 3; quick: 1)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply the record counts (e.g. 0.2, 3)"
+    )
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
     args = parser.parse_args(argv)
     chosen = SCENARIOS if not args.only else tuple(s.strip() for s in args.only.split(","))
     unknown = set(chosen) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; pick from {SCENARIOS}")
-    sizes = QUICK if args.quick else FULL
+    sizes = {k: max(1, int(v * args.scale)) for k, v in (QUICK if args.quick else FULL).items()}
     runs = args.runs or (1 if args.quick else 3)
     rows: list[Row] = []
     started = time.monotonic()

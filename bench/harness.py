@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+GROUPS = ("consume", "produce", "dispatch", "latency", "fanin", "serialization")
+"""Scenario families, in the order the table shows them."""
 
 
 @dataclasses.dataclass
@@ -196,6 +198,8 @@ def write(rows: list[Row], env: dict[str, Any], title: str, quick: bool) -> Path
         for entry in kept:
             entry.setdefault("measured_in", previous.get("environment"))
         entries = kept + entries
+    rank = {group: index for index, group in enumerate(GROUPS)}
+    entries.sort(key=lambda e: rank.get(e.get("group", ""), len(GROUPS)))
     data = {"title": title, "quick": quick, "environment": env, "scenarios": entries}
     path.write_text(json.dumps(data, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text(markdown_from_json(data))

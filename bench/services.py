@@ -115,3 +115,31 @@ async def get_json(port: int, path: str) -> Any:
     if status != 200:
         raise RuntimeError(f"GET {path} answered {status}")
     return json.loads(body)
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from ``/proc/stat``."""
+    try:
+        fields = [float(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its descendants (``/proc``; 0 elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            stat = Path(f"/proc/{current}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            total += (float(fields[11]) + float(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total

@@ -31,6 +31,9 @@ class Stats:
     """Counts per producer instance and per customer; gaps and duplicates by sequence."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.received = 0
         self.per_instance: Counter[str] = Counter()
         self.seen: defaultdict[str, set[int]] = defaultdict(set)
@@ -175,3 +178,9 @@ app = FastAPI(title="sample central consumer")
 @app.get("/stats")
 async def get_stats() -> dict[str, Any]:
     return stats.as_dict()
+
+
+@app.delete("/stats", status_code=204)
+async def reset_stats() -> None:
+    """Start counting afresh (e.g. after a warm-up); committed offsets are not touched."""
+    stats.reset()

@@ -5,6 +5,7 @@ producer sends), then the central consumer service drains it with ``--workers 1`
 from __future__ import annotations
 
 import asyncio
+import statistics
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.harness import Measured, Row
-from bench.services import ROOT, get_json, service, wait_ready
+from bench.services import ROOT, get_json, machine_cpu, process_tree_cpu, service, wait_ready
 from kafkaboot.testing import free_ports
 
 PRODUCERS = 16
@@ -86,11 +87,15 @@ async def _drain(bootstrap: str, topic: str, total: int, workers: int) -> dict[s
     env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "EVENTS_TOPIC": topic}
     with service("sample_consumer_service", port, env, "--workers", str(workers)) as consumer:
         await wait_ready(port, consumer)
+        machine_before, consumer_before = machine_cpu(), process_tree_cpu(consumer.pid)
+        clock_before = time.monotonic()
         deadline = time.monotonic() + 900
         done = 0
         while time.monotonic() < deadline and done < total:
             await asyncio.sleep(0.2)
             done = await _committed(bootstrap, topic)
+        elapsed = time.monotonic() - clock_before
+        machine_after, consumer_after = machine_cpu(), process_tree_cpu(consumer.pid)
         per_process: dict[int, dict[str, Any]] = {}
         for _ in range(40):  # New connections reach every worker behind the shared port.
             stats = await get_json(port, "/stats")
@@ -100,8 +105,13 @@ async def _drain(bootstrap: str, topic: str, total: int, workers: int) -> dict[s
     # From the first record any worker handled to the last one: the drain itself, without
     # process start-up and group join.
     seconds = max(s["last_at"] for s in busy) - min(s["first_at"] for s in busy) if busy else 0
+    busy, wall = (machine_after[0] - machine_before[0]), (machine_after[1] - machine_before[1])
     return {
         "rate": received / seconds if seconds > 0 else 0.0,
+        # How busy the machine's CPUs were while draining, and how many cores the consumer
+        # processes used: on a small machine the broker needs its share too.
+        "machine_busy": busy / wall if wall else float("nan"),
+        "consumer_cores": (consumer_after - consumer_before) / elapsed if elapsed else 0.0,
         "lost": total - done,
         "duplicates": received - total if len(per_process) == workers else float("nan"),
     }
@@ -121,6 +131,8 @@ def run(bootstrap: str, records: int, runs: int, loop: asyncio.AbstractEventLoop
         rates = Measured([r["rate"] for r in found])
         lost = max(r["lost"] for r in found)
         duplicates = [r["duplicates"] for r in found]
+        busy = statistics.median(r["machine_busy"] for r in found)
+        cores = statistics.median(r["consumer_cores"] for r in found)
         rows.append(
             Row(
                 f"fan-in: {PRODUCERS} producers → consumer --workers {workers}",
@@ -128,8 +140,14 @@ def run(bootstrap: str, records: int, runs: int, loop: asyncio.AbstractEventLoop
                 rates,
                 target="lost = 0" + ("; ≥ 1.6 x workers 1" if workers == 2 else ""),
                 note=f"{total:,} records over {PARTITIONS} partitions; lost {lost:.0f}; "
-                f"duplicates {', '.join(f'{d:.0f}' for d in duplicates)}",
-                extra={"lost": lost, "duplicates": duplicates},
+                f"duplicates {', '.join(f'{d:.0f}' for d in duplicates)}; CPUs "
+                f"{busy:.0%} busy while draining, consumer used {cores:.2f} cores",
+                extra={
+                    "lost": lost,
+                    "duplicates": duplicates,
+                    "machine_busy": busy,
+                    "consumer_cores": cores,
+                },
             )
         )
     one, two = rows[0].kafkaboot.median, rows[1].kafkaboot.median

@@ -41,3 +41,15 @@ def test_a_partial_run_keeps_the_other_groups(tmp_path, monkeypatch):
     assert data["scenarios"][0]["measured_in"] == env
     assert {"ratio_vs_raw", "ratio_vs_faststream", "raw", "faststream"} <= set(data["scenarios"][0])
     assert "| b | ops/s | 3 |" in (tmp_path / "latest.md").read_text()
+
+
+def test_the_performance_page_shows_the_latest_results():
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    table = (root / "bench" / "results" / "latest.md").read_text()
+    page = (root / "docs" / "performance.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert rows
+    missing = [row for row in rows if row not in page]
+    assert not missing, "docs/performance.md is behind bench/results/latest.md: " + missing[0]
