@@ -25,6 +25,7 @@ __all__ = ["KafkaAdmin", "NewTopic", "TopicReport"]
 
 log = logging.getLogger("kafkaboot.admin")
 _TOPIC_ALREADY_EXISTS = 36
+_DESCRIBE_ATTEMPTS = 5
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -146,10 +147,16 @@ class KafkaAdmin:
         missing = [t for t in self.topics if t.name not in existing]
         created = await self._create(client, missing, defaults) if missing else []
         raced = [t.name for t in missing if t.name not in created]
-        if raced:  # Created meanwhile by another instance (or not yet listed): look again.
-            for topic in await client.describe_topics(raced):
-                if topic["error_code"] == 0:
+        for attempt in range(_DESCRIBE_ATTEMPTS):
+            # Created meanwhile by another instance, or too new to be listed yet: look again
+            # (a topic's metadata reaches every broker a moment after its creation).
+            for topic in await client.describe_topics(raced) if raced else []:
+                if topic["error_code"] == 0 and topic["partitions"]:
                     existing[topic["topic"]] = len(topic["partitions"])
+            raced = [name for name in raced if name not in existing]
+            if not raced:
+                break
+            await asyncio.sleep(0.2 * (attempt + 1))
         grow = {
             t.name: NewPartitions(t.partitions)
             for t in self.topics
