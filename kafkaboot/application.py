@@ -114,6 +114,7 @@ class KafkaBootApplication:
             self.container.wire(modules=self.modules)
         for module in self.modules:
             self.registry.scan(module)
+        self.registry.check_overrides()
         self._prepared = True
 
     async def start(self) -> None:

@@ -52,7 +52,31 @@ def _config_show(args: argparse.Namespace) -> int:
     for notice in settings.kafka.notices():
         print(f"# note: {notice}")
     print(yaml.safe_dump(effective_config(settings), sort_keys=False), end="")
+    target = args.target or settings.kafkaboot.application.module
+    if not target:
+        print(
+            "# listeners: none shown; give a module (kafkaboot config show my_service) or set "
+            "kafkaboot.application.module"
+        )
+        return 0
+    print(f"---\n# listeners of {target}: effective settings, and where each comes from")
+    print(yaml.safe_dump({"listeners": listener_report(target, settings)}, sort_keys=False), end="")
     return 0
+
+
+def listener_report(target: str, settings: KafkaBootSettings) -> dict[str, Any]:
+    """The registered listeners of ``target`` (imported, not started) as YAML-ready data."""
+    from kafkaboot.runner import resolve_target
+
+    _, application = resolve_target(target, settings)
+    application.prepare()
+    return {
+        entry["id"]: {
+            name: f"{setting['value']}  [{setting['from']}]"
+            for name, setting in entry["settings"].items()
+        }
+        for entry in application.registry.describe()
+    }
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -61,7 +85,11 @@ def _config_check(args: argparse.Namespace) -> int:
         print(f"note: {notice}")
     files = ", ".join(settings.files) or "no file (defaults and environment only)"
     profiles = ", ".join(settings.active_profiles) or "none"
-    print(f"configuration OK: {files}; active profiles: {profiles}")
+    target = args.target or settings.kafkaboot.application.module
+    checked = ""
+    if target:  # Registering the listeners checks kafka.listeners.* against them.
+        checked = f"; {len(listener_report(target, settings))} listener(s) of {target}"
+    print(f"configuration OK: {files}; active profiles: {profiles}{checked}")
     return 0
 
 
@@ -221,6 +249,12 @@ def _parser() -> argparse.ArgumentParser:
         ("check", _config_check, "validate; print every problem and exit 1 if any"),
     ):
         sub = config_commands.add_parser(name, help=text)
+        sub.add_argument(
+            "target",
+            nargs="?",
+            help="the service module whose listeners to show and check "
+            "(default: kafkaboot.application.module)",
+        )
         sub.add_argument(
             "--config", help="YAML file (default: $KAFKABOOT_CONFIG, ./application.yml)"
         )

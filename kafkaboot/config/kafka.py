@@ -9,7 +9,7 @@ then common ``properties``, then the client's typed options, then the client's
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,6 +35,7 @@ __all__ = [
     "DeadLetterProperties",
     "ErrorHandlerProperties",
     "KafkaProperties",
+    "ListenerOverrides",
     "ListenerProperties",
     "ProducerProperties",
     "RetryProperties",
@@ -42,6 +43,7 @@ __all__ = [
     "SaslProperties",
     "Section",
     "SecurityProperties",
+    "SeekProperties",
     "SslProperties",
     "TemplateProperties",
     "TopicDeclaration",
@@ -345,6 +347,58 @@ class RetryProperties(Section):
     topic: RetryTopicProperties = RetryTopicProperties()
 
 
+class SeekProperties(Section):
+    """``kafka.listeners.<id>.seek``: where a listener starts reading each assigned partition."""
+
+    to: Annotated[
+        Literal["committed", "beginning", "end", "timestamp", "offset"], BeforeValidator(_lower)
+    ] = "committed"
+    timestamp: datetime | None = None
+    """For ``to: timestamp``: the first record at or after this time (with a zone)."""
+    ago: Duration | None = None
+    """For ``to: timestamp``: instead of ``timestamp``, this long before the assignment."""
+    offsets: dict[int, int] = {}
+    """For ``to: offset``: partition number → offset."""
+    once: bool = False
+    """Seek only on the first assignment of each partition in this process (a replay on
+    start), not again when a rebalance hands the partition back."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> SeekProperties:
+        if self.to == "timestamp":
+            if (self.timestamp is None) == (self.ago is None):
+                raise ValueError(
+                    "to: timestamp needs timestamp: <time with a zone> or ago: <duration>"
+                )
+            if self.timestamp is not None and self.timestamp.tzinfo is None:
+                raise ValueError("timestamp needs a zone, e.g. 2026-01-01T00:00:00Z")
+        if self.to == "offset" and not self.offsets:
+            raise ValueError("to: offset needs offsets: {partition: offset, ...}")
+        return self
+
+
+class ListenerOverrides(Section):
+    """``kafka.listeners.<id>``: one listener's settings, above its decorator's arguments
+    and the ``kafka.listener.*`` / ``kafka.consumer.*`` defaults."""
+
+    topics: ServerList | None = None
+    topic_pattern: str | None = None
+    group_id: str | None = None
+    concurrency: int | None = Field(default=None, ge=1)
+    auto_startup: bool | None = None
+    batch: bool | None = None
+    ack_mode: Annotated[AckModeName | None, BeforeValidator(_lower)] = None
+    ack_count: int | None = Field(default=None, ge=1)
+    ack_time: Duration | None = None
+    max_poll_records: int | None = Field(default=None, ge=1)
+    properties: RawProperties = {}
+    rebalance_listener: str | None = None
+    """An import path, ``package.module:ClassOrFactory``."""
+    error_handler: str | None = None
+    """An import path, ``package.module:ClassOrFactory``."""
+    seek: SeekProperties | None = None
+
+
 class TemplateProperties(Section):
     default_topic: str | None = None
 
@@ -396,6 +450,8 @@ class KafkaProperties(Section):
     producer: ProducerProperties = ProducerProperties()
     consumer: ConsumerProperties = ConsumerProperties()
     listener: ListenerProperties = ListenerProperties()
+    listeners: dict[str, ListenerOverrides] = {}
+    """Per listener id (``@kafka_listener(id=...)``, else ``module.function``)."""
     retry: RetryProperties = RetryProperties()
     template: TemplateProperties = TemplateProperties()
     admin: AdminProperties = AdminProperties()

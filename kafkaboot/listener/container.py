@@ -14,6 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from kafkaboot.config.kafka import SeekProperties
 from kafkaboot.errors import KafkaBootError
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.binding import Invoker
@@ -113,6 +114,7 @@ class ListenerContainer:
         template: Any = None,
         send_to: str | None = None,
         not_before: Callable[[Any], float | None] | None = None,
+        initial_seek: SeekProperties | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.template = template
@@ -123,6 +125,10 @@ class ListenerContainer:
         self.error_handler = error_handler
         self.rebalance_listener = rebalance_listener
         self.filter: Callable[[Any], bool] | None = endpoint.filter
+        self.initial_seek = initial_seek
+        """``kafka.listeners.<id>.seek``: where assigned partitions start."""
+        self.seeked: set[TopicPartition] = set()
+        """Partitions the initial seek was applied to (for ``seek.once``)."""
         self.not_before: Callable[[Any], float | None] | None = not_before
         """For retry topics: when a record may be handled (epoch seconds); until then its
         partition is paused."""

@@ -11,10 +11,13 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
+if TYPE_CHECKING:
+    from kafkaboot.config.kafka import SeekProperties
 
 __all__ = [
     "ConsumerSeekAware",
@@ -22,6 +25,7 @@ __all__ = [
     "SeekCallback",
     "SeekRequest",
     "call_maybe_async",
+    "initial_seek_requests",
 ]
 
 
@@ -145,3 +149,22 @@ async def call_maybe_async(function: Callable[..., Any], *args: Any) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+def initial_seek_requests(
+    seek: SeekProperties, partitions: Iterable[TopicPartition]
+) -> list[SeekRequest]:
+    """The seeks ``kafka.listeners.<id>.seek`` asks for on newly assigned ``partitions``."""
+    chosen = tuple(sorted(partitions))
+    if not chosen or seek.to == "committed":
+        return []
+    if seek.to in ("beginning", "end"):
+        return [SeekRequest(seek.to, chosen)]
+    if seek.to == "timestamp":
+        when = seek.timestamp or datetime.now(UTC) - (seek.ago or timedelta(0))
+        return [SeekRequest("timestamp", chosen, _timestamp_ms(when))]
+    return [
+        SeekRequest("offset", (tp,), seek.offsets[tp.partition])
+        for tp in chosen
+        if tp.partition in seek.offsets
+    ]

@@ -41,6 +41,7 @@ from kafkaboot.listener.rebalance import (
     SeekRequest,
     apply_seeks,
     call_maybe_async,
+    initial_seek_requests,
 )
 from kafkaboot.listener.reply import CORRELATION_ID_HEADER, REPLY_TOPIC_HEADER
 from kafkaboot.listener.transactions import (
@@ -904,6 +905,19 @@ class ConsumerWorker:
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.assigned = set(assigned)
         self._apply_pauses(assigned)
+        container = self.container
+        if container.initial_seek is not None:
+            targets = set(assigned)
+            if container.initial_seek.once:
+                targets -= container.seeked
+                container.seeked |= targets
+            requests = initial_seek_requests(container.initial_seek, targets)
+            try:
+                for tp in await apply_seeks(self.consumer, requests, targets):
+                    self.tracker.rewind(tp, 0)
+            except (KafkaError, ValueError) as exc:
+                container.record_error(exc)
+                log.error("listener %s: the configured seek failed: %r", self.name, exc)
         listener = self.container.rebalance_listener
         if listener is None:
             return
