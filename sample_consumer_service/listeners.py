@@ -5,22 +5,11 @@ import os
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from dependency_injector.wiring import Provide, inject
 from fastapi import FastAPI
 
-from kafkaboot import (
-    Acknowledgment,
-    ConsumerSeekAware,
-    Header,
-    SeekCallback,
-    Topic,
-    kafka_listener,
-)
-from kafkaboot.config import KafkaBootSettings
-from kafkaboot.di import ApplicationContainer
-from kafkaboot.errors import ConfigProblem, ConfigurationError
+from kafkaboot import Acknowledgment, Header, RebalanceListener, Topic, kafka_listener
 from sample_producer_service.models import Message
 
 log = logging.getLogger("sample_consumer_service")
@@ -97,66 +86,19 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 stats = Stats()
 
 
-def replay_start(value: object) -> datetime | Literal["beginning"] | None:
-    """Where to replay the events topic from on start, from the ``replay:`` key:
-    ``none`` (committed offsets), ``beginning``, or an ISO-8601 time with a zone.
+class LoggingRebalance(RebalanceListener):
+    """Logs every rebalance; named in application.yml (kafka.listeners.central-events)."""
 
-    Raises:
-        ConfigurationError: anything else, naming the key and the accepted values.
-    """
-    if value is None or str(value).strip().lower() in {"", "none"}:
-        return None
-    if str(value).strip().lower() == "beginning":
-        return "beginning"
-    try:
-        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    except ValueError:
-        when = None
-    if when is None or when.tzinfo is None:
-        raise ConfigurationError(
-            [
-                ConfigProblem(
-                    f"replay: {value!r} is not a replay start",
-                    hint="use none, beginning, or a time with a zone: 2026-11-22T08:00:00Z",
-                )
-            ]
-        )
-    return when
+    def on_partitions_assigned(self, partitions: set[Any], consumer: Any) -> None:
+        log.info("assigned %d partition(s): %s", len(partitions), sorted(partitions))
+
+    def on_partitions_revoked(self, partitions: set[Any], consumer: Any) -> None:
+        log.info("revoked %d partition(s): %s", len(partitions), sorted(partitions))
 
 
-class Replay(ConsumerSeekAware):
-    """Logs rebalances and, on start, replays the events topic as ``replay:`` says.
-
-    Each partition is replayed once per process: a later rebalance that hands it back
-    resumes from the committed offset instead of replaying again.
-    """
-
-    def __init__(self) -> None:
-        self.replayed: set[Any] = set()
-
-    @inject
-    def on_partitions_assigned(
-        self,
-        assignments: dict[Any, int],
-        seek: SeekCallback,
-        settings: KafkaBootSettings = Provide[ApplicationContainer.settings],
-    ) -> None:
-        log.info("assigned %d partition(s): %s", len(assignments), sorted(assignments))
-        start = replay_start((settings.model_extra or {}).get("replay"))
-        fresh = [tp for tp in assignments if tp not in self.replayed]
-        self.replayed.update(fresh)
-        if start is None or not fresh:
-            return
-        log.info("replaying %d partition(s) from %s", len(fresh), start)
-        if start == "beginning":
-            seek.seek_to_beginning(*fresh)
-        else:
-            seek.seek_to_timestamp(start, *fresh)
-
-
-@kafka_listener(
-    EVENTS_TOPIC, group_id="central-consumer", ack_mode="manual", rebalance_listener=Replay()
-)
+# Its rebalance logging and its replay on start (seek) come from application.yml:
+# kafka.listeners.central-events.
+@kafka_listener(EVENTS_TOPIC, id="central-events", group_id="central-consumer", ack_mode="manual")
 async def on_event(
     message: Message,
     ack: Acknowledgment,

@@ -1,59 +1,48 @@
-"""The central consumer's replay option: parsed strictly, applied once per partition."""
+"""The central consumer's replay and rebalance logging come from its application.yml."""
 
-from datetime import UTC, datetime
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from aiokafka import TopicPartition
 
-from kafkaboot import SeekCallback
-from kafkaboot.config import load_settings
+from kafkaboot import load_settings
 from kafkaboot.errors import ConfigurationError
-from sample_consumer_service.listeners import Replay, replay_start
 
-P0, P1 = TopicPartition("events", 0), TopicPartition("events", 1)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        ("none", None),
-        ("", None),
-        ("Beginning", "beginning"),
-        ("2026-11-22T08:00:00Z", datetime(2026, 11, 22, 8, tzinfo=UTC)),
-    ],
-)
-def test_replay_start_values(value, expected):
-    assert replay_start(value) == expected
+CONFIG = Path(__file__).parents[2] / "sample_consumer_service" / "application.yml"
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2026-11-22T08:00:00"])
-def test_a_bad_replay_start_names_the_key_and_the_accepted_values(value):
-    with pytest.raises(ConfigurationError, match=r"replay: .* is not a replay start") as error:
-        replay_start(value)
-    assert "beginning" in error.value.problems[0].hint
+def events_listener(**environ):
+    return load_settings(CONFIG, environ=environ).kafka.listeners["central-events"]
 
 
-def assigned(replay, partitions, value):
-    seek = SeekCallback()
-    settings = load_settings(environ={}, overrides={"replay": value})
-    replay.on_partitions_assigned(dict.fromkeys(partitions, 0), seek, settings=settings)
-    return [(r.kind, r.partitions, r.value) for r in seek.requests]
+def test_by_default_the_consumer_goes_on_from_the_committed_offsets():
+    listener = events_listener()
+    assert listener.seek.to == "committed"
+    assert listener.rebalance_listener == "sample_consumer_service.listeners:LoggingRebalance"
 
 
-def test_replay_from_the_beginning_happens_once_per_partition():
-    replay = Replay()
-    assert assigned(replay, [P0], "beginning") == [("beginning", (P0,), 0)]
-    # A rebalance hands P0 back and adds P1: only P1 is new to this process.
-    assert assigned(replay, [P0, P1], "beginning") == [("beginning", (P1,), 0)]
-    assert assigned(replay, [P0, P1], "beginning") == []
+def test_replay_from_the_beginning_once_per_partition():
+    seek = events_listener(REPLAY="beginning").seek
+    assert (seek.to, seek.once) == ("beginning", True)
 
 
-def test_replay_from_a_time_seeks_by_timestamp():
-    requests = assigned(Replay(), [P0], "2026-11-22T08:00:00+00:00")
-    when_ms = int(datetime(2026, 11, 22, 8, tzinfo=UTC).timestamp() * 1000)
-    assert requests == [("timestamp", (P0,), when_ms)]
+def test_replay_from_a_while_ago():
+    seek = events_listener(REPLAY="timestamp", REPLAY_AGO="2h").seek
+    assert (seek.to, seek.ago) == ("timestamp", timedelta(hours=2))
 
 
-def test_no_replay_keeps_the_committed_offsets():
-    assert assigned(Replay(), [P0, P1], "none") == []
+def test_a_bad_replay_names_the_key_and_the_accepted_values():
+    with pytest.raises(ConfigurationError, match=r"kafka\.listeners\.central-events\.seek\.to"):
+        events_listener(REPLAY="sideways")
+
+
+def test_the_events_listener_gets_its_yaml_settings():
+    import sample_consumer_service.listeners as service
+    from kafkaboot import ListenerRegistry
+
+    registry = ListenerRegistry(load_settings(CONFIG, environ={"REPLAY": "beginning"}), environ={})
+    registry.scan(service)
+    registry.check_overrides()
+    container = registry.get("central-events")
+    assert isinstance(container.rebalance_listener, service.LoggingRebalance)
+    assert container.initial_seek.to == "beginning"
