@@ -611,7 +611,12 @@ class ListenerRegistry:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start every container whose auto-startup is on; the others start on request."""
+        """Start every container whose auto-startup is on; the others start on request.
+
+        Raises:
+            ListenerDefinitionError: ``kafka.listeners`` names an id no listener has.
+        """
+        self.check_overrides()
         chosen = [
             c for c in self._containers.values() if c.settings.auto_startup and not c.is_running
         ]

@@ -1,6 +1,7 @@
 """`kafkaboot config show|check` and the CLI's error handling."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -112,3 +113,39 @@ def test_unknown_command_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as excinfo:
         main(["frobnicate"])
     assert excinfo.value.code == 2
+
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_config_show_lists_listeners_with_where_each_setting_comes_from(monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("KAFKA_LISTENERS_CENTRAL_EVENTS_CONCURRENCY", "3")
+    config = "sample_consumer_service/application.yml"
+    assert main(["config", "show", "sample_consumer_service", "--config", config]) == 0
+    listeners = list(yaml.safe_load_all(capsys.readouterr().out))[1]["listeners"]
+    events = listeners["central-events"]
+    assert events["concurrency"].startswith("3  [kafka.listeners.central-events (environment")
+    assert events["rebalance-listener"].startswith(
+        "sample_consumer_service.listeners:LoggingRebalance  [kafka.listeners.central-events ("
+    )
+    assert events["ack-mode"] == "manual  [decorator]"
+    assert events["auto-startup"] == "True  [default]"
+    assert "sample_consumer_service.listeners.listen" in listeners
+
+
+def test_config_check_rejects_a_listener_id_that_does_not_exist(app_dir, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    write(
+        app_dir / "application.yml",
+        """\
+        kafka:
+          listeners:
+            central-event:
+              concurrency: 2
+        """,
+    )
+    assert main(["config", "check", "sample_consumer_service"]) == 1
+    error = capsys.readouterr().err
+    assert "kafka.listeners.central-event: no listener has this id" in error
+    assert "did you mean 'central-events'?" in error
