@@ -9,12 +9,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from kafkaboot.testing import start_service
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,25 +26,14 @@ def service(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``kafkaboot run <name>`` on ``port``; stopped with SIGTERM when the block ends."""
     log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(  # noqa: S603 - our own command line.
-        [
-            sys.executable,
-            "-m",
-            "kafkaboot",
-            "run",
-            name,
-            "--config",
-            f"{name}/application.yml",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            *extra,
-        ],
+    process = start_service(
+        name,
+        port=port,
+        config=f"{name}/application.yml",
+        env=env,
         cwd=ROOT,
-        env=os.environ | env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        extra=extra,
+        output=log,
     )
     try:
         yield process

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from kafkaboot.testing import KafkaCluster, free_ports
+from kafkaboot.testing import KafkaCluster, free_ports, start_service
 
 ROOT = Path(__file__).resolve().parents[1]
 CUSTOMERS_PER_SITE = 5
@@ -49,24 +49,8 @@ def kafka() -> Iterator[str]:
 
 def start(service: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen(  # noqa: S603 - our own command line.
-            [
-                sys.executable,
-                "-m",
-                "kafkaboot",
-                "run",
-                service,
-                "--config",
-                f"{service}/application.yml",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=os.environ | env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+        return start_service(
+            service, port=port, config=f"{service}/application.yml", env=env, cwd=ROOT, output=out
         )
 
 

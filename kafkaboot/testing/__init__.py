@@ -12,6 +12,7 @@ from kafkaboot.testing.distribution import (
     kafka_classpath,
     kafka_version,
 )
+from kafkaboot.testing.services import start_service
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
@@ -21,4 +22,5 @@ __all__ = [
     "free_ports",
     "kafka_classpath",
     "kafka_version",
+    "start_service",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kafkaboot.testing import KafkaCluster, free_ports
+from kafkaboot.testing import KafkaCluster, free_ports, start_service
 
 from .kafka_helpers import committed, unique, wait_for
 
@@ -20,26 +20,13 @@ ROOT = Path(__file__).parents[2]
 
 
 def start(config, port, *extra, **env):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kafkaboot",
-            "run",
-            "tests.integration.services.web_service",
-            "--config",
-            str(config),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            *extra,
-        ],
+    return start_service(
+        "tests.integration.services.web_service",
+        port=port,
+        config=config,
+        env=env,
         cwd=ROOT,
-        env=os.environ | env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        extra=extra,
     )
 
 

@@ -10,32 +10,19 @@ import sys
 import httpx
 import pytest
 
-from kafkaboot.testing import free_ports
+from kafkaboot.testing import free_ports, start_service
 
 from .kafka_helpers import unique
 from .test_run import ROOT, wait_ready
 
 
 def run_service(name, port, bootstrap, **env):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kafkaboot",
-            "run",
-            name,
-            "--config",
-            f"{name}/application.yml",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+    return start_service(
+        name,
+        port=port,
+        config=f"{name}/application.yml",
+        env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap} | env,
         cwd=ROOT,
-        env=os.environ | {"KAFKA_BOOTSTRAP_SERVERS": bootstrap} | env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
 
 
