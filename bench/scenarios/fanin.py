@@ -9,13 +9,13 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.harness import Measured, Row
 from bench.services import ROOT, get_json, machine_cpu, process_tree_cpu, service, wait_ready
+from bench.workload import new_topic
 from kafkaboot.testing import free_ports
 
 PRODUCERS = 16
@@ -61,13 +61,7 @@ async def _committed(bootstrap: str, topic: str) -> int:
 
 
 async def _fill(bootstrap: str, records: int) -> str:
-    topic = f"bench-fanin-{uuid.uuid4().hex[:6]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    finally:
-        await admin.close()
+    topic = await new_topic(bootstrap, "fanin", PARTITIONS)
     per = records // PRODUCERS
     processes = [
         subprocess.Popen(  # noqa: S603 - our own command line.
