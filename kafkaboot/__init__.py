@@ -13,6 +13,7 @@ from kafkaboot.errorhandling import (
     retryable_topic,
 )
 from kafkaboot.errors import (
+    AcknowledgmentError,
     BatchListenerFailedError,
     BrokerError,
     ConfigProblem,
@@ -45,6 +46,7 @@ from kafkaboot.listener import (
 __all__ = [
     "AckMode",
     "Acknowledgment",
+    "AcknowledgmentError",
     "BatchListenerFailedError",
     "BrokerError",
     "ConfigProblem",

@@ -142,3 +142,9 @@ class BatchListenerFailedError(KafkaBootError):
     def failure(self) -> BaseException:
         """The error to hand to the error handler: the cause when there is one."""
         return self.cause or self.__cause__ or self
+
+
+class AcknowledgmentError(KafkaBootError, RuntimeError):
+    """An ``Acknowledgment`` was used where it cannot take effect, e.g. ``nack()`` after the
+    handler returned: the record would otherwise stay outstanding and stall its partition's
+    commits. Call ``nack()`` before the handler returns, or ``acknowledge()`` later."""
