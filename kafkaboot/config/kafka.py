@@ -360,8 +360,11 @@ class SeekProperties(Section):
     offsets: dict[int, int] = {}
     """For ``to: offset``: partition number → offset."""
     once: bool = False
-    """Seek only on the first assignment of each partition in this process (a replay on
-    start), not again when a rebalance hands the partition back."""
+    """``false`` (default): seek only partitions for which the group has no committed offset
+    yet, so a rebalance or a restart never skips or repeats records. ``true``: seek on the
+    first assignment of each partition in this process, committed offset or not (a replay,
+    or a skip, on start); a partition that later moves to this process from another one is
+    sought too."""
 
     @model_validator(mode="after")
     def _complete(self) -> SeekProperties:

@@ -16,50 +16,16 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kafkaboot.config.kafka import SeekProperties
 from kafkaboot.errors import KafkaBootError
-from kafkaboot.listener.acks import AckMode
+from kafkaboot.listener.attempts import DeliveryAttempts
 from kafkaboot.listener.binding import Invoker
 from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
 from kafkaboot.listener.rebalance import SeekCallback
+from kafkaboot.listener.settings import ContainerSettings
 from kafkaboot.listener.worker import ConsumerWorker
 
 __all__ = ["ContainerSettings", "ContainerState", "ContainerStatus", "ListenerContainer"]
 
 log = logging.getLogger("kafkaboot.listener")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ContainerSettings:
-    """A listener's effective options: the endpoint's, else configuration's, else defaults."""
-
-    group_id: str | None
-    concurrency: int
-    ack_mode: AckMode
-    ack_count: int
-    ack_time: float
-    """Seconds."""
-    poll_timeout: float
-    shutdown_timeout: float
-    auto_startup: bool
-    batch: bool
-    consumer_kwargs: dict[str, Any]
-    client_id_prefix: str
-    missing_topics_fatal: bool = False
-    transaction_id_prefix: str | None = None
-    """Set when each record is handled in a Kafka transaction together with its offset."""
-
-    @property
-    def transactional(self) -> bool:
-        return self.transaction_id_prefix is not None
-
-    @property
-    def commits(self) -> bool:
-        """Whether the container commits offsets itself (not with Kafka auto-commit, not
-        without a group, and not when transactions commit them)."""
-        return (
-            self.group_id is not None
-            and not self.consumer_kwargs.get("enable_auto_commit")
-            and not self.transactional
-        )
 
 
 class ContainerState(enum.Enum):
@@ -133,6 +99,8 @@ class ListenerContainer:
         """For retry topics: when a record may be handled (epoch seconds); until then its
         partition is paused."""
         self.paused = False
+        self.attempts = DeliveryAttempts()
+        """Failed deliveries per record, kept across rebalances and restarts."""
         self.last_error: str | None = None
         self._workers: list[ConsumerWorker] = []
         self._state = ContainerState.STOPPED

@@ -34,9 +34,10 @@ from kafkaboot.errorhandling.topics import TopicCreator
 from kafkaboot.errors import ConfigurationError, KafkaBootError, ListenerDefinitionError
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.binding import bind
-from kafkaboot.listener.container import ContainerSettings, ListenerContainer
+from kafkaboot.listener.container import ListenerContainer
 from kafkaboot.listener.decorator import SEND_TO_ATTRIBUTE, declared_endpoints, kafka_listener
 from kafkaboot.listener.endpoint import ListenerEndpoint
+from kafkaboot.listener.settings import ContainerSettings
 from kafkaboot.serialization import Deserializer, deserializer_for
 
 __all__ = ["ListenerRegistry"]

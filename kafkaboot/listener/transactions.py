@@ -13,14 +13,23 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import KafkaError, ProducerFenced
 
+from kafkaboot.errors import BatchListenerFailedError, KafkaSendError
+from kafkaboot.listener.dispatch import Handling
+from kafkaboot.listener.partition import PartitionState, Record
 from kafkaboot.template import TransactionScope, transaction_scope
 
-__all__ = ["PartitionRevokedError", "TransactionalProducers", "in_transaction"]
+__all__ = [
+    "PartitionRevokedError",
+    "TransactionalDispatcher",
+    "TransactionalProducers",
+    "in_transaction",
+]
 
 log = logging.getLogger("kafkaboot.listener")
 
@@ -107,3 +116,119 @@ class TransactionalProducers:
                 log.warning(
                     "transactional producer %s closed with %r", self.transactional_id(tp), exc
                 )
+
+
+class TransactionalDispatcher:
+    """Runs a listener's work in its partition's transaction, together with the offsets it
+    moves past; used for record listeners (a transaction per record) and by batch listeners
+    (a transaction per partition's batch)."""
+
+    def __init__(
+        self, handling: Handling, producers: TransactionalProducers, group_id: str
+    ) -> None:
+        self.handling = handling
+        self.producers = producers
+        self.group_id = group_id
+
+    async def dispatch(self, state: PartitionState, records: list[Record]) -> None:
+        """Record listeners: one transaction per record, in order."""
+        handling = self.handling
+        keep = handling.filter
+        for record in records:
+            if state.closing:
+                return
+
+            async def work(record: Record = record) -> None:
+                if keep is not None and not keep(record):
+                    return  # Filtered out: only its offset is committed.
+                result = await handling.invoke(record, None)
+                await handling.reply(record, result)
+
+            if not await self.run(state, record, work, record.offset):
+                return
+            handling.outcomes.attempts.done(state.tp, record.offset)
+
+    async def run(
+        self,
+        state: PartitionState,
+        first: Record,
+        work: Callable[[], Awaitable[None]],
+        last: int,
+        batch: tuple[Record, ...] = (),
+    ) -> bool:
+        """Run ``work`` in the partition's transaction with the offsets up to ``last``; on
+        failure, the error handler decides. ``True`` when the records are finished (handled,
+        or recovered); ``False`` when the partition was rewound or revoked. ``first`` is the
+        first record the transaction covers, ``batch`` all of them (a recovery must deal
+        with every record the offsets move past)."""
+        outcomes = self.handling.outcomes
+        tp = state.tp
+        offsets = {tp: last + 1}
+
+        def still_owner() -> bool:
+            return state.open
+
+        try:
+            producer = await self.producers.for_partition(tp)
+            await in_transaction(
+                producer, work, offsets, self.group_id, self.producers.timeout, still_owner
+            )
+        except PartitionRevokedError:
+            return False
+        except Exception as exc:
+            if await self._producer_lost(state, first.offset, exc) or not state.open:
+                return False
+            if isinstance(exc, KafkaError | KafkaSendError | TimeoutError):
+                # A send was refused or lost: renew the producer so its sequence numbers
+                # start clean (the transaction is already aborted).
+                await self.producers.close([tp])
+            # In a transaction a batch commits or aborts as a whole: no partial commit.
+            error = exc.failure if isinstance(exc, BatchListenerFailedError) else exc
+            action = await outcomes.decide(first, error, batch)
+            if not outcomes.act(state, first.offset, action):
+                return False
+            if not await self._commit_offsets(state, first.offset, offsets):
+                return False  # Recovered: move past the record(s) in a transaction of their own.
+        self._committed(state, last)
+        return True
+
+    async def _commit_offsets(
+        self, state: PartitionState, first: int, offsets: dict[TopicPartition, int]
+    ) -> bool:
+        try:
+            producer = await self.producers.for_partition(state.tp)
+            await in_transaction(
+                producer, None, offsets, self.group_id, self.producers.timeout, lambda: state.open
+            )
+        except PartitionRevokedError:
+            return False
+        except Exception as exc:
+            if not await self._producer_lost(state, first, exc):
+                self.handling.outcomes.rewind(state, first, timedelta(seconds=1))
+            return False
+        return True
+
+    def _committed(self, state: PartitionState, last: int) -> None:
+        self.handling.outcomes.handled(state, last, 1)
+        state.committed = last + 1
+
+    async def _producer_lost(self, state: PartitionState, first: int, error: BaseException) -> bool:
+        """A fenced or broken producer: close it and read the partition again from the
+        first record not committed (the fencer may own the partition now; if so, the
+        rebalance takes it away). ``True`` if that was the case."""
+        producers = self.producers
+        producer = producers.get(state.tp)
+        if producer is None or not producers.is_fatal(error, producer):
+            return False
+        log.warning(
+            "listener %s: the transactional producer of %s-%d cannot go on (%r); reopening "
+            "it and reading the partition again from offset %d",
+            self.handling.listener_id,
+            state.tp.topic,
+            state.tp.partition,
+            error,
+            first,
+        )
+        await producers.close([state.tp])
+        self.handling.outcomes.rewind(state, first)
+        return True

@@ -39,14 +39,16 @@ async def test_seek_modes_from_yaml(kafka_bootstrap):
     old = now_ms - 3 * 3600 * 1000  # Offsets 0-4: three hours ago; 5-9: now.
     stamps = [old] * 5 + [now_ms] * 5
     await produce(kafka_bootstrap, topic, [str(n).encode() for n in range(10)], timestamps=stamps)
-    groups = {name: unique(name) for name in ("begin", "end", "time", "ago", "offs", "comm")}
-    for name in ("begin", "comm"):
+    names = ("begin", "begin-once", "end", "time", "ago", "offs", "comm")
+    groups = {name: unique(name) for name in names}
+    for name in ("begin", "begin-once", "comm"):
         await commit_at(kafka_bootstrap, groups[name], topic, 8)
     middle = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime((old + now_ms) / 2000))
     registry = registry_with(
         kafka_bootstrap,
         {
             "begin": {"seek": {"to": "beginning"}},
+            "begin-once": {"seek": {"to": "beginning", "once": True}},
             "end": {"seek": {"to": "end"}},
             "time": {"seek": {"to": "timestamp", "timestamp": middle}},
             "ago": {"seek": {"to": "timestamp", "ago": "1h"}},
@@ -66,11 +68,12 @@ async def test_seek_modes_from_yaml(kafka_bootstrap):
         registry.listener(topic, group_id=group, id=name)(collector(name))
     registry.check_overrides()
     async with registry:
-        await wait_for(lambda: len(seen["begin"]) == 10, message="beginning")
+        await wait_for(lambda: len(seen["begin-once"]) == 10, message="beginning")
         await asyncio.sleep(1.0)  # Every group has its assignment before the 11th record.
         await produce(kafka_bootstrap, topic, [b"10"])
         await wait_for(lambda: all(s and s[-1] == 10 for s in seen.values()), message="record 10")
-    assert seen["begin"] == list(range(11))  # Despite the committed offset 8.
+    assert seen["begin"] == [8, 9, 10]  # The group has a committed offset: no seek.
+    assert seen["begin-once"] == list(range(11))  # Despite the committed offset 8.
     assert seen["end"] == [10]
     assert seen["time"] == [5, 6, 7, 8, 9, 10]
     assert seen["ago"] == [5, 6, 7, 8, 9, 10]

@@ -1,0 +1,244 @@
+"""Per-partition bookkeeping: the one place that decides what may be committed and where a
+partition is read again from.
+
+Every way of handling records (one at a time, in batches, in transactions, with manual
+acknowledgments) reports its outcomes here: "fetched from X", "handled through Y",
+"delivered Z" and "acknowledged Z" (manual modes), "read again from W". The state turns them
+into the offset that is safe to commit — never past a record that is not finished — and the
+offset to rewind to after a failure: the first record it knows is not finished, never "the
+committed offset" (a new group has none).
+
+A state belongs to one assignment of its partition. When the partition is revoked or lost
+the state is closed, and outcomes reported to a closed state change nothing: work that
+outlived its ownership can never move another owner's offsets.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import TypeAlias
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+__all__ = ["PartitionBook", "PartitionState", "Record"]
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+"""A record as fetched: raw key and value bytes."""
+
+
+class PartitionState:
+    """One assigned partition of one consumer.
+
+    ``finished`` is the offset up to which (exclusive) every record is finished: handled,
+    acknowledged in the manual modes, or recovered by the error handler; ``None`` until the
+    first outcome since the assignment or the last seek.
+    """
+
+    __slots__ = (
+        "_acked",
+        "_outstanding",
+        "_start",
+        "closing",
+        "committed",
+        "epoch",
+        "finished",
+        "open",
+        "paused_until",
+        "tp",
+    )
+
+    def __init__(self, tp: TopicPartition, committed: int | None = None) -> None:
+        self.tp = tp
+        self.open = True
+        """False once revoked or lost: outcomes are ignored from then on."""
+        self.closing = False
+        """A revocation or stop is under way: handling stops after the record in hand."""
+        self.finished: int | None = None
+        self._start: int | None = None
+        """Where the first fetch since the assignment or the last seek began."""
+        self.committed = committed
+        """The offset last committed by this consumer (or found committed at assignment)."""
+        self.epoch = 0
+        """Counts rewinds and seeks; an acknowledgment from an older epoch is stale (its
+        record will be delivered again)."""
+        self.paused_until: float | None = None
+        """Monotonic time until which a back-off keeps the partition paused."""
+        self._outstanding: deque[int] = deque()
+        """Manual modes: records handed to the handler and not acknowledged, in order."""
+        self._acked: set[int] = set()
+        """Manual modes: acknowledged out of order, waiting for the records before them."""
+
+    def __repr__(self) -> str:
+        return (
+            f"PartitionState({self.tp.topic}-{self.tp.partition}, finished={self.finished}, "
+            f"committed={self.committed}, outstanding={len(self._outstanding)}, "
+            f"open={self.open})"
+        )
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def fetched(self, first_offset: int) -> None:
+        """Records from ``first_offset`` on arrived; if nothing is known yet, reading resumes
+        there after a failure."""
+        if self._start is None:
+            self._start = first_offset
+
+    def handled(self, last_offset: int) -> None:
+        """Records up to ``last_offset`` that were not delivered for acknowledgment are
+        finished: a run in the automatic ack modes, or a filtered or recovered record (which
+        waits, in the manual modes, for the open records before it)."""
+        if not self.open:
+            return
+        if self._outstanding:
+            self._outstanding.append(last_offset)
+            self.acknowledged(last_offset, self.epoch)
+        else:
+            self.finished = last_offset + 1
+
+    def delivered(self, offset: int) -> None:
+        """A record was handed to a manual-ack handler; it is open until acknowledged."""
+        if self.open:
+            self._outstanding.append(offset)
+
+    def acknowledged(self, offset: int, epoch: int) -> None:
+        """A manual acknowledgment (or a recovery) of a record delivered in ``epoch``.
+
+        Commits advance over the acknowledged prefix only, so an acknowledgment that comes
+        out of order waits for the records before it.
+        """
+        if not self.open or epoch != self.epoch:
+            return  # Revoked, or rewound since: the record will be delivered again.
+        queue = self._outstanding
+        if queue and queue[0] == offset:
+            queue.popleft()
+            self.finished = offset + 1
+            acked = self._acked
+            while acked and queue and queue[0] in acked:
+                head = queue.popleft()
+                acked.discard(head)
+                self.finished = head + 1
+        elif offset in queue:
+            self._acked.add(offset)
+
+    def rewind(self, offset: int) -> None:
+        """The partition is read again from ``offset`` (a retry, a nack, a loop error):
+        records from there on are no longer finished, whatever was said of them."""
+        self.epoch += 1
+        queue = self._outstanding
+        while queue and queue[-1] >= offset:
+            self._acked.discard(queue.pop())
+        if queue:
+            return  # Earlier records are still open; ``finished`` stays before them.
+        if self.finished is None or self.finished > offset:
+            self.finished = offset
+
+    def sought(self) -> None:
+        """A seek moved the position: forget what was open; the next fetch says where
+        reading resumes. Commits restart from the records handled after the seek."""
+        self.epoch += 1
+        self._outstanding.clear()
+        self._acked.clear()
+        self.finished = None
+        self._start = None
+
+    # -- what follows from them -------------------------------------------------------------
+
+    @property
+    def resume_offset(self) -> int | None:
+        """Where reading must resume so that nothing unfinished is skipped (``None``:
+        nothing fetched since the assignment or the last seek)."""
+        if self._outstanding:
+            return self._outstanding[0]
+        return self._start if self.finished is None else self.finished
+
+    @property
+    def outstanding(self) -> int:
+        """Manual modes: records delivered and not acknowledged."""
+        return len(self._outstanding)
+
+    def commit_offset(self) -> int | None:
+        """The offset to commit now, or ``None`` when there is nothing new to commit."""
+        if not self.open:
+            return None
+        done = self._outstanding[0] if self._outstanding else self.finished
+        if done is None or done == self.committed:
+            return None
+        if self.committed is None and done == self._start:
+            return None  # Nothing finished yet: a commit would say nothing.
+        return done
+
+    def close(self) -> None:
+        """Revoked or lost: nothing reported from now on counts."""
+        self.open = False
+        self.closing = True
+
+
+class PartitionBook:
+    """The partition states of one consumer, and the commits they allow."""
+
+    def __init__(self) -> None:
+        self._states: dict[TopicPartition, PartitionState] = {}
+        self.uncommitted = 0
+        """Records finished since the last commit (for ``ack-count``), as reported."""
+
+    def __contains__(self, tp: object) -> bool:
+        return tp in self._states
+
+    def __iter__(self) -> Iterator[PartitionState]:
+        return iter(tuple(self._states.values()))
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, tp: TopicPartition) -> PartitionState | None:
+        return self._states.get(tp)
+
+    @property
+    def partitions(self) -> set[TopicPartition]:
+        return set(self._states)
+
+    def assign(self, tp: TopicPartition, committed: int | None = None) -> PartitionState:
+        """A new assignment of ``tp``: a fresh state (an older one is closed)."""
+        old = self._states.get(tp)
+        if old is not None:
+            old.close()
+        state = self._states[tp] = PartitionState(tp, committed)
+        return state
+
+    def remove(self, partitions: Iterable[TopicPartition]) -> list[PartitionState]:
+        """Revoked or lost partitions: their states are closed and forgotten."""
+        removed = []
+        for tp in partitions:
+            state = self._states.pop(tp, None)
+            if state is not None:
+                state.close()
+                removed.append(state)
+        return removed
+
+    def offsets_to_commit(
+        self, partitions: Iterable[TopicPartition] | None = None
+    ) -> dict[TopicPartition, int]:
+        """What may be committed now, for all partitions or only ``partitions``."""
+        if partitions is None:
+            states: Iterable[PartitionState] = self._states.values()
+        else:
+            states = (s for tp in partitions if (s := self._states.get(tp)) is not None)
+        offsets = {}
+        for state in states:
+            offset = state.commit_offset()
+            if offset is not None:
+                offsets[state.tp] = offset
+        return offsets
+
+    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+        """``offsets`` were committed."""
+        for tp, offset in offsets.items():
+            state = self._states.get(tp)
+            if state is not None:
+                state.committed = offset
+        self.uncommitted = 0
+
+    @property
+    def has_pending(self) -> bool:
+        return any(state.commit_offset() is not None for state in self._states.values())
