@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter
 
-from kafkaboot.errors import DeserializationError, ListenerDefinitionError, SerializationError
+from kafkaboot.errors import DeserializationError, ListenerDefinitionError
 from kafkaboot.listener.acks import Acknowledgment
-from kafkaboot.serialization import Deserializer
+from kafkaboot.serialization import DeserializationFailure, Deserializer
 
 __all__ = [
     "Header",
@@ -104,35 +104,70 @@ def _describe(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
+def _unwrap_optional(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _where(record: ConsumerRecord[bytes, bytes]) -> str:
+    return f"{record.topic}-{record.partition}@{record.offset}"
+
+
+def _undecodable(
+    record: ConsumerRecord[bytes, bytes],
+    data: bytes | None,
+    target: Any,
+    exc: BaseException,
+    part: str,
+    parameter: str | None,
+) -> DeserializationError:
+    """Bytes that cannot become ``target``. Such an error is never retried (the same bytes
+    fail the same way on every delivery), so it says which record, part and parameter."""
+    what = f"the {part} of record {_where(record)}"
+    if part != "value" and data is not None:  # Keys and headers are short; the value is not.
+        what += f" ({data[:64]!r}{'...' if len(data) > 64 else ''})"
+    into = f" for parameter {parameter!r}" if parameter else ""
+    fix = (
+        ""
+        if part == "value"
+        else "; fix the producer, or annotate the parameter as bytes to take it as it is"
+    )
+    return DeserializationError(
+        f"cannot read {what} as {_describe(target)}{into}: {exc}{fix}", record, part, parameter
+    )
+
+
 def decoder_for(
-    annotation: Any, fallback: Deserializer | None = None, part: str = "value"
+    annotation: Any,
+    fallback: Deserializer | None = None,
+    part: str = "value",
+    parameter: str | None = None,
 ) -> Decoder:
     """A function that turns raw bytes into ``annotation``, raising
-    :class:`DeserializationError` with the record on failure."""
+    :class:`DeserializationError` with the record on failure.
+
+    A failure is a ``ValueError`` (a ``UnicodeDecodeError``, pydantic's ``ValidationError``,
+    a deserializer's ``SerializationError``) or a :class:`DeserializationFailure` returned by
+    an ``ErrorHandlingDeserializer``: bad bytes. Anything else a deserializer raises is left
+    as it is, to be retried (a lookup that may work next time).
+    """
     optional = _allows_none(annotation)
-    target = annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        non_none = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(non_none) == 1:
-            target = non_none[0]
+    target = _unwrap_optional(annotation)
 
     def none_or_fail(record: ConsumerRecord[bytes, bytes]) -> None:
         if optional:
             return None
+        into = f" (parameter {parameter!r})" if parameter else ""
         raise DeserializationError(
-            f"record {record.topic}-{record.partition}@{record.offset} has a null {part} "
-            f"(a tombstone?) but the handler wants {_describe(annotation)}; annotate it "
-            f"as {_describe(annotation)} | None to accept nulls",
+            f"record {_where(record)} has a null {part} (a tombstone?) but the handler "
+            f"wants {_describe(annotation)}{into}; annotate it as {_describe(annotation)} "
+            "| None to accept nulls",
             record,
             part,
-        )
-
-    def failed(record: ConsumerRecord[bytes, bytes], exc: Exception) -> DeserializationError:
-        return DeserializationError(
-            f"cannot read the {part} of record {record.topic}-{record.partition}@"
-            f"{record.offset} as {_describe(target)}: {exc}",
-            record,
-            part,
+            parameter,
         )
 
     if target is bytes:
@@ -145,7 +180,7 @@ def decoder_for(
             try:
                 return data.decode()
             except UnicodeDecodeError as exc:
-                raise failed(record, exc) from exc
+                raise _undecodable(record, data, target, exc, part, parameter) from exc
 
         return decode_str
     if target is Any or target is inspect.Parameter.empty or target is object:
@@ -154,9 +189,13 @@ def decoder_for(
 
         def decode_fallback(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
             try:
-                return fallback.deserialize(record.topic, data)
-            except SerializationError as exc:
-                raise failed(record, exc) from exc
+                value = fallback.deserialize(record.topic, data)
+            except ValueError as exc:
+                raise _undecodable(record, data, target, exc, part, parameter) from exc
+            if isinstance(value, DeserializationFailure):
+                error = value.error
+                raise _undecodable(record, data, target, error, part, parameter) from error
+            return value
 
         return decode_fallback
     if isinstance(target, type) and issubclass(target, BaseModel):
@@ -169,55 +208,67 @@ def decoder_for(
             return none_or_fail(record)
         try:
             return validate(data)
-        except ValidationError as exc:
-            raise failed(record, exc) from exc
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError.
+            raise _undecodable(record, data, target, exc, part, parameter) from exc
 
     return decode_json
 
 
-def _header_decoder(annotation: Any, name: str, required: bool) -> Extractor:
-    decode = decoder_for(annotation, part=f"header {name!r}")
-    plain_str = decode is not None and _unwrap_optional(annotation) is str
+def _header_extractor(
+    annotation: Any, name: str, parameter: str, required: bool, default: Any
+) -> Extractor:
+    """One header, by name; the last one wins, as Kafka's ``lastHeader()``.
+
+    An absent (or null) header gives the parameter's default. A header that is present but
+    cannot be decoded is a :class:`DeserializationError` even for an optional parameter:
+    turning bad bytes into the default would hide corrupt data (Spring fails the same way).
+    """
+    part = f"header {name!r}"
+
+    def decode_int(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
+        # Headers carry text ("3"); int() reads it where JSON would refuse "+3" or "03".
+        try:
+            return int(data.decode()) if data is not None else None
+        except ValueError as exc:  # UnicodeDecodeError is one too.
+            raise _undecodable(record, data, int, exc, part, parameter) from exc
+
+    decode: Decoder = (
+        decode_int
+        if _unwrap_optional(annotation) is int
+        else decoder_for(annotation, part=part, parameter=parameter)
+    )
 
     def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
         value = None
         for key, raw in record.headers:
             if key == name:
-                value = raw  # The last one wins, as Kafka's lastHeader().
+                value = raw
         if value is None:
             if required:
                 raise DeserializationError(
-                    f"record {record.topic}-{record.partition}@{record.offset} has no header "
-                    f"{name!r}, which the handler requires; give the parameter a default "
-                    "or a '| None' type to make it optional",
+                    f"record {_where(record)} has no header {name!r}, which parameter "
+                    f"{parameter!r} requires; give the parameter a default or a '| None' "
+                    "type to make it optional",
                     record,
-                    f"header {name!r}",
+                    part,
+                    parameter,
                 )
-            return None
-        if plain_str:
-            return value.decode()
-        if _unwrap_optional(annotation) is int:
-            return int(value.decode())
+            return default
         return decode(value, record)
 
     return extract
 
 
-def _unwrap_optional(annotation: Any) -> Any:
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation
-
-
 def _field_extractor(
-    marker: _RecordField, annotation: Any, fallback: Deserializer | None
+    marker: _RecordField, annotation: Any, fallback: Deserializer | None, parameter: str
 ) -> Extractor:
     field = marker.field
     if field == "key":
         decode = decoder_for(
-            annotation if annotation is not inspect.Parameter.empty else Any, fallback, part="key"
+            annotation if annotation is not inspect.Parameter.empty else Any,
+            fallback,
+            part="key",
+            parameter=parameter,
         )
         return lambda r, a, c: decode(r.key, r)
     if field == "headers":
@@ -243,15 +294,18 @@ def _is_record_type(annotation: Any) -> bool:
 
 
 def _record_extractor(
-    annotation: Any, key_fallback: Deserializer | None, value_fallback: Deserializer | None
+    annotation: Any,
+    key_fallback: Deserializer | None,
+    value_fallback: Deserializer | None,
+    parameter: str,
 ) -> Extractor:
     args = typing.get_args(annotation)
     if not args or all(a is bytes for a in args):
         return lambda r, a, c: r
     key_type, value_type = args
     # A record's key and value may be null (no key, a tombstone), as its type says.
-    decode_key = decoder_for(key_type | None, key_fallback, part="key")
-    decode_value = decoder_for(value_type | None, value_fallback)
+    decode_key = decoder_for(key_type | None, key_fallback, part="key", parameter=parameter)
+    decode_value = decoder_for(value_type | None, value_fallback, parameter=parameter)
 
     def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
         return dataclasses.replace(
@@ -378,9 +432,12 @@ def bind(
                     "header parameters are for single-record listeners",
                     "take list[ConsumerRecord] and read record.headers",
                 )
-            required = param.default is inspect.Parameter.empty and not _allows_none(annotation)
-            extract = _header_decoder(annotation, marker.name, required)
-            extractors.append(extract)
+            no_default = param.default is inspect.Parameter.empty
+            required = no_default and not _allows_none(annotation)
+            default = None if no_default else param.default
+            extractors.append(
+                _header_extractor(annotation, marker.name, param.name, required, default)
+            )
         elif marker is not None:
             if batch:
                 raise _fail(
@@ -388,7 +445,7 @@ def bind(
                     f"{marker!r} parameters are for single-record listeners",
                     "take list[ConsumerRecord] to see each record's fields",
                 )
-            extractors.append(_field_extractor(marker, annotation, key_deserializer))
+            extractors.append(_field_extractor(marker, annotation, key_deserializer, param.name))
         else:
             if payload_param is not None:
                 raise _fail(
@@ -408,18 +465,20 @@ def bind(
                     )
                 [element] = typing.get_args(annotation) or (bytes,)
                 if _is_record_type(element):
-                    extract_one = _record_extractor(element, key_deserializer, value_deserializer)
+                    extract_one = _record_extractor(
+                        element, key_deserializer, value_deserializer, param.name
+                    )
                     decode_one = lambda r, e=extract_one: e(r, None, None)  # noqa: E731
                 else:
-                    decode_value = decoder_for(element, value_deserializer)
+                    decode_value = decoder_for(element, value_deserializer, parameter=param.name)
                     decode_one = lambda r, d=decode_value: d(r.value, r)  # noqa: E731
                 extractors.append(lambda r, a, c: r)  # The container passes decoded values.
             elif _is_record_type(annotation):
                 extractors.append(
-                    _record_extractor(annotation, key_deserializer, value_deserializer)
+                    _record_extractor(annotation, key_deserializer, value_deserializer, param.name)
                 )
             else:
-                decode_payload = decoder_for(annotation, value_deserializer)
+                decode_payload = decoder_for(annotation, value_deserializer, parameter=param.name)
                 payload_decoder = decode_payload
                 extractors.append(_payload_extractor(decode_payload))
 
