@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from pydantic import BaseModel, TypeAdapter
 
 from kafkaboot.errors import DeserializationError, ListenerDefinitionError
+from kafkaboot.injection import injected_parameters, unwired_injections
 from kafkaboot.listener.acks import Acknowledgment
 from kafkaboot.serialization import DeserializationFailure, Deserializer
 
@@ -343,8 +344,6 @@ class Invoker:
 
 
 def _injected(handler: Callable[..., Any], name: str) -> set[str]:
-    from kafkaboot.di import injected_parameters, unwired_injections
-
     injected = injected_parameters(handler)
     missing = unwired_injections(handler) if injected else set()
     if missing:
