@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import types
 import typing
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from pydantic import BaseModel, TypeAdapter
 
 from kafkaboot.errors import DeserializationError, ListenerDefinitionError
 from kafkaboot.injection import injected_parameters, unwired_injections
 from kafkaboot.listener.acks import Acknowledgment
-from kafkaboot.serialization import DeserializationFailure, Deserializer
+from kafkaboot.listener.decoding import (
+    Decoder,
+    allows_none,
+    decoder_for,
+    describe,
+    header_decoder,
+    unwrap_optional,
+    where,
+)
+from kafkaboot.serialization import Deserializer
 
 __all__ = [
     "Header",
@@ -37,7 +44,6 @@ __all__ = [
 
 Extractor: TypeAlias = Callable[[ConsumerRecord[bytes, bytes], Any, Any], Any]
 """``(record, acknowledgment, consumer) -> argument``."""
-Decoder: TypeAlias = Callable[[bytes | None, ConsumerRecord[bytes, bytes]], Any]
 
 
 # -- parameter markers, used as Annotated[T, Marker] -------------------------------------
@@ -89,132 +95,6 @@ class Timestamp(_RecordField):
     field = "timestamp"
 
 
-# -- decoders ------------------------------------------------------------------------------
-
-
-def _allows_none(annotation: Any) -> bool:
-    if annotation is Any or annotation is None or annotation is type(None):
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return type(None) in typing.get_args(annotation)
-    return False
-
-
-def _describe(annotation: Any) -> str:
-    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
-
-
-def _unwrap_optional(annotation: Any) -> Any:
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation
-
-
-def _where(record: ConsumerRecord[bytes, bytes]) -> str:
-    return f"{record.topic}-{record.partition}@{record.offset}"
-
-
-def _undecodable(
-    record: ConsumerRecord[bytes, bytes],
-    data: bytes | None,
-    target: Any,
-    exc: BaseException,
-    part: str,
-    parameter: str | None,
-) -> DeserializationError:
-    """Bytes that cannot become ``target``. Such an error is never retried (the same bytes
-    fail the same way on every delivery), so it says which record, part and parameter."""
-    what = f"the {part} of record {_where(record)}"
-    if part != "value" and data is not None:  # Keys and headers are short; the value is not.
-        what += f" ({data[:64]!r}{'...' if len(data) > 64 else ''})"
-    into = f" for parameter {parameter!r}" if parameter else ""
-    fix = (
-        ""
-        if part == "value"
-        else "; fix the producer, or annotate the parameter as bytes to take it as it is"
-    )
-    return DeserializationError(
-        f"cannot read {what} as {_describe(target)}{into}: {exc}{fix}", record, part, parameter
-    )
-
-
-def decoder_for(
-    annotation: Any,
-    fallback: Deserializer | None = None,
-    part: str = "value",
-    parameter: str | None = None,
-) -> Decoder:
-    """A function that turns raw bytes into ``annotation``, raising
-    :class:`DeserializationError` with the record on failure.
-
-    A failure is a ``ValueError`` (a ``UnicodeDecodeError``, pydantic's ``ValidationError``,
-    a deserializer's ``SerializationError``) or a :class:`DeserializationFailure` returned by
-    an ``ErrorHandlingDeserializer``: bad bytes. Anything else a deserializer raises is left
-    as it is, to be retried (a lookup that may work next time).
-    """
-    optional = _allows_none(annotation)
-    target = _unwrap_optional(annotation)
-
-    def none_or_fail(record: ConsumerRecord[bytes, bytes]) -> None:
-        if optional:
-            return None
-        into = f" (parameter {parameter!r})" if parameter else ""
-        raise DeserializationError(
-            f"record {_where(record)} has a null {part} (a tombstone?) but the handler "
-            f"wants {_describe(annotation)}{into}; annotate it as {_describe(annotation)} "
-            "| None to accept nulls",
-            record,
-            part,
-            parameter,
-        )
-
-    if target is bytes:
-        return lambda data, record: data
-    if target is str:
-
-        def decode_str(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
-            if data is None:
-                return none_or_fail(record)
-            try:
-                return data.decode()
-            except UnicodeDecodeError as exc:
-                raise _undecodable(record, data, target, exc, part, parameter) from exc
-
-        return decode_str
-    if target is Any or target is inspect.Parameter.empty or target is object:
-        if fallback is None:
-            return lambda data, record: data
-
-        def decode_fallback(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
-            try:
-                value = fallback.deserialize(record.topic, data)
-            except ValueError as exc:
-                raise _undecodable(record, data, target, exc, part, parameter) from exc
-            if isinstance(value, DeserializationFailure):
-                error = value.error
-                raise _undecodable(record, data, target, error, part, parameter) from error
-            return value
-
-        return decode_fallback
-    if isinstance(target, type) and issubclass(target, BaseModel):
-        validate: Callable[[bytes], Any] = target.model_validate_json
-    else:
-        validate = TypeAdapter(target).validate_json
-
-    def decode_json(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
-        if data is None:
-            return none_or_fail(record)
-        try:
-            return validate(data)
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError.
-            raise _undecodable(record, data, target, exc, part, parameter) from exc
-
-    return decode_json
-
-
 def _header_extractor(
     annotation: Any, name: str, parameter: str, required: bool, default: Any
 ) -> Extractor:
@@ -225,19 +105,7 @@ def _header_extractor(
     turning bad bytes into the default would hide corrupt data (Spring fails the same way).
     """
     part = f"header {name!r}"
-
-    def decode_int(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
-        # Headers carry text ("3"); int() reads it where JSON would refuse "+3" or "03".
-        try:
-            return int(data.decode()) if data is not None else None
-        except ValueError as exc:  # UnicodeDecodeError is one too.
-            raise _undecodable(record, data, int, exc, part, parameter) from exc
-
-    decode: Decoder = (
-        decode_int
-        if _unwrap_optional(annotation) is int
-        else decoder_for(annotation, part=part, parameter=parameter)
-    )
+    decode = header_decoder(annotation, name, parameter)
 
     def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
         value = None
@@ -247,7 +115,7 @@ def _header_extractor(
         if value is None:
             if required:
                 raise DeserializationError(
-                    f"record {_where(record)} has no header {name!r}, which parameter "
+                    f"record {where(record)} has no header {name!r}, which parameter "
                     f"{parameter!r} requires; give the parameter a default or a '| None' "
                     "type to make it optional",
                     record,
@@ -276,7 +144,7 @@ def _field_extractor(
         if typing.get_origin(annotation) is dict or annotation is dict:
             return lambda r, a, c: dict(r.headers)
         return lambda r, a, c: list(r.headers)
-    if field == "timestamp" and _unwrap_optional(annotation) is datetime:
+    if field == "timestamp" and unwrap_optional(annotation) is datetime:
         return lambda r, a, c: datetime.fromtimestamp(r.timestamp / 1000, tz=UTC)
     return lambda r, a, c: getattr(r, field)
 
@@ -432,7 +300,7 @@ def bind(
                     "take list[ConsumerRecord] and read record.headers",
                 )
             no_default = param.default is inspect.Parameter.empty
-            required = no_default and not _allows_none(annotation)
+            required = no_default and not allows_none(annotation)
             default = None if no_default else param.default
             extractors.append(
                 _header_extractor(annotation, marker.name, param.name, required, default)
@@ -459,7 +327,7 @@ def bind(
                     raise _fail(
                         name,
                         f"batch listener parameter {param.name!r} is "
-                        f"{_describe(annotation)}, not a list",
+                        f"{describe(annotation)}, not a list",
                         "annotate it as list[Model] or list[ConsumerRecord[K, V]]",
                     )
                 [element] = typing.get_args(annotation) or (bytes,)
