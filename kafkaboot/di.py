@@ -10,17 +10,19 @@ Only the modules you name are wired: ``container.wire(modules=[...])``.
 from __future__ import annotations
 
 import contextlib
-import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any, cast
+from typing import Any
 
-from dependency_injector import containers, providers, wiring
+from dependency_injector import containers, providers
 
 from kafkaboot.admin import KafkaAdmin
 from kafkaboot.config import load_settings
+from kafkaboot.injection import injected_parameters, unwired_injections
 from kafkaboot.listener.registry import ListenerRegistry
 from kafkaboot.template import KafkaTemplate
 
+# injected_parameters and unwired_injections live in kafkaboot.injection (the listener layer
+# needs them without this module); they stay importable from here as before.
 __all__ = [
     "ApplicationContainer",
     "container_instance_factory",
@@ -28,11 +30,6 @@ __all__ = [
     "running",
     "unwired_injections",
 ]
-
-# The stubs type these markers as instances; at runtime they are classes.
-_MARKERS: tuple[type, ...] = cast(
-    "tuple[type, ...]", (wiring.Provide, wiring.Provider, wiring.Closing)
-)
 
 
 def container_instance_factory(container: containers.Container) -> Callable[[type], Any]:
@@ -65,30 +62,6 @@ def container_instance_factory(container: containers.Container) -> Callable[[typ
         return cls()
 
     return create
-
-
-def injected_parameters(function: Callable[..., Any]) -> set[str]:
-    """Parameters whose default is a ``Provide[...]``-style marker: filled by the DI
-    container, not by kafkaboot."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return set()
-    return {p.name for p in parameters if isinstance(p.default, _MARKERS)}
-
-
-def unwired_injections(function: Callable[..., Any]) -> set[str]:
-    """Injected parameters of ``function`` that no container would fill, because its
-    module is not wired (or it lacks ``@inject``)."""
-    wanted = injected_parameters(function)
-    if not wanted:
-        return set()
-    target = getattr(function, "__func__", function)
-    registry = getattr(wiring, "_patched_registry", None)
-    patched = registry.get_callable(target) if registry is not None else None
-    if patched is None:
-        return wanted  # No @inject: the markers would be passed as they are.
-    return wanted - set(patched.injections) - set(patched.closing)
 
 
 class ApplicationContainer(containers.DeclarativeContainer):

@@ -76,12 +76,21 @@ class SerializationError(KafkaBootError, ValueError):
 
 class DeserializationError(SerializationError):
     """A record's key, value or header could not be turned into the type the handler asks
-    for. Carries the record so an error handler can log or dead-letter its raw bytes."""
+    for. Carries the record so an error handler can log or dead-letter its raw bytes.
 
-    def __init__(self, message: str, record: object, part: str = "value") -> None:
+    Attributes:
+        record: the record, with its raw bytes.
+        part: ``"value"``, ``"key"`` or ``"header 'name'"``.
+        parameter: the handler parameter it was meant for, when known.
+    """
+
+    def __init__(
+        self, message: str, record: object, part: str = "value", parameter: str | None = None
+    ) -> None:
         super().__init__(message)
         self.record = record
         self.part = part
+        self.parameter = parameter
 
 
 class ListenerDefinitionError(ConfigurationError):

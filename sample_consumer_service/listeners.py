@@ -102,9 +102,13 @@ class LoggingRebalance(RebalanceListener):
 async def on_event(
     message: Message,
     ack: Acknowledgment,
-    instance: Annotated[str | None, Header("instance-id")] = None,
+    # Raw bytes: the header only labels the statistics, so a value that is not UTF-8 must
+    # not cost a valid event (kafkaboot would dead-letter it as undecodable). Decoded here
+    # with the bad bytes escaped, so they still show up in per_instance.
+    instance: Annotated[bytes | None, Header("instance-id")] = None,
 ) -> None:
-    stats.add(message, instance or "unknown")
+    label = instance.decode(errors="backslashreplace") if instance else "unknown"
+    stats.add(message, label)
     ack.acknowledge()
 
 

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import types
 import typing
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from kafkaboot.errors import DeserializationError, ListenerDefinitionError, SerializationError
+from kafkaboot.errors import DeserializationError, ListenerDefinitionError
+from kafkaboot.injection import injected_parameters, unwired_injections
 from kafkaboot.listener.acks import Acknowledgment
+from kafkaboot.listener.decoding import (
+    Decoder,
+    allows_none,
+    decoder_for,
+    describe,
+    header_decoder,
+    unwrap_optional,
+    where,
+)
 from kafkaboot.serialization import Deserializer
 
 __all__ = [
@@ -36,7 +44,6 @@ __all__ = [
 
 Extractor: TypeAlias = Callable[[ConsumerRecord[bytes, bytes], Any, Any], Any]
 """``(record, acknowledgment, consumer) -> argument``."""
-Decoder: TypeAlias = Callable[[bytes | None, ConsumerRecord[bytes, bytes]], Any]
 
 
 # -- parameter markers, used as Annotated[T, Marker] -------------------------------------
@@ -88,143 +95,56 @@ class Timestamp(_RecordField):
     field = "timestamp"
 
 
-# -- decoders ------------------------------------------------------------------------------
+def _header_extractor(
+    annotation: Any, name: str, parameter: str, required: bool, default: Any
+) -> Extractor:
+    """One header, by name; the last one wins, as Kafka's ``lastHeader()``.
 
-
-def _allows_none(annotation: Any) -> bool:
-    if annotation is Any or annotation is None or annotation is type(None):
-        return True
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return type(None) in typing.get_args(annotation)
-    return False
-
-
-def _describe(annotation: Any) -> str:
-    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
-
-
-def decoder_for(
-    annotation: Any, fallback: Deserializer | None = None, part: str = "value"
-) -> Decoder:
-    """A function that turns raw bytes into ``annotation``, raising
-    :class:`DeserializationError` with the record on failure."""
-    optional = _allows_none(annotation)
-    target = annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        non_none = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(non_none) == 1:
-            target = non_none[0]
-
-    def none_or_fail(record: ConsumerRecord[bytes, bytes]) -> None:
-        if optional:
-            return None
-        raise DeserializationError(
-            f"record {record.topic}-{record.partition}@{record.offset} has a null {part} "
-            f"(a tombstone?) but the handler wants {_describe(annotation)}; annotate it "
-            f"as {_describe(annotation)} | None to accept nulls",
-            record,
-            part,
-        )
-
-    def failed(record: ConsumerRecord[bytes, bytes], exc: Exception) -> DeserializationError:
-        return DeserializationError(
-            f"cannot read the {part} of record {record.topic}-{record.partition}@"
-            f"{record.offset} as {_describe(target)}: {exc}",
-            record,
-            part,
-        )
-
-    if target is bytes:
-        return lambda data, record: data
-    if target is str:
-
-        def decode_str(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
-            if data is None:
-                return none_or_fail(record)
-            try:
-                return data.decode()
-            except UnicodeDecodeError as exc:
-                raise failed(record, exc) from exc
-
-        return decode_str
-    if target is Any or target is inspect.Parameter.empty or target is object:
-        if fallback is None:
-            return lambda data, record: data
-
-        def decode_fallback(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
-            try:
-                return fallback.deserialize(record.topic, data)
-            except SerializationError as exc:
-                raise failed(record, exc) from exc
-
-        return decode_fallback
-    if isinstance(target, type) and issubclass(target, BaseModel):
-        validate: Callable[[bytes], Any] = target.model_validate_json
-    else:
-        validate = TypeAdapter(target).validate_json
-
-    def decode_json(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
-        if data is None:
-            return none_or_fail(record)
-        try:
-            return validate(data)
-        except ValidationError as exc:
-            raise failed(record, exc) from exc
-
-    return decode_json
-
-
-def _header_decoder(annotation: Any, name: str, required: bool) -> Extractor:
-    decode = decoder_for(annotation, part=f"header {name!r}")
-    plain_str = decode is not None and _unwrap_optional(annotation) is str
+    An absent (or null) header gives the parameter's default. A header that is present but
+    cannot be decoded is a :class:`DeserializationError` even for an optional parameter:
+    turning bad bytes into the default would hide corrupt data (Spring fails the same way).
+    """
+    part = f"header {name!r}"
+    decode = header_decoder(annotation, name, parameter)
 
     def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
         value = None
         for key, raw in record.headers:
             if key == name:
-                value = raw  # The last one wins, as Kafka's lastHeader().
+                value = raw
         if value is None:
             if required:
                 raise DeserializationError(
-                    f"record {record.topic}-{record.partition}@{record.offset} has no header "
-                    f"{name!r}, which the handler requires; give the parameter a default "
-                    "or a '| None' type to make it optional",
+                    f"record {where(record)} has no header {name!r}, which parameter "
+                    f"{parameter!r} requires; give the parameter a default or a '| None' "
+                    "type to make it optional",
                     record,
-                    f"header {name!r}",
+                    part,
+                    parameter,
                 )
-            return None
-        if plain_str:
-            return value.decode()
-        if _unwrap_optional(annotation) is int:
-            return int(value.decode())
+            return default
         return decode(value, record)
 
     return extract
 
 
-def _unwrap_optional(annotation: Any) -> Any:
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation
-
-
 def _field_extractor(
-    marker: _RecordField, annotation: Any, fallback: Deserializer | None
+    marker: _RecordField, annotation: Any, fallback: Deserializer | None, parameter: str
 ) -> Extractor:
     field = marker.field
     if field == "key":
         decode = decoder_for(
-            annotation if annotation is not inspect.Parameter.empty else Any, fallback, part="key"
+            annotation if annotation is not inspect.Parameter.empty else Any,
+            fallback,
+            part="key",
+            parameter=parameter,
         )
         return lambda r, a, c: decode(r.key, r)
     if field == "headers":
         if typing.get_origin(annotation) is dict or annotation is dict:
             return lambda r, a, c: dict(r.headers)
         return lambda r, a, c: list(r.headers)
-    if field == "timestamp" and _unwrap_optional(annotation) is datetime:
+    if field == "timestamp" and unwrap_optional(annotation) is datetime:
         return lambda r, a, c: datetime.fromtimestamp(r.timestamp / 1000, tz=UTC)
     return lambda r, a, c: getattr(r, field)
 
@@ -243,15 +163,18 @@ def _is_record_type(annotation: Any) -> bool:
 
 
 def _record_extractor(
-    annotation: Any, key_fallback: Deserializer | None, value_fallback: Deserializer | None
+    annotation: Any,
+    key_fallback: Deserializer | None,
+    value_fallback: Deserializer | None,
+    parameter: str,
 ) -> Extractor:
     args = typing.get_args(annotation)
     if not args or all(a is bytes for a in args):
         return lambda r, a, c: r
     key_type, value_type = args
     # A record's key and value may be null (no key, a tombstone), as its type says.
-    decode_key = decoder_for(key_type | None, key_fallback, part="key")
-    decode_value = decoder_for(value_type | None, value_fallback)
+    decode_key = decoder_for(key_type | None, key_fallback, part="key", parameter=parameter)
+    decode_value = decoder_for(value_type | None, value_fallback, parameter=parameter)
 
     def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
         return dataclasses.replace(
@@ -289,8 +212,6 @@ class Invoker:
 
 
 def _injected(handler: Callable[..., Any], name: str) -> set[str]:
-    from kafkaboot.di import injected_parameters, unwired_injections
-
     injected = injected_parameters(handler)
     missing = unwired_injections(handler) if injected else set()
     if missing:
@@ -378,9 +299,12 @@ def bind(
                     "header parameters are for single-record listeners",
                     "take list[ConsumerRecord] and read record.headers",
                 )
-            required = param.default is inspect.Parameter.empty and not _allows_none(annotation)
-            extract = _header_decoder(annotation, marker.name, required)
-            extractors.append(extract)
+            no_default = param.default is inspect.Parameter.empty
+            required = no_default and not allows_none(annotation)
+            default = None if no_default else param.default
+            extractors.append(
+                _header_extractor(annotation, marker.name, param.name, required, default)
+            )
         elif marker is not None:
             if batch:
                 raise _fail(
@@ -388,7 +312,7 @@ def bind(
                     f"{marker!r} parameters are for single-record listeners",
                     "take list[ConsumerRecord] to see each record's fields",
                 )
-            extractors.append(_field_extractor(marker, annotation, key_deserializer))
+            extractors.append(_field_extractor(marker, annotation, key_deserializer, param.name))
         else:
             if payload_param is not None:
                 raise _fail(
@@ -403,23 +327,25 @@ def bind(
                     raise _fail(
                         name,
                         f"batch listener parameter {param.name!r} is "
-                        f"{_describe(annotation)}, not a list",
+                        f"{describe(annotation)}, not a list",
                         "annotate it as list[Model] or list[ConsumerRecord[K, V]]",
                     )
                 [element] = typing.get_args(annotation) or (bytes,)
                 if _is_record_type(element):
-                    extract_one = _record_extractor(element, key_deserializer, value_deserializer)
+                    extract_one = _record_extractor(
+                        element, key_deserializer, value_deserializer, param.name
+                    )
                     decode_one = lambda r, e=extract_one: e(r, None, None)  # noqa: E731
                 else:
-                    decode_value = decoder_for(element, value_deserializer)
+                    decode_value = decoder_for(element, value_deserializer, parameter=param.name)
                     decode_one = lambda r, d=decode_value: d(r.value, r)  # noqa: E731
                 extractors.append(lambda r, a, c: r)  # The container passes decoded values.
             elif _is_record_type(annotation):
                 extractors.append(
-                    _record_extractor(annotation, key_deserializer, value_deserializer)
+                    _record_extractor(annotation, key_deserializer, value_deserializer, param.name)
                 )
             else:
-                decode_payload = decoder_for(annotation, value_deserializer)
+                decode_payload = decoder_for(annotation, value_deserializer, parameter=param.name)
                 payload_decoder = decode_payload
                 extractors.append(_payload_extractor(decode_payload))
 

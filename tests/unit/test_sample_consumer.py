@@ -1,5 +1,6 @@
 """The central consumer's replay and rebalance logging come from its application.yml."""
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,3 +47,29 @@ def test_the_events_listener_gets_its_yaml_settings():
     container = registry.get("central-events")
     assert isinstance(container.rebalance_listener, service.LoggingRebalance)
     assert container.initial_seek.to == "beginning"
+
+
+def test_a_bad_instance_id_header_does_not_lose_a_valid_event(monkeypatch):
+    """The header only labels the statistics: an event whose ``instance-id`` is not UTF-8
+    is still counted (under the escaped bytes), not dead-lettered or skipped."""
+    from aiokafka import ConsumerRecord
+
+    import sample_consumer_service.listeners as service
+    from kafkaboot import Acknowledgment
+    from kafkaboot.listener.binding import bind
+    from sample_producer_service.models import Message
+
+    monkeypatch.setattr(service, "stats", service.Stats())
+    invoker = bind(service.on_event, name="central-events", batch=False, manual_ack=True)
+    value = Message(customer_id="c-1", sequence=0).model_dump_json().encode()
+
+    def deliver(headers):
+        record = ConsumerRecord("events", 0, 0, 0, 0, b"c-1", value, None, 3, len(value), headers)
+        ack = Acknowledgment()
+        asyncio.run(invoker.call(record, ack, None))
+        return ack.acknowledged
+
+    assert deliver([("instance-id", b"site-\xff")])
+    assert deliver([("instance-id", b"site-2")])
+    assert deliver([])
+    assert service.stats.per_instance == {"site-\\xff": 1, "site-2": 1, "unknown": 1}

@@ -2,7 +2,7 @@
 
 import dataclasses
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -20,7 +20,11 @@ from kafkaboot.listener import (
     Topic,
 )
 from kafkaboot.listener.binding import bind
-from kafkaboot.serialization import JsonDeserializer
+from kafkaboot.serialization import (
+    ErrorHandlingDeserializer,
+    JsonDeserializer,
+    StringDeserializer,
+)
 
 
 class Order(BaseModel):
@@ -160,6 +164,98 @@ def test_missing_required_header_is_an_error_and_optional_one_is_none():
     with pytest.raises(DeserializationError, match="no header 'trace-id'"):
         call(required)
     assert call(optional) is None
+
+
+# -- a key or header that cannot be decoded is a deserialization failure ------------------
+# Such an error is not retried (the same bytes fail the same way on every delivery): it goes
+# to the recoverer at once, so it must name the record, the parameter and the header.
+
+NOT_UTF8 = b"\xff\xfe"
+
+
+@pytest.mark.parametrize(
+    ("annotation", "raw", "why"),
+    [
+        (str, NOT_UTF8, "can't decode byte 0xff"),
+        (str | None, NOT_UTF8, "can't decode byte 0xff"),
+        (int, NOT_UTF8, "can't decode byte 0xff"),
+        (int | None, b"three", "invalid literal for int()"),
+        (Order, NOT_UTF8, "Invalid JSON"),
+    ],
+    ids=["str", "str-or-none", "int", "int-or-none-not-a-number", "model"],
+)
+@pytest.mark.parametrize("optional", [False, True], ids=["required", "with-default"])
+def test_an_undecodable_header_is_a_deserialization_error_naming_record_parameter_header(
+    annotation, raw, why, optional
+):
+    def required(order, instance):
+        return instance
+
+    def with_default(order, instance=None):
+        return instance
+
+    handler = with_default if optional else required
+    handler.__annotations__ = {
+        "order": Order,
+        "instance": Annotated[annotation, Header("instance-id")],
+    }
+    bad = record(headers=[("instance-id", raw)])
+    with pytest.raises(DeserializationError) as excinfo:
+        call(handler, bad)
+    error = excinfo.value
+    for named in ("orders-2@7", "parameter 'instance'", "header 'instance-id'", why):
+        assert named in str(error), (named, str(error))
+    assert (error.record is bad, error.part, error.parameter) == (
+        True,
+        "header 'instance-id'",
+        "instance",
+    )
+
+
+def test_an_absent_optional_header_gives_the_parameter_default():
+    def handler(order: Order, attempt: Annotated[int, Header("attempt")] = 1):
+        return attempt
+
+    assert call(handler) == 1
+    assert call(handler, record(headers=[("attempt", b"3")])) == 3
+
+
+def test_an_undecodable_key_is_a_deserialization_error_naming_record_and_parameter():
+    def handler(order: Order, customer: Annotated[str, Key]):
+        return customer
+
+    bad = record(key=NOT_UTF8)
+    with pytest.raises(DeserializationError) as excinfo:
+        call(handler, bad)
+    error = excinfo.value
+    for named in ("orders-2@7", "parameter 'customer'", "can't decode byte 0xff"):
+        assert named in str(error), (named, str(error))
+    assert (error.record is bad, error.part, error.parameter) == (True, "key", "customer")
+
+
+class CustomerIdDeserializer:
+    """A user's key deserializer that reports bad bytes with ValueError, as most parsers do."""
+
+    def deserialize(self, topic, data):
+        raise ValueError(f"{data!r} is not a customer id")
+
+
+@pytest.mark.parametrize(
+    ("deserializer", "why"),
+    [
+        (CustomerIdDeserializer(), "is not a customer id"),
+        # Spring's ErrorHandlingDeserializer returns the failure instead of raising it.
+        (ErrorHandlingDeserializer(StringDeserializer()), "can't decode byte 0xff"),
+    ],
+    ids=["value-error", "error-handling-deserializer"],
+)
+def test_a_failing_key_deserializer_is_a_deserialization_error(deserializer, why):
+    def handler(order: Order, customer: Annotated[Any, Key]):
+        return customer
+
+    with pytest.raises(DeserializationError, match=r"orders-2@7.*parameter 'customer'") as info:
+        call(handler, record(key=NOT_UTF8), key_deserializer=deserializer)
+    assert why in str(info.value)
 
 
 def test_acknowledgment_is_passed_in_manual_mode():
