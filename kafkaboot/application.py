@@ -215,7 +215,9 @@ class KafkaBootApplication:
             polls = [w.last_poll for w in container.workers if w.last_poll is not None]
             fresh = bool(polls) and now - max(polls) < limit
             state = container.state.value
-            if container.is_running and not all(w.alive for w in container.workers):
+            if container.failure is not None or (
+                container.is_running and not all(w.alive for w in container.workers)
+            ):
                 state = "failed"
             ok = state == "running" and bool(container.assignment) and fresh
             details["listeners"][container.listener_id] = {
@@ -223,5 +225,7 @@ class KafkaBootApplication:
                 "partitions": len(container.assignment),
                 "recent_poll": fresh,
             }
+            if container.failure is not None:
+                details["listeners"][container.listener_id]["failure"] = container.failure
             ready = ready and ok
         return ready, details

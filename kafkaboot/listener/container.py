@@ -60,6 +60,9 @@ class ContainerStatus:
     last_poll: float | None
     """Epoch seconds of the most recent poll of any of its consumers."""
     last_error: str | None
+    failure: str | None = None
+    """Why the container stopped on its own (a fatal poll error, or its error handler
+    asked), until it is started again."""
 
 
 class ListenerContainer:
@@ -335,8 +338,10 @@ class ListenerContainer:
                 )
         polls = [w.last_poll for w in self._workers if w.last_poll is not None]
         state = self._state.value
-        if self.is_running and not all(worker.alive for worker in self._workers):
-            state = "failed"  # A poll loop ended on its own: health checks must see it.
+        if self.failure is not None or (
+            self.is_running and not all(worker.alive for worker in self._workers)
+        ):
+            state = "failed"  # Stopped on its own: health checks must see it.
         return ContainerStatus(
             id=self.listener_id,
             state=state,
@@ -346,4 +351,5 @@ class ListenerContainer:
             partitions=tuple(partitions),
             last_poll=max(polls) if polls else None,
             last_error=self.last_error,
+            failure=self.failure,
         )

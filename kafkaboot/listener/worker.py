@@ -33,6 +33,7 @@ from kafkaboot.listener.dispatch import Handling, RecordDispatcher
 from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
 from kafkaboot.listener.outcomes import Outcomes
 from kafkaboot.listener.partition import PartitionBook, PartitionState, Record
+from kafkaboot.listener.poll_errors import PollBackOff, describe, is_fatal
 from kafkaboot.listener.rebalance import (
     ConsumerSeekAware,
     SeekCallback,
@@ -134,6 +135,9 @@ class ConsumerWorker:
         self._seeks: list[SeekRequest] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stop_requested = asyncio.Event()
+        """Set with ``_stopping``: cuts a back-off between failed polls short."""
+        self._poll_backoff = PollBackOff()
         self._idle = asyncio.Event()
         self._idle.set()
         self._pending_commit: asyncio.Future[None] | None = None
@@ -199,9 +203,7 @@ class ConsumerWorker:
     async def stop(self, timeout: float) -> None:
         """Stop fetching, let the record in hand finish, commit, leave the group; each
         step is bounded by ``timeout`` so a dead broker cannot hang the stop."""
-        self._stopping = True
-        for state in self.book:
-            state.closing = True  # Handling stops after the record in hand.
+        self._stop_now()
         if self._task is not None:
             done, _ = await asyncio.wait({self._task}, timeout=timeout)
             if not done:
@@ -238,10 +240,14 @@ class ConsumerWorker:
     def _halt(self, reason: str) -> None:
         """The error handler wants the container stopped: stop handling at once (records
         not finished stay uncommitted) and have the container stop (it awaits this task)."""
-        self._stopping = True
-        for state in self.book:
-            state.closing = True
+        self._stop_now()
         self.container.fail(reason)
+
+    def _stop_now(self) -> None:
+        self._stopping = True
+        self._stop_requested.set()
+        for state in self.book:
+            state.closing = True  # Handling stops after the record in hand.
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -259,10 +265,11 @@ class ConsumerWorker:
             except ConsumerStoppedError:
                 return
             except Exception as exc:
-                self.container.record_error(exc)
-                log.error("listener %s: poll failed: %r; retrying in 1s", self.name, exc)
-                await asyncio.sleep(_LOOP_ERROR_BACKOFF.total_seconds())
+                if not await self._poll_failed(exc):
+                    return
                 continue
+            if self._poll_backoff.failures:
+                self._poll_backoff.succeeded()
             self.last_poll = time.time()
             if batches:
                 self._idle.clear()
@@ -272,6 +279,30 @@ class ConsumerWorker:
                     self._idle.set()
             if commits and outcomes.commit_due() and self.book.has_pending:
                 await outcomes.commit()
+
+    async def _poll_failed(self, error: Exception) -> bool:
+        """A poll raised: stop the container on a fatal error (``False``), else wait with a
+        growing back-off and read again from each partition's first unfinished record."""
+        self.container.record_error(error)
+        reason = describe(error, group_id=self._settings.group_id)
+        if is_fatal(error):
+            self._halt(f"consumer {self.name} cannot poll: {reason}")
+            return False
+        delay = self._poll_backoff.failed()
+        log.warning(
+            "listener %s: poll failed (%d in a row): %s; polling again in %.1fs",
+            self.name,
+            self._poll_backoff.failures,
+            reason,
+            delay,
+        )
+        # aiokafka may have taken records of other partitions from its buffer before it
+        # raised, and dropped them with the error: read them again.
+        for state in self.book:
+            self.outcomes.rewind_unfinished(state, timedelta(0))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_requested.wait(), delay)
+        return not self._stopping
 
     async def _dispatch(self, batches: dict[TopicPartition, list[Record]]) -> None:
         parts: dict[PartitionState, list[Record]] = {}

@@ -18,12 +18,7 @@ import kafkaboot
 
 PACKAGE = Path(kafkaboot.__file__).parent
 
-ALLOWED_CYCLES: set[frozenset[str]] = {
-    # The container and its worker are being merged into one poll loop (see the target
-    # layout in ARCHITECTURE.md); worker.py imports ListenerContainer for its type only.
-    # Remove this entry with that change: the test then fails while it stays.
-    frozenset({"kafkaboot.listener.container", "kafkaboot.listener.worker"}),
-}
+ALLOWED_CYCLES: set[frozenset[str]] = set()
 
 
 def module_names() -> dict[str, Path]:
