@@ -19,6 +19,9 @@ from kafkaboot.errors import (
     ConfigProblem,
     ConfigurationError,
     KafkaBootError,
+    KafkaSendError,
+    SendBatchError,
+    SendOutcomeUnknownError,
     SerializationError,
 )
 from kafkaboot.listener import (
@@ -64,6 +67,7 @@ __all__ = [
     "Headers",
     "KafkaBootError",
     "KafkaBootSettings",
+    "KafkaSendError",
     "Key",
     "ListenerContainer",
     "ListenerEndpoint",
@@ -72,6 +76,8 @@ __all__ = [
     "Partition",
     "RebalanceListener",
     "SeekCallback",
+    "SendBatchError",
+    "SendOutcomeUnknownError",
     "SerializationError",
     "Timestamp",
     "Topic",

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kafkaboot.records import ProducerRecord, SendResult
 
 __all__ = [
     "BatchListenerFailedError",
@@ -15,6 +19,9 @@ __all__ = [
     "ConfigProblem",
     "ConfigurationError",
     "KafkaBootError",
+    "KafkaSendError",
+    "SendBatchError",
+    "SendOutcomeUnknownError",
     "SerializationError",
 ]
 
@@ -115,6 +122,59 @@ class KafkaSendError(KafkaBootError):
         self.topic = topic
         self.key = key
         self.retriable = retriable
+
+
+class SendOutcomeUnknownError(KafkaSendError):
+    """A record was handed to the producer but its delivery was not confirmed in time (or
+    the template stopped first): it may still be written when the broker answers again.
+
+    Retrying may write it twice; retry only where duplicates are harmless or are removed
+    downstream (an idempotency key, a sequence number). Every other ``KafkaSendError``
+    means the record was not written.
+    """
+
+
+class SendBatchError(KafkaSendError):
+    """Some records of a ``send_batch`` were not delivered; the others were.
+
+    Attributes:
+        records: the batch, in the order given.
+        outcomes: per record, in the same order, its ``SendResult`` or its ``KafkaSendError``.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[ProducerRecord],
+        outcomes: Sequence[SendResult | KafkaSendError],
+    ) -> None:
+        self.records = tuple(records)
+        self.outcomes = tuple(outcomes)
+        failed = self.failed
+        record, first = failed[0]
+        unknown = sum(isinstance(error, SendOutcomeUnknownError) for _, error in failed)
+        super().__init__(
+            f"{len(failed)} of {len(self.records)} records of the batch were not delivered "
+            f"({unknown} of them with an unknown outcome; first: {first}); the other "
+            f"{len(self.records) - len(failed)} were: retry only the records in .failed",
+            topic=record.topic,
+            key=record.key,
+            retriable=all(error.retriable for _, error in failed),
+        )
+
+    @property
+    def delivered(self) -> list[SendResult]:
+        """The delivered records' results, in the batch's order."""
+        return [o for o in self.outcomes if not isinstance(o, KafkaSendError)]
+
+    @property
+    def failed(self) -> list[tuple[ProducerRecord, KafkaSendError]]:
+        """The records not delivered, with why; a ``SendOutcomeUnknownError`` may still be
+        written, any other error means the record was not."""
+        return [
+            (record, outcome)
+            for record, outcome in zip(self.records, self.outcomes, strict=True)
+            if isinstance(outcome, KafkaSendError)
+        ]
 
 
 class BrokerError(KafkaBootError):

@@ -26,6 +26,7 @@ from kafkaboot.application import KafkaBootApplication
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.di import ApplicationContainer
 from kafkaboot.errors import ConfigurationError
+from kafkaboot.transaction import WORKER_INDEX_ENV
 from kafkaboot.web import kafkaboot_app
 
 __all__ = ["resolve_target", "run"]
@@ -118,11 +119,15 @@ def _serve(target: str, settings: KafkaBootSettings, log_level: str) -> int:
 
 
 def _supervise(argv: Sequence[str], workers: int) -> int:
-    """Run ``workers`` processes of the service sharing the HTTP port; forward stop signals."""
+    """Run ``workers`` processes of the service sharing the HTTP port; forward stop signals.
+    Each knows its index, which keeps the transactional ids of its producers its own."""
     env = os.environ | {_REUSE_PORT_ENV: "1"}
     children = [
-        subprocess.Popen([sys.executable, "-m", "kafkaboot", "run", *argv], env=env)  # noqa: S603
-        for _ in range(workers)
+        subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "kafkaboot", "run", *argv],
+            env=env | {WORKER_INDEX_ENV: str(index)},
+        )
+        for index in range(workers)
     ]
 
     def forward(signum: int, frame: object) -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import contextvars
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -23,13 +22,34 @@ from aiokafka.errors import (
     KafkaError,
     KafkaTimeoutError,
     MessageSizeTooLargeError,
+    ProducerFenced,
 )
 
 from kafkaboot.config.settings import KafkaBootSettings
-from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
+from kafkaboot.errors import (
+    KafkaBootError,
+    KafkaSendError,
+    SendBatchError,
+    SendOutcomeUnknownError,
+    SerializationError,
+)
+from kafkaboot.records import (
+    HeadersArg,
+    LoggingProducerListener,
+    ProducerListener,
+    ProducerRecord,
+    SendResult,
+)
 from kafkaboot.serialization import AutoSerializer, Serializer, serializer_for
+from kafkaboot.transaction import (
+    TransactionScope,
+    current_scope,
+    default_transaction_id_suffix,
+    transaction_scope,
+)
 
 __all__ = [
+    "HeadersArg",
     "KafkaTemplate",
     "LoggingProducerListener",
     "ProducerListener",
@@ -40,100 +60,13 @@ __all__ = [
 ]
 
 log = logging.getLogger("kafkaboot.template")
-HeadersArg: TypeAlias = (
-    Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None
-)
 SerializerArg: TypeAlias = Serializer | str | None
 _STOP_TIMEOUT_S = 10.0
 _COMPACT_ABOVE = 10_000
-
-
-class TransactionScope:
-    """One open transaction: its producer, the deliveries of the sends made in it, and
-    whether a nested block failed. Sends belong to the scope of the task that made them."""
-
-    __slots__ = ("deliveries", "producer", "rollback_only")
-
-    def __init__(self, producer: AIOKafkaProducer) -> None:
-        self.producer = producer
-        self.deliveries: list[asyncio.Future[Any]] = []
-        self.rollback_only = False
-
-    async def settle(self, timeout: float) -> None:
-        """Wait for every send of the transaction; it must not commit if one failed.
-
-        Raises:
-            KafkaSendError: a send failed, or a nested block asked for a rollback.
-        """
-        if self.deliveries:
-            outcomes = await asyncio.wait_for(
-                asyncio.gather(*self.deliveries, return_exceptions=True), timeout
-            )
-            failed = [o for o in outcomes if isinstance(o, BaseException)]
-            if failed:
-                raise KafkaSendError(
-                    f"{len(failed)} send(s) of the transaction failed ({failed[0]!r}); aborting it",
-                    topic="?",
-                )
-        if self.rollback_only:
-            raise KafkaSendError("a block inside the transaction failed; aborting it", topic="?")
-
-
-_scope: contextvars.ContextVar[TransactionScope | None] = contextvars.ContextVar(
-    "kafkaboot_transaction_scope", default=None
-)
-
-
-@contextlib.contextmanager
-def transaction_scope(scope: TransactionScope) -> Iterator[TransactionScope]:
-    """While a transactional listener handles a record, the template's sends go to that
-    listener's producer, inside its transaction (Spring binds the producer to the thread)."""
-    token = _scope.set(scope)
-    try:
-        yield scope
-    finally:
-        _scope.reset(token)
-
-
-class ProducerRecord(NamedTuple):
-    """A record to send, as given (before serialization)."""
-
-    topic: str
-    value: Any = None
-    key: Any = None
-    partition: int | None = None
-    timestamp_ms: int | None = None
-    headers: HeadersArg = None
-
-
-class SendResult(NamedTuple):
-    """A delivered record and where it landed."""
-
-    record: ProducerRecord
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    """Epoch milliseconds: the record's timestamp as the broker stored it (-1 if unknown)."""
-
-
-@runtime_checkable
-class ProducerListener(Protocol):
-    """Told about every delivery (Spring's ``ProducerListener``); callbacks must be quick."""
-
-    def on_success(self, record: ProducerRecord, result: SendResult) -> None: ...
-
-    def on_error(self, record: ProducerRecord, error: KafkaSendError) -> None: ...
-
-
-class LoggingProducerListener:
-    """The default: logs failed deliveries with topic and key (successes are silent)."""
-
-    def on_success(self, record: ProducerRecord, result: SendResult) -> None:
-        return None
-
-    def on_error(self, record: ProducerRecord, error: KafkaSendError) -> None:
-        log.error("send to topic %s with key %r failed: %s", record.topic, record.key, error)
+_PROBE_AFTER_S = 5.0
+"""A send unconfirmed for this long (or a quarter of the delivery timeout) makes the
+template ask whether any broker answers."""
+_PROBE_TIMEOUT_S = 10.0
 
 
 def _encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
@@ -162,6 +95,11 @@ def _resolve(serializer: SerializerArg, fallback: Serializer | None) -> Serializ
     return serializer_for(serializer) if isinstance(serializer, str) else serializer
 
 
+async def _close_quietly(producer: AIOKafkaProducer) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.stop(), _STOP_TIMEOUT_S)
+
+
 class KafkaTemplate:
     """Sends records; one per application, started and stopped with it.
 
@@ -169,8 +107,10 @@ class KafkaTemplate:
         settings: configuration; ``kafka.producer.*`` and ``kafka.template.*`` apply.
         key_serializer, value_serializer: override configuration (objects or names).
         producer_listener: told about every delivery (default: logs failures).
-        transaction_id_suffix: appended to ``kafka.producer.transaction-id-prefix``; must
-            be unique per running instance for transactions to fence zombies.
+        transaction_id_suffix: appended to ``kafka.producer.transaction-id-prefix``; over
+            ``kafka.producer.transaction-id-suffix``, whose default is ``<host>-<worker
+            index>``. Unique per running process for its transactions not to be fenced by
+            its siblings, and the same for a restarted process, so that it fences its zombie.
     """
 
     def __init__(
@@ -181,7 +121,7 @@ class KafkaTemplate:
         value_serializer: SerializerArg = None,
         producer_listener: ProducerListener | None = None,
         default_topic: str | None = None,
-        transaction_id_suffix: str = "0",
+        transaction_id_suffix: str | None = None,
     ) -> None:
         self.settings = settings or KafkaBootSettings()
         producer = self.settings.kafka.producer
@@ -193,7 +133,12 @@ class KafkaTemplate:
         self._kwargs = self.settings.kafka.producer_kwargs()
         self._transaction_id: str | None = None
         if producer.transaction_id_prefix:
-            self._transaction_id = producer.transaction_id_prefix + transaction_id_suffix
+            suffix = transaction_id_suffix
+            if suffix is None:
+                suffix = producer.transaction_id_suffix
+            if suffix is None:
+                suffix = default_transaction_id_suffix()
+            self._transaction_id = producer.transaction_id_prefix + suffix
             self._kwargs["transactional_id"] = self._transaction_id
         self.delivery_timeout = producer.delivery_timeout_s
         self._producer: AIOKafkaProducer | None = None
@@ -204,7 +149,12 @@ class KafkaTemplate:
             tuple[float, ProducerRecord, asyncio.Future[SendResult]]
         ] = collections.deque()
         self._sweeper: asyncio.Task[None] | None = None
+        self._probing: asyncio.Task[None] | None = None
         self._transaction_lock = asyncio.Lock()
+        # Set by the sweeper when no broker answers: sends are then refused at once (nothing
+        # written) instead of each waiting out the delivery timeout with an unknown outcome.
+        self._unreachable_since: float | None = None
+        self._suspect = False  # A send ran into trouble: ask the brokers on the next sweep.
 
     @property
     def started(self) -> bool:
@@ -224,6 +174,11 @@ class KafkaTemplate:
     @property
     def transactional(self) -> bool:
         return self._transaction_id is not None
+
+    @property
+    def transactional_id(self) -> str | None:
+        """The template's own transactional id (prefix + suffix), if it is transactional."""
+        return self._transaction_id
 
     @property
     def bootstrap_servers(self) -> str:
@@ -251,30 +206,64 @@ class KafkaTemplate:
                 "(`kafkaboot broker start` runs one locally)"
             ) from exc
         self._producer = producer
+        self._unreachable_since, self._suspect = None, False
         self._sweeper = asyncio.create_task(self._expire_overdue(), name="kafkaboot:template")
 
     async def _expire_overdue(self) -> None:
+        interval = min(1.0, self.delivery_timeout / 4)
+        probe_after = min(_PROBE_AFTER_S, self.delivery_timeout / 4)
         while True:
-            await asyncio.sleep(min(1.0, self.delivery_timeout / 4))
+            await asyncio.sleep(interval)
             now = time.monotonic()
             in_flight = self._in_flight
+            while in_flight and in_flight[0][2].done():
+                in_flight.popleft()
+            stuck = bool(in_flight) and in_flight[0][0] - self.delivery_timeout + probe_after <= now
+            probing = self._probing
+            if (stuck or self._suspect or self._unreachable_since is not None) and (
+                probing is None or probing.done()
+            ):
+                # Its own task: a broker that is merely slow to answer must not hold up expiry.
+                probing = self._probing = asyncio.create_task(
+                    self._probe(), name="kafkaboot:template-probe"
+                )
+            if probing is not None and in_flight and in_flight[0][0] <= now:
+                # Expire after the probe: a caller told "outcome unknown" then finds the next
+                # sends refused at once, if the brokers are gone.
+                await asyncio.wait([probing])
             while in_flight and (in_flight[0][2].done() or in_flight[0][0] <= now):
                 _, record, result = in_flight.popleft()
                 if not result.done():
-                    self._fail(record, result, self._timeout_error(record, None))
+                    self._fail(record, result, self._unknown_error(record, None))
             if len(in_flight) > _COMPACT_ABOVE:
                 # One stuck record at the head must not keep every later, delivered one.
                 self._in_flight = collections.deque(e for e in in_flight if not e[2].done())
+
+    async def _probe(self) -> None:
+        """Whether any broker answers a metadata request, remembered for the hot path."""
+        self._suspect = False
+        if await self.broker_reachable(timeout=min(_PROBE_TIMEOUT_S, self.delivery_timeout / 2)):
+            if self._unreachable_since is not None:
+                log.info("Kafka at %s answers again; sends are accepted", self.bootstrap_servers)
+            self._unreachable_since = None
+        elif self._unreachable_since is None:
+            self._unreachable_since = time.monotonic()
+            log.warning(
+                "no broker of %s answers; sends are refused until one does",
+                self.bootstrap_servers,
+            )
 
     async def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
         """Deliver what is queued and close, within ``timeout`` even if the broker is gone."""
         producer, self._producer = self._producer, None
         if producer is None:
             return
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._probing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._probing = None
         deadline = time.monotonic() + timeout
         # Most of the budget goes to delivering what is queued; what is still in flight
         # after that fails below, and the close gets the rest.
@@ -283,7 +272,7 @@ class KafkaTemplate:
         while self._in_flight:  # Nobody waits forever on a record the stop gave up on.
             _, record, result = self._in_flight.popleft()
             if not result.done():
-                self._fail(record, result, self._timeout_error(record, None))
+                self._fail(record, result, self._unknown_error(record, None))
         try:
             await asyncio.wait_for(producer.stop(), max(0.5, deadline - time.monotonic()))
         except TimeoutError:
@@ -321,12 +310,15 @@ class KafkaTemplate:
         key_serializer: SerializerArg = None,
         value_serializer: SerializerArg = None,
     ) -> asyncio.Future[SendResult]:
-        """Queue a record; returns at once with a future for its delivery.
+        """Queue a record; returns at once with a future for its delivery. The future fails
+        with a ``SendOutcomeUnknownError`` when the delivery is not confirmed within the
+        delivery timeout (the record may still be written), with a ``KafkaSendError`` when
+        the broker refused it (not written).
 
         Raises:
             SerializationError: the key, value or a header cannot be serialized.
-            KafkaSendError: the record cannot be queued (too large, unknown partition,
-                no metadata for the topic within the delivery timeout).
+            KafkaSendError: the record was not queued, so not written (too large, unknown
+                partition, no metadata for the topic, no broker answering).
         """
         record, delivery = await self._enqueue(
             topic, value, key, partition, timestamp_ms, headers, key_serializer, value_serializer
@@ -348,13 +340,15 @@ class KafkaTemplate:
         value_serializer: SerializerArg,
     ) -> tuple[ProducerRecord, asyncio.Future[Any]]:
         """Serialize and hand a record to the producer; its aiokafka delivery future."""
-        scope = _scope.get()
+        scope = current_scope()
         if scope is not None:
             producer = scope.producer
         else:
             producer = self._producer
             if producer is None:
                 producer = self._started()
+            if self._unreachable_since is not None:
+                raise self._refused(topic, key)
             if self._transaction_id is not None:
                 raise KafkaSendError(
                     f"cannot send to {topic!r}: this template is transactional, so sends must "
@@ -404,26 +398,42 @@ class KafkaTemplate:
                 topic=topic,
                 key=key,
             ) from exc
-        except KafkaTimeoutError as exc:
-            raise self._timeout_error(record, exc) from exc
         except KafkaError as exc:
+            self._suspect = self._suspect or exc.retriable
             raise KafkaSendError(
-                f"cannot send to {topic!r} (key {key!r}): {exc!r}",
+                f"cannot send to {topic!r} (key {key!r}): {exc!r}; the record was not queued, "
+                "so nothing was written",
                 topic=topic,
                 key=key,
-                retriable=exc.retriable,
+                retriable=exc.retriable or isinstance(exc, KafkaTimeoutError),
             ) from exc
         if scope is not None:
             scope.deliveries.append(delivery)
         return record, delivery
 
-    def _timeout_error(self, record: ProducerRecord, exc: BaseException | None) -> KafkaSendError:
-        cause = f" ({exc})" if exc is not None else ""
+    def _refused(self, topic: str, key: Any) -> KafkaSendError:
+        since = time.monotonic() - (self._unreachable_since or time.monotonic())
         return KafkaSendError(
-            f"could not deliver to topic {record.topic!r} (key {record.key!r}) within the "
-            f"delivery timeout of {self.delivery_timeout:g}s: is Kafka at "
-            f"{self.bootstrap_servers} reachable and does the topic exist?{cause} "
-            "(If the broker comes back, the record may still be written.)",
+            f"not sent to topic {topic!r} (key {key!r}): no broker of "
+            f"{self.bootstrap_servers} has answered for {since:.0f}s, so nothing was written; "
+            "retry later (the template accepts sends as soon as a broker answers)",
+            topic=topic,
+            key=key,
+            retriable=True,
+        )
+
+    def _unknown_error(
+        self, record: ProducerRecord, exc: BaseException | None
+    ) -> SendOutcomeUnknownError:
+        self._suspect = True
+        cause = f" ({exc!r})" if exc is not None else ""
+        return SendOutcomeUnknownError(
+            f"outcome unknown: the record may still be written. It was queued for topic "
+            f"{record.topic!r} (key {record.key!r}) but not confirmed within the delivery "
+            f"timeout of {self.delivery_timeout:g}s (or before the template stopped){cause}; "
+            f"is Kafka at "
+            f"{self.bootstrap_servers} reachable and does the topic exist? Retrying may write "
+            "it twice.",
             topic=record.topic,
             key=record.key,
             retriable=True,
@@ -469,14 +479,17 @@ class KafkaTemplate:
             return SendResult(
                 record, metadata.topic, metadata.partition, metadata.offset, metadata.timestamp
             )
-        if isinstance(error, KafkaTimeoutError):
-            failure = self._timeout_error(record, error)
+        failure: KafkaSendError
+        if isinstance(error, asyncio.CancelledError) or getattr(error, "retriable", False):
+            # aiokafka gives up on a retriable error only after the batch expired; an
+            # earlier attempt of it may have been written.
+            failure = self._unknown_error(record, error)
         else:
             failure = KafkaSendError(
-                f"delivery to topic {record.topic!r} (key {record.key!r}) failed: {error!r}",
+                f"the broker refused the record for topic {record.topic!r} (key "
+                f"{record.key!r}): {error!r}; it was not written",
                 topic=record.topic,
                 key=record.key,
-                retriable=getattr(error, "retriable", False),
             )
         failure.__cause__ = error
         return failure
@@ -524,45 +537,77 @@ class KafkaTemplate:
         key_serializer: SerializerArg = None,
         value_serializer: SerializerArg = None,
     ) -> list[SendResult]:
-        """Queue many records at once, then wait for all of them.
+        """Queue many records at once, then wait for all of them; the producer listener
+        hears of each one.
 
         Raises:
-            KafkaSendError: the first failure, after every record has been settled.
+            SendBatchError: some records were not delivered; it lists each record's
+                outcome, so that only the failed ones are retried.
         """
+        batch = list(records)
+        outcomes: list[SendResult | KafkaSendError | None] = []
+        queued: list[tuple[int, asyncio.Future[Any]]] = []
+        refusal: KafkaSendError | None = None
+        for index, r in enumerate(batch):
+            try:
+                if refusal is not None:
+                    # Kafka is in trouble: the rest would each wait as long as this one did.
+                    raise KafkaSendError(
+                        f"not sent to topic {r.topic!r} (key {r.key!r}): an earlier record of "
+                        f"the batch could not be queued ({refusal}); nothing was written",
+                        topic=r.topic,
+                        key=r.key,
+                        retriable=True,
+                    )
+                _, delivery = await self._enqueue(
+                    r.topic,
+                    r.value,
+                    r.key,
+                    r.partition,
+                    r.timestamp_ms,
+                    r.headers,
+                    key_serializer,
+                    value_serializer,
+                )
+            except KafkaSendError as exc:
+                outcomes.append(exc)
+                refusal = refusal or (exc if exc.retriable else None)
+                continue
+            except SerializationError as exc:
+                failure = KafkaSendError(
+                    f"record {index} of the batch (topic {r.topic!r}, key {r.key!r}) was not "
+                    f"sent: {exc}",
+                    topic=r.topic,
+                    key=r.key,
+                )
+                failure.__cause__ = exc
+                outcomes.append(failure)
+                continue
+            queued.append((index, delivery))
+            outcomes.append(None)  # Known once the delivery settles, below.
         # One wait for all of them instead of a result future per record: the batch path
         # costs little more than aiokafka's own send loop.
-        queued = [
-            await self._enqueue(
-                r.topic,
-                r.value,
-                r.key,
-                r.partition,
-                r.timestamp_ms,
-                r.headers,
-                key_serializer,
-                value_serializer,
-            )
-            for r in records
-        ]
-        if not queued:
-            return []
-        _, pending = await asyncio.wait([d for _, d in queued], timeout=self.delivery_timeout)
-        results: list[SendResult] = []
-        first_failure: KafkaSendError | None = None
+        if queued:
+            _, pending = await asyncio.wait([d for _, d in queued], timeout=self.delivery_timeout)
+            for index, delivery in queued:
+                record = batch[index]
+                outcomes[index] = (
+                    self._unknown_error(record, None)
+                    if delivery in pending
+                    else self._outcome(record, delivery)
+                )
         listener = self.producer_listener
-        for record, delivery in queued:
-            if delivery in pending:
-                outcome: SendResult | KafkaSendError = self._timeout_error(record, None)
-            else:
-                outcome = self._outcome(record, delivery)
-            if isinstance(outcome, KafkaSendError):
-                self._notify(listener.on_error, record, outcome)
-                first_failure = first_failure or outcome
-            else:
-                self._notify(listener.on_success, record, outcome)
+        settled: list[SendResult | KafkaSendError] = []
+        results: list[SendResult] = []
+        for record, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, SendResult):
                 results.append(outcome)
-        if first_failure is not None:
-            raise first_failure
+                self._notify(listener.on_success, record, outcome)
+            elif outcome is not None:
+                self._notify(listener.on_error, record, outcome)
+            settled.append(outcome or self._unknown_error(record, None))
+        if len(results) < len(batch):
+            raise SendBatchError(batch, settled)
         return results
 
     async def flush(self) -> None:
@@ -599,7 +644,7 @@ class KafkaTemplate:
             KafkaBootError: the template is not transactional.
             KafkaSendError: a send of the transaction failed, so it was aborted.
         """
-        outer = _scope.get()
+        outer = current_scope()
         if outer is not None:
             try:
                 yield self
@@ -612,9 +657,10 @@ class KafkaTemplate:
                 "transactions need kafka.producer.transaction-id-prefix (e.g. 'tx-') in the "
                 "configuration"
             )
-        producer = self._started()
         # One producer has one transaction at a time: concurrent callers take turns.
         async with self._transaction_lock:
+            # Read under the lock: the transaction before may have renewed the producer.
+            producer = self._started()
             await producer.begin_transaction()
             scope = TransactionScope(producer)
             try:
@@ -625,6 +671,16 @@ class KafkaTemplate:
             except BaseException as exc:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(producer.abort_transaction(), self.delivery_timeout)
+                if isinstance(exc, ProducerFenced) or isinstance(exc.__cause__, ProducerFenced):
+                    # A new producer would fence the newer one in turn: this one is the zombie.
+                    raise KafkaSendError(
+                        f"the transaction was aborted: another producer started with this "
+                        f"template's transactional id {self._transaction_id!r}, which fences "
+                        "this one. If this process was replaced, stop it; if two running "
+                        "processes share the id, give each its own "
+                        "kafka.producer.transaction-id-suffix",
+                        topic="?",
+                    ) from exc
                 if isinstance(exc, KafkaError | KafkaSendError | TimeoutError):
                     # A refused or lost send can leave the idempotent producer's sequence
                     # numbers out of step; a new producer with the same id starts clean.
@@ -632,22 +688,24 @@ class KafkaTemplate:
                 raise
 
     async def _renew_producer(self, old: AIOKafkaProducer) -> None:
+        """Replace ``old`` by a new producer with the same id, and close ``old``."""
         fresh = AIOKafkaProducer(**self._kwargs)
         try:
             await asyncio.wait_for(fresh.start(), self.delivery_timeout)
         except Exception:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(fresh.stop(), _STOP_TIMEOUT_S)
+            await _close_quietly(fresh)
             log.exception("could not renew the transactional producer; keeping the old one")
             return
+        if self._producer is not old:  # The template stopped (closing ``old``) meanwhile.
+            await _close_quietly(fresh)
+            return
         self._producer = fresh
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(old.stop(), _STOP_TIMEOUT_S)
+        await _close_quietly(old)
 
     async def send_offsets_to_transaction(self, offsets: Mapping[Any, int], group_id: str) -> None:
         """Commit a consumer group's offsets in the current transaction
         (consume-process-produce exactly once)."""
-        scope = _scope.get()
+        scope = current_scope()
         producer = scope.producer if scope is not None else self._started()
         await producer.send_offsets_to_transaction(dict(offsets), group_id)
 

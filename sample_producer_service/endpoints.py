@@ -12,8 +12,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
 from kafkaboot.di import ApplicationContainer
-from kafkaboot.errors import KafkaBootError
-from kafkaboot.template import KafkaTemplate, ProducerRecord
+from kafkaboot.errors import KafkaBootError, SendBatchError, SendOutcomeUnknownError
+from kafkaboot.template import KafkaTemplate, ProducerRecord, SendResult
 from sample_producer_service.models import Message
 
 EVENTS_TOPIC = os.environ.get("EVENTS_TOPIC", "events")
@@ -70,10 +70,25 @@ async def body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
     return _too_large(exc)
 
 
+@app.exception_handler(SendOutcomeUnknownError)
+async def kafka_timed_out(request: Request, exc: SendOutcomeUnknownError) -> JSONResponse:
+    # 504, not 503: the message may still be written, so a blind retry may duplicate it.
+    return JSONResponse({"error": f"Kafka did not confirm in time: {exc}"}, status_code=504)
+
+
 @app.exception_handler(KafkaBootError)
 async def kafka_unavailable(request: Request, exc: KafkaBootError) -> JSONResponse:
-    # Nothing was half-sent: single sends fail as a whole; batches are all-or-error.
+    # Every other failure happened before the record could be written: retrying is safe.
     return JSONResponse({"error": f"Kafka is unavailable: {exc}"}, status_code=503)
+
+
+def _status(message: Message, outcome: SendResult | KafkaBootError) -> dict[str, Any]:
+    """One message's line of a 207 answer, with the status it would have had alone."""
+    line: dict[str, Any] = {"customer_id": message.customer_id, "sequence": message.sequence}
+    if isinstance(outcome, SendResult):
+        return line | {"status": 202, "partition": outcome.partition, "offset": outcome.offset}
+    status = 504 if isinstance(outcome, SendOutcomeUnknownError) else 503
+    return line | {"status": status, "error": str(outcome)}
 
 
 def _headers() -> dict[str, str]:
@@ -89,13 +104,22 @@ async def publish(message: Message, template: Template) -> dict[str, Any]:
     return {"partition": result.partition, "offset": result.offset}
 
 
-@app.post("/messages/batch", status_code=202)
+@app.post(
+    "/messages/batch",
+    status_code=202,
+    responses={207: {"description": "some messages were not written: a status per message"}},
+)
 @inject
-async def publish_batch(messages: list[Message], template: Template) -> dict[str, int]:
+async def publish_batch(messages: list[Message], template: Template) -> Any:
     records = [
         ProducerRecord(EVENTS_TOPIC, m, key=m.customer_id, headers=_headers()) for m in messages
     ]
-    results = await template.send_batch(records)
+    try:
+        results = await template.send_batch(records)
+    except SendBatchError as exc:
+        lines = [_status(m, o) for m, o in zip(messages, exc.outcomes, strict=True)]
+        body = {"sent": len(exc.delivered), "results": lines}
+        return JSONResponse(body, status_code=207)
     return {"sent": len(results)}
 
 

@@ -217,6 +217,11 @@ class ProducerProperties(Section):
     """``None`` picks by type: str → UTF-8, bytes as is, anything else → JSON."""
     value_serializer: SerializerName = None
     transaction_id_prefix: str | None = None
+    transaction_id_suffix: str | None = None
+    """Appended to the prefix for the template's transactional id. ``None``: ``<host
+    name>-<worker index>`` (the index of ``kafkaboot run --workers N``), unique per process
+    of a service and the same when that process restarts. Set it (e.g. to a StatefulSet pod
+    name) where host names are not stable."""
     enable_idempotence: bool = True
     delivery_timeout: Duration = timedelta(minutes=2)
     """How long a send may take before it fails (Java's ``delivery.timeout.ms``). aiokafka

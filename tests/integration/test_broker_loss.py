@@ -5,12 +5,12 @@ import time
 
 import pytest
 
-from kafkaboot import load_settings
+from kafkaboot import errors, load_settings
 from kafkaboot.errors import KafkaBootError, KafkaSendError
 from kafkaboot.template import KafkaTemplate
 from kafkaboot.testing import KafkaCluster, free_ports
 
-from .kafka_helpers import create_topic, produce, registry_for, unique, wait_for
+from .kafka_helpers import create_topic, produce, read_all, registry_for, unique, wait_for
 
 
 @pytest.mark.slow
@@ -85,5 +85,57 @@ async def test_send_fails_within_the_delivery_timeout_when_the_broker_dies(tmp_p
         started = time.monotonic()
         await template.stop(timeout=5)
         assert time.monotonic() - started < 8
+    finally:
+        await asyncio.to_thread(cluster.stop)
+
+
+@pytest.mark.slow
+@pytest.mark.kafka
+@pytest.mark.asyncio
+async def test_a_send_the_broker_may_still_write_says_so_and_later_sends_are_refused_fast(
+    tmp_path,
+):
+    cluster = KafkaCluster(tmp_path / "kafka", nodes=1)
+    await asyncio.to_thread(cluster.start)
+    try:
+        bootstrap = cluster.bootstrap_servers
+        settings = load_settings(
+            environ={},
+            overrides={
+                "kafka": {"bootstrap-servers": bootstrap, "producer": {"delivery-timeout": "3s"}}
+            },
+        )
+        topic = await create_topic(bootstrap)
+        async with KafkaTemplate(settings) as template:
+            await template.send_and_wait(topic, "before")
+            await asyncio.to_thread(cluster.kill_node, 1)
+
+            with pytest.raises(KafkaSendError) as unknown:
+                await asyncio.wait_for(template.send_and_wait(topic, "unknown", key="k-1"), 30)
+            assert "outcome unknown" in str(unknown.value)
+            assert isinstance(unknown.value, errors.SendOutcomeUnknownError)
+
+            started = time.monotonic()
+            with pytest.raises(KafkaSendError) as refused:
+                await template.send_and_wait(topic, "refused", key="k-2")
+            assert time.monotonic() - started < 1.0
+            assert not isinstance(refused.value, errors.SendOutcomeUnknownError)
+            assert "nothing was written" in str(refused.value)
+
+            await asyncio.to_thread(cluster.start_node, 1)
+            await asyncio.to_thread(cluster.wait_ready)
+            deadline = time.monotonic() + 60
+            while True:  # Refusals are fast; the template accepts sends once Kafka answers.
+                try:
+                    await template.send_and_wait(topic, "after")
+                    break
+                except KafkaSendError:
+                    assert time.monotonic() < deadline, "sends still refused after a minute"
+                    await asyncio.sleep(0.2)
+        values = [r.value for r in await read_all(bootstrap, topic, 3, wait=10)]
+        assert values.count(b"unknown") == 1  # Reported as unknown: it was written after all.
+        assert b"refused" not in values
+        assert values[0] == b"before"
+        assert values[-1] == b"after"
     finally:
         await asyncio.to_thread(cluster.stop)

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from pydantic import BaseModel
 
-from kafkaboot import load_settings
+from kafkaboot import errors, load_settings
 from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
 from kafkaboot.template import KafkaTemplate, ProducerRecord
 from kafkaboot.testing import kafka_classpath
@@ -212,3 +212,42 @@ async def test_template_must_be_started(kafka_bootstrap):
         await template.start()
     await template.stop()
     await template.stop()  # Stopping twice is harmless.
+
+
+async def test_send_batch_reports_each_record_when_one_fails(kafka_bootstrap):
+    topic = await create_topic(kafka_bootstrap, partitions=2)
+    heard = []
+
+    class Listener:
+        def on_success(self, record, result):
+            heard.append((record.value, "delivered"))
+
+        def on_error(self, record, error):
+            heard.append((record.value, "failed"))
+
+    template = KafkaTemplate(
+        load_settings(environ={}, overrides={"kafka": {"bootstrap-servers": kafka_bootstrap}}),
+        producer_listener=Listener(),
+    )
+    records = [
+        ProducerRecord(topic, "first", partition=0),
+        ProducerRecord(topic, "no such partition", partition=5),
+        ProducerRecord(topic, "third", partition=1),
+    ]
+    async with template:
+        with pytest.raises(KafkaSendError) as excinfo:
+            await template.send_batch(records)
+    assert heard == [
+        ("first", "delivered"),
+        ("no such partition", "failed"),
+        ("third", "delivered"),
+    ]
+    error = excinfo.value
+    assert isinstance(error, errors.SendBatchError)
+    assert [r.record.value for r in error.delivered] == ["first", "third"]
+    [(failed_record, failure)] = error.failed
+    assert failed_record is records[1]
+    assert "no partition 5" in str(failure)
+    assert "1 of 3 records" in str(error)
+    written = await read_all(kafka_bootstrap, topic, 2)
+    assert sorted(r.value for r in written) == [b"first", b"third"]

@@ -1,4 +1,4 @@
-"""The sample producer's HTTP contract: 202, 422, 413 and 503, without a broker."""
+"""The sample producer's HTTP contract: 202, 207, 422, 413, 503 and 504, without a broker."""
 
 import json
 
@@ -9,7 +9,8 @@ from dependency_injector import providers
 import sample_producer_service.endpoints as service
 from kafkaboot import load_settings
 from kafkaboot.di import ApplicationContainer
-from kafkaboot.template import KafkaTemplate
+from kafkaboot.errors import KafkaSendError, SendBatchError, SendOutcomeUnknownError
+from kafkaboot.template import KafkaTemplate, SendResult
 
 pytestmark = pytest.mark.asyncio
 
@@ -117,3 +118,60 @@ async def test_kafka_unavailable_is_503_with_a_json_error(container):
             response = await http.post("/messages", json=MESSAGE)
     assert response.status_code == 503
     assert "Kafka is unavailable" in response.json()["error"]
+
+
+class FailingTemplate:
+    """Fails every send with ``error``, as the real template does when Kafka is away."""
+
+    def __init__(self, error):
+        self.error = error
+
+    async def send_and_wait(self, topic, value, **options):
+        raise self.error
+
+
+async def test_a_send_with_an_unknown_outcome_is_504_and_a_refused_one_503(container):
+    unknown = SendOutcomeUnknownError("outcome unknown: may still be written", topic="events")
+    refused = KafkaSendError("not sent: nothing was written", topic="events", retriable=True)
+    async with client() as http:
+        with container.template.override(providers.Object(FailingTemplate(unknown))):
+            timed_out = await http.post("/messages", json=MESSAGE)
+        with container.template.override(providers.Object(FailingTemplate(refused))):
+            not_sent = await http.post("/messages", json=MESSAGE)
+    assert timed_out.status_code == 504
+    assert "may still be written" in timed_out.json()["error"]
+    assert not_sent.status_code == 503
+    assert "nothing was written" in not_sent.json()["error"]
+
+
+class PartlyFailingTemplate:
+    """Delivers the first record, refuses the second, loses track of the third."""
+
+    async def send_batch(self, records):
+        outcomes = [
+            SendResult(records[0], "events", 4, 17, 0),
+            KafkaSendError("not sent: nothing was written", topic="events"),
+            SendOutcomeUnknownError("outcome unknown", topic="events"),
+        ]
+        raise SendBatchError(records, outcomes)
+
+
+async def test_a_partly_sent_batch_is_207_with_each_record_status(container):
+    with container.template.override(providers.Object(PartlyFailingTemplate())):
+        async with client() as http:
+            response = await http.post(
+                "/messages/batch", json=[MESSAGE | {"sequence": n} for n in range(3)]
+            )
+    assert response.status_code == 207
+    body = response.json()
+    assert body["sent"] == 1
+    assert [r["status"] for r in body["results"]] == [202, 503, 504]
+    assert body["results"][0] == {
+        "customer_id": "c-1",
+        "sequence": 0,
+        "status": 202,
+        "partition": 4,
+        "offset": 17,
+    }
+    assert [r["sequence"] for r in body["results"]] == [0, 1, 2]
+    assert "nothing was written" in body["results"][1]["error"]
