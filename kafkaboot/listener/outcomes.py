@@ -17,6 +17,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.util import commit_structure_validate
 
 from kafkaboot.errorhandling.handler import ErrorAction, FailedRecord, decide
 from kafkaboot.listener.acks import AckMode
@@ -209,6 +210,8 @@ class Outcomes:
                 await self._on_lost(set(offsets))
                 return
             except IllegalStateError as exc:
+                if await self._commit_while_reassigning(offsets):
+                    return
                 log.warning(
                     "listener %s: cannot commit %s now (%s); those records will be delivered again",
                     self.listener_id,
@@ -231,6 +234,24 @@ class Outcomes:
             self.book.committed(offsets)
             self.last_commit = time.monotonic()
             return
+
+    async def _commit_while_reassigning(self, offsets: dict[TopicPartition, int]) -> bool:
+        """Commit while aiokafka swaps subscriptions (a pattern listener that found a new
+        topic): the consumer refuses, as the new subscription has no assignment yet, but the
+        partitions are still ours until the revocation completes and the group's generation
+        is still valid, so the coordinator takes the commit. ``True`` if it did."""
+        if not all((state := self.book.get(tp)) is not None and state.open for tp in offsets):
+            return False
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        if coordinator is None:
+            return False
+        try:
+            await coordinator.commit_offsets(None, commit_structure_validate(offsets))
+        except KafkaError:
+            return False
+        self.book.committed(offsets)
+        self.last_commit = time.monotonic()
+        return True
 
 
 def describe(offsets: dict[TopicPartition, int]) -> str:

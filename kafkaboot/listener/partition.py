@@ -43,8 +43,10 @@ class PartitionState:
         "committed",
         "epoch",
         "finished",
+        "floor",
         "open",
         "paused_until",
+        "ready",
         "tp",
     )
 
@@ -54,6 +56,9 @@ class PartitionState:
         """False once revoked or lost: outcomes are ignored from then on."""
         self.closing = False
         """A revocation or stop is under way: handling stops after the record in hand."""
+        self.ready = True
+        """False while the assignment callbacks (and their seeks) run: records fetched
+        meanwhile are held back and read again from where they started."""
         self.finished: int | None = None
         self._start: int | None = None
         """Where the first fetch since the assignment or the last seek began."""
@@ -62,6 +67,10 @@ class PartitionState:
         self.epoch = 0
         """Counts rewinds and seeks; an acknowledgment from an older epoch is stale (its
         record will be delivered again)."""
+        self.floor: int | None = None
+        """After a seek, where it landed: records below it that still arrive were fetched
+        before the seek and are dropped (aiokafka hands out a buffered batch that ends
+        exactly where a seek to the end lands)."""
         self.paused_until: float | None = None
         """Monotonic time until which a back-off keeps the partition paused."""
         self._outstanding: deque[int] = deque()
@@ -133,14 +142,26 @@ class PartitionState:
         if self.finished is None or self.finished > offset:
             self.finished = offset
 
-    def sought(self) -> None:
-        """A seek moved the position: forget what was open; the next fetch says where
-        reading resumes. Commits restart from the records handled after the seek."""
+    def sought(self, position: int | None = None) -> None:
+        """A seek moved the position (to ``position``, when known): forget what was open;
+        the next fetch says where reading resumes. Commits restart from the records
+        handled after the seek."""
         self.epoch += 1
         self._outstanding.clear()
         self._acked.clear()
         self.finished = None
         self._start = None
+        self.floor = position
+
+    def past_seek(self, records: list[Record]) -> list[Record]:
+        """``records`` without those fetched before the last seek (see ``floor``)."""
+        floor = self.floor
+        if floor is None:
+            return records
+        if records[-1].offset < floor:
+            return []
+        self.floor = None
+        return records if records[0].offset >= floor else [r for r in records if r.offset >= floor]
 
     # -- what follows from them -------------------------------------------------------------
 

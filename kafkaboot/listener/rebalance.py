@@ -120,13 +120,18 @@ async def apply_seeks(
         partitions = request.concerns(assigned)
         if not partitions:
             continue
+        # Beginning and end are looked up and sought as offsets: aiokafka's own
+        # ``seek_to_end()`` only requests a reset, and an initial reset of the fetcher that
+        # is still under way can answer it with the wrong end (a new group landed at 0).
         if request.kind == "offset":
             for tp in partitions:
                 consumer.seek(tp, request.value)
         elif request.kind == "beginning":
-            await consumer.seek_to_beginning(*partitions)
+            for tp, offset in (await consumer.beginning_offsets(partitions)).items():
+                consumer.seek(tp, offset)
         elif request.kind == "end":
-            await consumer.seek_to_end(*partitions)
+            for tp, offset in (await consumer.end_offsets(partitions)).items():
+                consumer.seek(tp, offset)
         elif request.kind == "relative":
             for tp in partitions:
                 position = await consumer.position(tp)
@@ -138,7 +143,8 @@ async def apply_seeks(
                 if hit is not None:
                     consumer.seek(tp, hit.offset)
             if past_end:
-                await consumer.seek_to_end(*past_end)
+                for tp, offset in (await consumer.end_offsets(past_end)).items():
+                    consumer.seek(tp, offset)
         moved += partitions
     return moved
 

@@ -311,8 +311,14 @@ class ConsumerWorker:
             state = self.book.get(tp)
             if state is None or state.closing or not records:
                 continue  # Not ours (any more): whoever owns it reads it from its commit.
+            if state.floor is not None:
+                records = state.past_seek(records)
+                if not records:
+                    continue
             state.fetched(records[0].offset)
-            parts[state] = records
+            if state.ready:
+                parts[state] = records
+            # Else fetched before the assignment's seeks were applied: read again after them.
         if not parts:
             return
         try:
@@ -374,9 +380,22 @@ class ConsumerWorker:
             await self._call_listener(listener.on_partitions_revoked, revoked, self.consumer)
 
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        for tp in assigned:
-            self.book.assign(tp)
-        self._apply_pauses(assigned)
+        states = [self.book.assign(tp) for tp in assigned]
+        for state in states:
+            state.ready = False  # aiokafka may fetch before the seeks below are applied.
+        try:
+            self._apply_pauses(assigned)
+            await self._assigned(assigned)
+        finally:
+            for state in states:
+                start = state.resume_offset
+                if start is not None and state.open:
+                    # Records were fetched (and held back) from ``start``: read them again.
+                    self.consumer.seek(state.tp, start)
+                    state.sought()
+                state.ready = True
+
+    async def _assigned(self, assigned: set[TopicPartition]) -> None:
         container = self.container
         if container.initial_seek is not None:
             await self._initial_seek(container.initial_seek, assigned)
@@ -384,10 +403,14 @@ class ConsumerWorker:
         if listener is None:
             return
         if isinstance(listener, ConsumerSeekAware) or _takes_seek(listener):
-            positions = {tp: await self.consumer.position(tp) for tp in assigned}
+            positions = {}
+            for tp in assigned:
+                state = self.book.get(tp)
+                held = state.resume_offset if state is not None else None
+                positions[tp] = held if held is not None else await self.consumer.position(tp)
             seek = SeekCallback()
             await self._call_listener(listener.on_partitions_assigned, positions, seek)
-            self._sought(await apply_seeks(self.consumer, seek.requests, assigned))
+            await self._sought(await apply_seeks(self.consumer, seek.requests, assigned))
         elif hasattr(listener, "on_partitions_assigned"):
             await self._call_listener(listener.on_partitions_assigned, assigned, self.consumer)
 
@@ -410,16 +433,18 @@ class ConsumerWorker:
                     if offset is None
                 }
             requests = initial_seek_requests(seek, targets)
-            self._sought(await apply_seeks(self.consumer, requests, targets))
+            await self._sought(await apply_seeks(self.consumer, requests, targets))
         except (KafkaError, ValueError) as exc:
             container.record_error(exc)
             log.error("listener %s: the configured seek failed: %r", self.name, exc)
 
-    def _sought(self, partitions: Iterable[TopicPartition]) -> None:
-        for tp in partitions:
+    async def _sought(self, partitions: Iterable[TopicPartition]) -> None:
+        """Tell the states of ``partitions`` where their seeks landed (a seek to the end or
+        the beginning resolves here)."""
+        for tp in set(partitions):
             state = self.book.get(tp)
             if state is not None:
-                state.sought()
+                state.sought(await self.consumer.position(tp))
 
     def _apply_pauses(self, assigned: set[TopicPartition]) -> None:
         held = self.outcomes.held
@@ -453,7 +478,7 @@ class ConsumerWorker:
             self.container.record_error(exc)
             log.error("listener %s: seek failed: %r", self.name, exc)
             return
-        self._sought(moved)
+        await self._sought(moved)
 
     async def _initial_manual_positions(self) -> None:
         seek = SeekCallback()
