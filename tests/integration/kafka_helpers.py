@@ -97,3 +97,29 @@ async def read_all(bootstrap, topic, count, isolation_level="read_uncommitted", 
     finally:
         await consumer.stop()
     return sorted(records, key=lambda r: (r.partition, r.offset))
+
+
+async def wait_for_committed(bootstrap, group, topic, expected, partitions=1, timeout=15.0):
+    """Poll the group's committed offsets until they are ``expected`` (a dict as from
+    ``committed``); the assertion names what was committed instead."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await committed(bootstrap, group, topic, partitions)
+        if found == expected:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"group {group} committed {found} on {topic}, not {expected}, within {timeout}s"
+            )
+        await asyncio.sleep(0.2)
+
+
+async def group_state(bootstrap, group):
+    """The broker's state of a consumer group: "Stable", "PreparingRebalance", "Empty"..."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    return response.to_object()["groups"][0]["state"]
