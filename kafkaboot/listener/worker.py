@@ -381,10 +381,13 @@ class ConsumerWorker:
 
     async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         states = [self.book.assign(tp) for tp in assigned]
+        # aiokafka fetches as soon as it assigned, before this callback (and its seeks)
+        # ran: pause until the seeks are done, and hold back what was fetched already.
+        if assigned:
+            self.consumer.pause(*assigned)
         for state in states:
-            state.ready = False  # aiokafka may fetch before the seeks below are applied.
+            state.ready = False
         try:
-            self._apply_pauses(assigned)
             await self._assigned(assigned)
         finally:
             for state in states:
@@ -394,6 +397,10 @@ class ConsumerWorker:
                     self.consumer.seek(state.tp, start)
                     state.sought()
                 state.ready = True
+            if not self.container.paused:
+                resume = assigned - self.outcomes.held
+                if resume:
+                    self.consumer.resume(*resume)
 
     async def _assigned(self, assigned: set[TopicPartition]) -> None:
         container = self.container
