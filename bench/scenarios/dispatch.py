@@ -1,7 +1,7 @@
 """Dispatch overhead without a broker: microseconds per record from a fetched
-``ConsumerRecord`` to the handler's return, as the container's fast path does it (bound
-call with decoding, offsets booked once per poll), against hand-written decoding and a
-direct call."""
+``ConsumerRecord`` to the handler's return, through the container's own record dispatcher
+(bound call with decoding, each poll's run booked once in its partition state), against
+hand-written decoding and a direct call."""
 
 from __future__ import annotations
 
@@ -15,8 +15,14 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from bench.harness import Measured, Row, repeat
 from bench.workload import Event, payload
-from kafkaboot.listener.acks import OffsetTracker
+from kafkaboot.errorhandling.handler import DefaultErrorHandler
+from kafkaboot.listener.acks import AckMode
+from kafkaboot.listener.attempts import DeliveryAttempts
 from kafkaboot.listener.binding import bind
+from kafkaboot.listener.dispatch import Handling, RecordDispatcher
+from kafkaboot.listener.outcomes import Outcomes
+from kafkaboot.listener.partition import PartitionBook
+from kafkaboot.listener.settings import ContainerSettings
 
 POLL = 500  # Records per poll, as max-poll-records.
 
@@ -28,15 +34,46 @@ def _records(count: int) -> list[ConsumerRecord[bytes, bytes]]:
     ]
 
 
-async def _kafkaboot(handler: Callable[..., Awaitable[None]], records: list[Any]) -> float:
+def _dispatcher(handler: Callable[..., Awaitable[None]]) -> RecordDispatcher:
+    """The container's dispatcher for ``handler``, without a consumer (nothing fails, so
+    nothing seeks, pauses or commits)."""
     invoker = bind(handler, name="bench", batch=False, manual_ack=False)
-    call, tracker, tp = invoker.call, OffsetTracker(), TopicPartition("t", 0)
+    settings = ContainerSettings(
+        group_id="bench",
+        concurrency=1,
+        ack_mode=AckMode.BATCH,
+        ack_count=1,
+        ack_time=1.0,
+        poll_timeout=1.0,
+        shutdown_timeout=1.0,
+        auto_startup=True,
+        batch=False,
+        consumer_kwargs={},
+        client_id_prefix="bench",
+    )
+    book = PartitionBook()
+    outcomes = Outcomes(
+        None,  # type: ignore[arg-type]
+        book,
+        DeliveryAttempts(),
+        DefaultErrorHandler(),
+        settings,
+        "bench",
+        record_error=lambda error: None,
+        halt=lambda reason: None,
+        on_lost=lambda lost: asyncio.sleep(0),
+    )
+    return RecordDispatcher(Handling(invoker, None, outcomes, "bench", AckMode.BATCH))  # type: ignore[arg-type]
+
+
+async def _kafkaboot(handler: Callable[..., Awaitable[None]], records: list[Any]) -> float:
+    dispatcher = _dispatcher(handler)
+    state = dispatcher.handling.outcomes.book.assign(TopicPartition("t", 0))
     started = time.perf_counter()
     for start in range(0, len(records), POLL):
         chunk = records[start : start + POLL]
-        for record in chunk:
-            await call(record, None, None)
-        tracker.done_many(tp, chunk[-1].offset, len(chunk))
+        state.fetched(chunk[0].offset)
+        await dispatcher.dispatch(state, chunk)
     return (time.perf_counter() - started) / len(records) * 1e6
 
 
