@@ -1,23 +1,12 @@
-"""What the template sends and what it reports back: records, results, producer listeners."""
+"""What the template sends and what it reports back: records and their results."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias, runtime_checkable
+from typing import Any, NamedTuple, TypeAlias
 
-if TYPE_CHECKING:
-    from kafkaboot.errors import KafkaSendError
+__all__ = ["HeadersArg", "ProducerRecord", "SendResult"]
 
-__all__ = [
-    "HeadersArg",
-    "LoggingProducerListener",
-    "ProducerListener",
-    "ProducerRecord",
-    "SendResult",
-]
-
-log = logging.getLogger("kafkaboot.template")
 HeadersArg: TypeAlias = (
     Mapping[str, str | bytes | None] | Sequence[tuple[str, str | bytes | None]] | None
 )
@@ -43,22 +32,3 @@ class SendResult(NamedTuple):
     offset: int
     timestamp: int
     """Epoch milliseconds: the record's timestamp as the broker stored it (-1 if unknown)."""
-
-
-@runtime_checkable
-class ProducerListener(Protocol):
-    """Told about every delivery (Spring's ``ProducerListener``); callbacks must be quick."""
-
-    def on_success(self, record: ProducerRecord, result: SendResult) -> None: ...
-
-    def on_error(self, record: ProducerRecord, error: KafkaSendError) -> None: ...
-
-
-class LoggingProducerListener:
-    """The default: logs failed deliveries with topic and key (successes are silent)."""
-
-    def on_success(self, record: ProducerRecord, result: SendResult) -> None:
-        return None
-
-    def on_error(self, record: ProducerRecord, error: KafkaSendError) -> None:
-        log.error("send to topic %s with key %r failed: %s", record.topic, record.key, error)

@@ -33,13 +33,8 @@ from kafkaboot.errors import (
     SendOutcomeUnknownError,
     SerializationError,
 )
-from kafkaboot.records import (
-    HeadersArg,
-    LoggingProducerListener,
-    ProducerListener,
-    ProducerRecord,
-    SendResult,
-)
+from kafkaboot.producer_listener import LoggingProducerListener, ProducerListener
+from kafkaboot.records import HeadersArg, ProducerRecord, SendResult
 from kafkaboot.serialization import AutoSerializer, Serializer, serializer_for
 from kafkaboot.transaction import (
     TransactionScope,

@@ -1,13 +1,22 @@
-"""A listener container's effective options, resolved once at registration."""
+"""A listener container's effective options, resolved once at registration, and what its
+consumers need of it."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from aiokafka import TopicPartition
 
 from kafkaboot.listener.acks import AckMode
 
-__all__ = ["ContainerSettings"]
+if TYPE_CHECKING:
+    from kafkaboot.config.kafka import SeekProperties
+    from kafkaboot.listener.attempts import DeliveryAttempts
+    from kafkaboot.listener.binding import Invoker
+    from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
+
+__all__ = ["ContainerSettings", "Listener"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -43,3 +52,34 @@ class ContainerSettings:
             and not self.consumer_kwargs.get("enable_auto_commit")
             and not self.transactional
         )
+
+
+class Listener(Protocol):
+    """What a consumer needs of its container (a ``ListenerContainer``)."""
+
+    endpoint: ListenerEndpoint
+    settings: ContainerSettings
+    invoker: Invoker
+    template: Any
+    send_to: str | None
+    error_handler: Any
+    rebalance_listener: Any
+    initial_seek: SeekProperties | None
+    seeked: set[TopicPartition]
+    paused: bool
+    attempts: DeliveryAttempts
+
+    @property
+    def listener_id(self) -> str: ...
+
+    @property
+    def filter(self) -> Any: ...
+
+    @property
+    def not_before(self) -> Any: ...
+
+    def partitions_for(self, index: int) -> list[TopicPartitionOffset]: ...
+
+    def record_error(self, error: BaseException) -> None: ...
+
+    def fail(self, reason: str) -> None: ...

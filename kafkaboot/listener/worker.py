@@ -1,99 +1,43 @@
-"""One consumer of a listener container: its poll loop, its rebalances and its seeks.
+"""One consumer of a listener container and its poll loop.
 
 The loop fetches, tells each partition's state where the fetched records start, and hands
 them to the listener's dispatch style; every outcome goes through
 :class:`~kafkaboot.listener.outcomes.Outcomes`, and what may be committed is decided by the
-partition states alone. A revocation or a stop lets the record in hand finish (within the
-shutdown timeout), commits what is finished, and only then closes the partitions' states:
-work that outlives its partitions cannot move offsets any more.
+partition states alone. A stop (like a revocation, see
+:mod:`kafkaboot.listener.assignment`) lets the record in hand finish within the shutdown
+timeout, commits what is finished, and only then closes the partitions' states: work that
+outlives its partitions cannot move offsets any more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import threading
 import time
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import ConsumerStoppedError, KafkaError
+from aiokafka.errors import ConsumerStoppedError
 
-from kafkaboot.config.kafka import SeekProperties
 from kafkaboot.listener.acks import AckMode
-from kafkaboot.listener.attempts import DeliveryAttempts
+from kafkaboot.listener.assignment import PartitionAssignment
 from kafkaboot.listener.batch import BatchDispatcher
-from kafkaboot.listener.binding import Invoker
 from kafkaboot.listener.dispatch import Handling, RecordDispatcher
-from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
 from kafkaboot.listener.outcomes import Outcomes
 from kafkaboot.listener.partition import PartitionBook, PartitionState, Record
 from kafkaboot.listener.poll_errors import PollBackOff, describe, is_fatal
-from kafkaboot.listener.rebalance import (
-    ConsumerSeekAware,
-    SeekCallback,
-    SeekRequest,
-    apply_seeks,
-    call_maybe_async,
-    initial_seek_requests,
-)
-from kafkaboot.listener.settings import ContainerSettings
+from kafkaboot.listener.rebalance import SeekRequest
+from kafkaboot.listener.settings import Listener
 from kafkaboot.listener.transactions import TransactionalDispatcher, TransactionalProducers
 
-__all__ = ["ConsumerWorker", "Listener"]
+__all__ = ["ConsumerWorker"]
 
 log = logging.getLogger("kafkaboot.listener")
 _MAX_IDLE_POLL_S = 0.5  # How soon a stop, pause or runtime seek is noticed while idle.
 _LOOP_ERROR_BACKOFF = timedelta(seconds=1)
-
-
-class Listener(Protocol):
-    """What a consumer needs of its container (a ``ListenerContainer``)."""
-
-    endpoint: ListenerEndpoint
-    settings: ContainerSettings
-    invoker: Invoker
-    template: Any
-    send_to: str | None
-    error_handler: Any
-    rebalance_listener: Any
-    initial_seek: SeekProperties | None
-    seeked: set[TopicPartition]
-    paused: bool
-    attempts: DeliveryAttempts
-
-    @property
-    def listener_id(self) -> str: ...
-
-    @property
-    def filter(self) -> Any: ...
-
-    @property
-    def not_before(self) -> Any: ...
-
-    def partitions_for(self, index: int) -> list[TopicPartitionOffset]: ...
-
-    def record_error(self, error: BaseException) -> None: ...
-
-    def fail(self, reason: str) -> None: ...
-
-
-class _RebalanceBridge(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Hands aiokafka's rebalance callbacks to the worker."""
-
-    def __init__(self, worker: ConsumerWorker) -> None:
-        self._worker = worker
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._worker.partitions_revoked(set(revoked))
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._worker.partitions_assigned(set(assigned))
 
 
 class ConsumerWorker:
@@ -115,7 +59,7 @@ class ConsumerWorker:
             container.listener_id,
             record_error=container.record_error,
             halt=self._halt,
-            on_lost=self._lost,
+            on_lost=self._on_lost,
         )
         self._handling = Handling(
             container.invoker,
@@ -132,7 +76,6 @@ class ConsumerWorker:
         self._records: RecordDispatcher | TransactionalDispatcher = RecordDispatcher(self._handling)
         self._batches: BatchDispatcher | None = None
         self._txn: TransactionalProducers | None = None
-        self._seeks: list[SeekRequest] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._stop_requested = asyncio.Event()
@@ -140,6 +83,9 @@ class ConsumerWorker:
         self._poll_backoff = PollBackOff()
         self._idle = asyncio.Event()
         self._idle.set()
+        self.assignment = PartitionAssignment(
+            container, index, consumer, self.book, self.outcomes, self._idle
+        )
         self._pending_commit: asyncio.Future[None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -152,9 +98,9 @@ class ConsumerWorker:
             mine = self.container.partitions_for(self.index)
             self.consumer.assign([TopicPartition(p.topic, p.partition) for p in mine])
         elif endpoint.topic_pattern:
-            self.consumer.subscribe(pattern=endpoint.topic_pattern, listener=_RebalanceBridge(self))
+            self.consumer.subscribe(pattern=endpoint.topic_pattern, listener=self.assignment)
         else:
-            self.consumer.subscribe(list(endpoint.topics), listener=_RebalanceBridge(self))
+            self.consumer.subscribe(list(endpoint.topics), listener=self.assignment)
         transactions = None
         settings = self._settings
         if settings.transactional and settings.group_id is not None:
@@ -165,6 +111,7 @@ class ConsumerWorker:
                 settings.group_id,
                 timeout=template.delivery_timeout,
             )
+            self.assignment.transactions = self._txn
             transactions = TransactionalDispatcher(self._handling, self._txn, settings.group_id)
             self._records = transactions
         if settings.batch:
@@ -173,8 +120,8 @@ class ConsumerWorker:
         if endpoint.partitions:
             for tp in self.consumer.assignment():
                 self.book.assign(tp)
-            await self._initial_manual_positions()
-            self._apply_pauses(self.book.partitions)
+            await self.assignment.initial_manual_positions()
+            self.assignment.apply_pauses(self.book.partitions)
         self._task = asyncio.create_task(self._run(), name=f"kafkaboot:{self.name}")
 
     @property
@@ -257,8 +204,8 @@ class ConsumerWorker:
         outcomes = self.outcomes
         commits = self._settings.commits
         while not self._stopping:
-            if self._seeks:
-                await self._apply_runtime_seeks()
+            if self.assignment.seeks:
+                await self.assignment.apply_runtime_seeks()
             outcomes.resume_due(hold_all=self.container.paused)
             try:
                 batches = await consumer.getmany(timeout_ms=poll_ms)
@@ -348,161 +295,11 @@ class ConsumerWorker:
         if self._pending_commit is None or self._pending_commit.done():
             self._pending_commit = asyncio.ensure_future(self.outcomes.commit())
 
-    # -- rebalances -----------------------------------------------------------------------
-
-    async def partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        if not revoked:
-            return  # The first join of a group "revokes" nothing; not worth a callback.
-        timeout = self._settings.shutdown_timeout
-        for tp in revoked:
-            state = self.book.get(tp)
-            if state is not None:
-                state.closing = True  # Handling stops after the record in hand.
-        if not self._idle.is_set():
-            try:
-                await asyncio.wait_for(self._idle.wait(), timeout=timeout)
-            except TimeoutError:
-                log.warning(
-                    "listener %s: a record was still being handled %.1fs after partitions "
-                    "were revoked; it will be delivered again to the new owner",
-                    self.name,
-                    timeout,
-                )
-        try:
-            await asyncio.wait_for(self.outcomes.commit(revoked), timeout=timeout)
-        except TimeoutError:
-            log.warning("listener %s: commit before revocation timed out", self.name)
-        self.book.remove(revoked)
-        if self._txn is not None:
-            await self._txn.close(revoked)
-        listener = self.container.rebalance_listener
-        if listener is not None and hasattr(listener, "on_partitions_revoked"):
-            await self._call_listener(listener.on_partitions_revoked, revoked, self.consumer)
-
-    async def partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        states = [self.book.assign(tp) for tp in assigned]
-        # aiokafka fetches as soon as it assigned, before this callback (and its seeks)
-        # ran: pause until the seeks are done, and hold back what was fetched already.
-        if assigned:
-            self.consumer.pause(*assigned)
-        for state in states:
-            state.ready = False
-        try:
-            await self._assigned(assigned)
-        finally:
-            for state in states:
-                start = state.resume_offset
-                if start is not None and state.open:
-                    # Records were fetched (and held back) from ``start``: read them again.
-                    self.consumer.seek(state.tp, start)
-                    state.sought()
-                state.ready = True
-            if not self.container.paused:
-                resume = assigned - self.outcomes.held
-                if resume:
-                    self.consumer.resume(*resume)
-
-    async def _assigned(self, assigned: set[TopicPartition]) -> None:
-        container = self.container
-        if container.initial_seek is not None:
-            await self._initial_seek(container.initial_seek, assigned)
-        listener = container.rebalance_listener
-        if listener is None:
-            return
-        if isinstance(listener, ConsumerSeekAware) or _takes_seek(listener):
-            positions = {}
-            for tp in assigned:
-                state = self.book.get(tp)
-                held = state.resume_offset if state is not None else None
-                positions[tp] = held if held is not None else await self.consumer.position(tp)
-            seek = SeekCallback()
-            await self._call_listener(listener.on_partitions_assigned, positions, seek)
-            await self._sought(await apply_seeks(self.consumer, seek.requests, assigned))
-        elif hasattr(listener, "on_partitions_assigned"):
-            await self._call_listener(listener.on_partitions_assigned, assigned, self.consumer)
-
-    async def _initial_seek(self, seek: SeekProperties, assigned: set[TopicPartition]) -> None:
-        """``kafka.listeners.<id>.seek``: with ``once``, the first assignment of each
-        partition in this process; otherwise only partitions the group has no committed
-        offset for, so a rebalance or a restart never skips records."""
-        container = self.container
-        try:
-            if seek.once:
-                targets = assigned - container.seeked
-                container.seeked |= targets
-            else:
-                committed = await asyncio.gather(
-                    *(self.consumer.committed(tp) for tp in sorted(assigned))
-                )
-                targets = {
-                    tp
-                    for tp, offset in zip(sorted(assigned), committed, strict=True)
-                    if offset is None
-                }
-            requests = initial_seek_requests(seek, targets)
-            await self._sought(await apply_seeks(self.consumer, requests, targets))
-        except (KafkaError, ValueError) as exc:
-            container.record_error(exc)
-            log.error("listener %s: the configured seek failed: %r", self.name, exc)
-
-    async def _sought(self, partitions: Iterable[TopicPartition]) -> None:
-        """Tell the states of ``partitions`` where their seeks landed (a seek to the end or
-        the beginning resolves here)."""
-        for tp in set(partitions):
-            state = self.book.get(tp)
-            if state is not None:
-                state.sought(await self.consumer.position(tp))
-
-    def _apply_pauses(self, assigned: set[TopicPartition]) -> None:
-        held = self.outcomes.held
-        paused = assigned if self.container.paused else assigned & held
-        if paused:
-            self.consumer.pause(*paused)
-
-    async def _lost(self, lost: set[TopicPartition]) -> None:
-        self.book.remove(lost)
-        listener = self.container.rebalance_listener
-        if listener is not None and hasattr(listener, "on_partitions_lost"):
-            await self._call_listener(listener.on_partitions_lost, lost, self.consumer)
-
-    async def _call_listener(self, callback: Any, *args: Any) -> None:
-        try:
-            await call_maybe_async(callback, *args)
-        except Exception as exc:
-            self.container.record_error(exc)
-            log.exception("listener %s: rebalance listener %r failed", self.name, callback)
-
-    # -- seeks ------------------------------------------------------------------------------
+    async def _on_lost(self, lost: set[TopicPartition]) -> None:
+        await self.assignment.lost(lost)
 
     def request_seek(self, request: SeekRequest) -> None:
-        self._seeks.append(request)
-
-    async def _apply_runtime_seeks(self) -> None:
-        requests, self._seeks = self._seeks, []
-        try:
-            moved = await apply_seeks(self.consumer, requests, self.book.partitions)
-        except (KafkaError, ValueError) as exc:
-            self.container.record_error(exc)
-            log.error("listener %s: seek failed: %r", self.name, exc)
-            return
-        await self._sought(moved)
-
-    async def _initial_manual_positions(self) -> None:
-        seek = SeekCallback()
-        for spec in self.container.partitions_for(self.index):
-            tp = TopicPartition(spec.topic, spec.partition)
-            if spec.position == "beginning":
-                seek.seek_to_beginning(tp)
-            elif spec.position == "end":
-                seek.seek_to_end(tp)
-            elif spec.offset is not None and spec.relative:
-                seek.seek_relative(tp, spec.offset)
-            elif spec.offset is not None and spec.offset < 0:
-                end = (await self.consumer.end_offsets([tp]))[tp]
-                seek.seek(tp, max(0, end + spec.offset))
-            elif spec.offset is not None:
-                seek.seek(tp, spec.offset)
-        await apply_seeks(self.consumer, seek.requests, self.book.partitions)
+        self.assignment.seeks.append(request)
 
     # -- pause and resume -------------------------------------------------------------------
 
@@ -526,10 +323,3 @@ class ConsumerWorker:
                 targets = set()
         if targets:
             self.consumer.resume(*targets)
-
-
-def _takes_seek(listener: Any) -> bool:
-    method = getattr(listener, "on_partitions_assigned", None)
-    if method is None:
-        return False
-    return "seek" in inspect.signature(method).parameters
