@@ -120,6 +120,13 @@ class PartitionAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
                 start = state.resume_offset
                 if start is not None and state.open:
                     # Records were fetched (and held back) from ``start``: read them again.
+                    log.debug(
+                        "listener %s: %s-%d reads again from %d after its assignment",
+                        self.name,
+                        state.tp.topic,
+                        state.tp.partition,
+                        start,
+                    )
                     self.consumer.seek(state.tp, start)
                     state.sought()
                 state.ready = True

@@ -256,6 +256,19 @@ class ConsumerWorker:
         for tp in sorted(batches):
             records = batches[tp]
             state = self.book.get(tp)
+            if state is None and records and tp in self.consumer.assignment():
+                # Assigned by aiokafka, whose callback has not told us yet: fetched too
+                # early. Read them again once the assignment (and its seeks) is done.
+                log.debug(
+                    "listener %s: %s-%d fetched before its assignment callback; reading "
+                    "it again from %d",
+                    self.name,
+                    tp.topic,
+                    tp.partition,
+                    records[0].offset,
+                )
+                self.consumer.seek(tp, records[0].offset)
+                continue
             if state is None or state.closing or not records:
                 continue  # Not ours (any more): whoever owns it reads it from its commit.
             if state.floor is not None:
@@ -265,6 +278,15 @@ class ConsumerWorker:
             state.fetched(records[0].offset)
             if state.ready:
                 parts[state] = records
+            else:
+                log.debug(
+                    "listener %s: %s-%d@%d-%d held back until the assignment's seeks are done",
+                    self.name,
+                    tp.topic,
+                    tp.partition,
+                    records[0].offset,
+                    records[-1].offset,
+                )
             # Else fetched before the assignment's seeks were applied: read again after them.
         if not parts:
             return

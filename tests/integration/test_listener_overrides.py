@@ -24,7 +24,9 @@ def registry_with(bootstrap, listeners):
 
 
 async def commit_at(bootstrap, group, topic, offset):
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )  # Else stop() commits its own position over the one given.
     await consumer.start()
     try:
         consumer.assign([TopicPartition(topic, 0)])

@@ -268,7 +268,9 @@ class SeekOnAssignment(ConsumerSeekAware):
 
 
 async def _commit_at(bootstrap, group, offsets):
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )  # Else stop() commits its own position over the one given.
     await consumer.start()
     try:
         consumer.assign(list(offsets))
