@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 
 from kafkaboot.config.kafka import SeekProperties
 from kafkaboot.listener.outcomes import Outcomes
-from kafkaboot.listener.partition import PartitionBook
+from kafkaboot.listener.partition import PartitionBook, PartitionState
 from kafkaboot.listener.rebalance import (
     ConsumerSeekAware,
     SeekCallback,
@@ -116,22 +116,33 @@ class PartitionAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
         try:
             await self._assigned(assigned)
         finally:
+            self._release(states, assigned)
+
+    def _release(self, states: list[PartitionState], assigned: set[TopicPartition]) -> None:
+        """After the assignment's callbacks: read held-back records again, let records
+        through, resume fetching. Each step on its own, so one failure stalls nothing."""
+        try:
             for state in states:
-                start = state.resume_offset
-                if start is not None and state.open:
-                    # Records were fetched (and held back) from ``start``: read them again.
-                    log.debug(
-                        "listener %s: %s-%d reads again from %d after its assignment",
-                        self.name,
-                        state.tp.topic,
-                        state.tp.partition,
-                        start,
-                    )
-                    self.consumer.seek(state.tp, start)
-                    state.sought()
                 state.ready = True
+                start = state.resume_offset
+                if start is None or not state.open:
+                    continue
+                # Records were fetched (and held back) from ``start``: read them again.
+                log.debug(
+                    "listener %s: %s-%d reads again from %d after its assignment",
+                    self.name,
+                    state.tp.topic,
+                    state.tp.partition,
+                    start,
+                )
+                try:
+                    self.consumer.seek(state.tp, start)
+                except Exception as exc:  # Revoked meanwhile: the new owner reads it.
+                    log.warning("listener %s: cannot seek %s: %r", self.name, state.tp, exc)
+                state.sought(start)
+        finally:
             if not self.container.paused:
-                resume = assigned - self.outcomes.held
+                resume = (assigned & self.book.partitions) - self.outcomes.held
                 if resume:
                     self.consumer.resume(*resume)
 

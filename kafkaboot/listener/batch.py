@@ -20,7 +20,7 @@ from aiokafka import TopicPartition
 
 from kafkaboot.errors import BatchListenerFailedError
 from kafkaboot.listener.acks import AckMode
-from kafkaboot.listener.dispatch import Handling, TrackedAcknowledgment
+from kafkaboot.listener.dispatch import BatchAcknowledgment, Handling
 from kafkaboot.listener.partition import PartitionState, Record
 from kafkaboot.listener.transactions import TransactionalDispatcher
 
@@ -39,10 +39,11 @@ class BatchDispatcher:
     ) -> None:
         self.handling = handling
         self.transactions = transactions
-        self._recovered: set[tuple[str, int, int]] = set()
-        """Undecodable records of a batch already recovered, so batch retries skip them."""
 
     async def dispatch(self, parts: Parts) -> None:
+        parts = self._due(parts)
+        if not parts:
+            return
         if self.transactions is None:
             await self._batch(parts)
             return
@@ -50,6 +51,22 @@ class BatchDispatcher:
             if state.closing:
                 return
             await self._batch({state: parts[state]})
+
+    def _due(self, parts: Parts) -> Parts:
+        """Leave out partitions whose first record is still in a back-off from before a
+        rebalance: they wait for it, paused."""
+        attempts = self.handling.outcomes.attempts
+        due = {}
+        for state, records in parts.items():
+            first = records[0]
+            if attempts.of(state.tp):
+                attempts.forget_before(state.tp, first.offset)
+                wait = attempts.remaining(state.tp, first.offset)
+                if wait > 0:
+                    self.handling.outcomes.rewind(state, first.offset, timedelta(seconds=wait))
+                    continue
+            due[state] = records
+        return due
 
     async def _batch(self, parts: Parts) -> None:
         handling = self.handling
@@ -59,12 +76,14 @@ class BatchDispatcher:
         passed: list[Record] = []  # The records behind ``values``, index for index.
         index = 0
         while index < len(records):
-            index, failed = self._decode_run(records, index, values, passed)
+            index, failed = self._decode_run(parts, records, index, values, passed)
             if failed is not None:
                 record, exc = failed
                 action = await outcomes.decide(record, exc)
                 if not action.retry:
-                    self._recovered.add((record.topic, record.partition, record.offset))
+                    state = self._state_of(parts, record)
+                    if state is not None:
+                        state.recovered.add(record.offset)
                     continue
                 self._rewind(parts, action.delay)
                 if action.stop_reason is not None:
@@ -135,7 +154,7 @@ class BatchDispatcher:
             handling.outcomes.attempts.done(state.tp, first.offset)
             self._forget_recovered(state, last)
 
-    def _acknowledgment(self, parts: Parts) -> TrackedAcknowledgment:
+    def _acknowledgment(self, parts: Parts) -> BatchAcknowledgment:
         """One acknowledgment for every record of the batch (the filtered and recovered
         ones too: acknowledging the batch finishes them all)."""
         covered = []
@@ -144,10 +163,15 @@ class BatchDispatcher:
             for record in records:
                 state.delivered(record.offset)
                 covered.append((state, record.offset, epoch))
-        return TrackedAcknowledgment(self.handling, covered)
+        return BatchAcknowledgment(self.handling, covered)
 
     def _decode_run(
-        self, records: list[Record], start: int, values: list[Any], passed: list[Record]
+        self,
+        parts: Parts,
+        records: list[Record],
+        start: int,
+        values: list[Any],
+        passed: list[Record],
     ) -> tuple[int, tuple[Record, Exception] | None]:
         """Filter and decode ``records[start:]`` until one fails: where to go on, and the
         failure (a filter that raises is the record's failure too).
@@ -160,14 +184,14 @@ class BatchDispatcher:
         """
         decode: Callable[[Record], Any] | None = self.handling.invoker.decode_one
         keep = self.handling.filter
-        recovered = self._recovered
+        recovered = {(state.tp, offset) for state in parts for offset in state.recovered}
         paused = gc.isenabled()
         if paused:
             gc.disable()
         try:
             for index in range(start, len(records)):
                 record = records[index]
-                if recovered and (record.topic, record.partition, record.offset) in recovered:
+                if recovered and (_tp(record), record.offset) in recovered:
                     continue  # Undecodable and recovered already, on an earlier try.
                 try:
                     if keep is not None and not keep(record):
@@ -190,7 +214,10 @@ class BatchDispatcher:
         first = next(iter(parts.values()))[0]
         action = await outcomes.decide(first, exc, tuple(passed) or (first,))
         if not all(state.open for state in parts):
-            return False  # Revoked while the error handler ran.
+            # Revoked (some of it) while the error handler ran: what is still ours is read
+            # again; the rest goes to its new owner from the committed offset.
+            self._rewind(parts, timedelta(0))
+            return False
         if action.retry:
             self._rewind(parts, action.delay)
             if action.stop_reason is not None:
@@ -239,16 +266,25 @@ class BatchDispatcher:
                 outcomes.handled(state, done[-1].offset, len(done))
             self._forget_recovered(state, done[-1].offset)
 
-    def _forget_recovered(self, state: PartitionState, last: int) -> None:
-        if self._recovered:
-            topic, partition = state.tp.topic, state.tp.partition
-            self._recovered = {
-                key for key in self._recovered if key[:2] != (topic, partition) or key[2] > last
-            }
+    @staticmethod
+    def _forget_recovered(state: PartitionState, last: int) -> None:
+        if state.recovered:
+            state.recovered = {offset for offset in state.recovered if offset > last}
+
+    @staticmethod
+    def _state_of(parts: Parts, record: Record) -> PartitionState | None:
+        for state in parts:
+            if state.tp.partition == record.partition and state.tp.topic == record.topic:
+                return state
+        return None
 
     def _rewind(self, parts: Parts, delay: timedelta) -> None:
         for state, records in parts.items():
             self.handling.outcomes.rewind(state, records[0].offset, delay)
+
+
+def _tp(record: Record) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)
 
 
 def _failed_record(exc: BatchListenerFailedError, passed: list[Record]) -> int | None:

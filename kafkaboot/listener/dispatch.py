@@ -20,12 +20,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from kafkaboot.listener.acks import AckMode, Acknowledgment
+from kafkaboot.listener.attempts import Failures
 from kafkaboot.listener.binding import Invoker
 from kafkaboot.listener.outcomes import Outcomes
 from kafkaboot.listener.partition import PartitionState, Record
 from kafkaboot.listener.reply import send_result
 
-__all__ = ["Handling", "RecordDispatcher", "TrackedAcknowledgment"]
+__all__ = ["BatchAcknowledgment", "Handling", "RecordDispatcher", "TrackedAcknowledgment"]
+
+_NO_WAIT = timedelta(0)
 
 
 @dataclasses.dataclass(slots=True)
@@ -86,19 +89,38 @@ class Handling:
 
 
 class TrackedAcknowledgment(Acknowledgment):
-    """An acknowledgment bound to the records it covers: one record, or (batch listeners)
-    every record of the batch, each with the partition state it was delivered in."""
+    """An acknowledgment bound to the record it covers and the delivery it came with."""
 
-    __slots__ = ("_handling", "_records")
+    __slots__ = ("_epoch", "_handling", "_offset", "_state")
 
-    def __init__(self, handling: Handling, records: list[tuple[PartitionState, int, int]]) -> None:
-        super().__init__()
+    def __init__(self, handling: Handling, state: PartitionState, offset: int) -> None:
+        self._on_acknowledge = None
+        self._returned = False
+        self.acknowledged = False
+        self.nacked = False
+        self.nack_sleep = _NO_WAIT
         self._handling = handling
-        self._records = records
-        """``(state, offset, epoch)`` per record."""
+        self._state = state
+        self._offset = offset
+        self._epoch = state.epoch
 
     def _report(self) -> None:
         self._handling.acknowledge(self)
+
+    def apply(self, outcomes: Outcomes) -> None:
+        outcomes.acknowledged(self._state, self._offset, self._epoch)
+
+
+class BatchAcknowledgment(TrackedAcknowledgment):
+    """Batch listeners: one acknowledgment for every record of the batch, each with the
+    partition state and epoch it was delivered in."""
+
+    __slots__ = ("_records",)
+
+    def __init__(self, handling: Handling, records: list[tuple[PartitionState, int, int]]) -> None:
+        state, offset, _ = records[0]
+        super().__init__(handling, state, offset)
+        self._records = records
 
     def apply(self, outcomes: Outcomes) -> None:
         for state, offset, epoch in self._records:
@@ -117,87 +139,90 @@ class RecordDispatcher:
             and handling.send_to is None
             and handling.not_before is None
         )
-        self._fast = (
-            plain
-            and handling.ack_mode not in (AckMode.RECORD,)
-            and not (handling.ack_mode.is_manual)
-        )
-        self._fast_manual = plain and handling.ack_mode.is_manual
+        mode = handling.ack_mode
+        self._fast = plain and mode is not AckMode.RECORD and not mode.is_manual
+        self._fast_manual = plain and mode.is_manual
 
     async def dispatch(self, state: PartitionState, records: list[Record]) -> None:
+        attempts = self.handling.outcomes.attempts
+        failing = attempts.of(state.tp)
+        if failing:
+            attempts.forget_before(state.tp, records[0].offset)
+            failing = attempts.of(state.tp)
         if self._fast:
-            await self._run_plain(state, records)
+            await self._run_plain(state, records, failing)
         elif self._fast_manual:
-            await self._run_manual(state, records)
+            await self._run_manual(state, records, failing)
         else:
             for record in records:
-                if state.closing or not await self._one(state, record):
+                if state.closing or not await self._one(state, record, failing):
                     return
 
-    async def _run_plain(self, state: PartitionState, records: list[Record]) -> None:
+    async def _run_plain(
+        self, state: PartitionState, records: list[Record], failing: Failures | None
+    ) -> None:
         """The common case (async handler, automatic commits per poll) with nothing per
-        record but the call: the run of handled records is booked once."""
+        record but the call and one attribute: the finished offset moves with every record
+        (a revocation that cannot wait for the record in hand still commits the ones
+        before it), and the run is counted once."""
         handling = self.handling
         call = handling.invoker.call
         consumer = handling.consumer
         outcomes = handling.outcomes
-        attempts = outcomes.attempts
-        tp = state.tp
         count = 0
-        last = -1
         try:
             for record in records:
                 if state.closing:
                     return
-                if attempts and self._waiting(state, record):
+                offset = record.offset
+                if failing and offset in failing and self._waiting(state, record):
                     return
                 try:
                     await call(record, None, consumer)
                 except Exception as exc:
-                    if count:
-                        outcomes.handled(state, last, count)
-                        count = 0
                     if not await outcomes.failed(state, record, exc):
                         return  # Rewound: the rest of its records come again.
-                    outcomes.handled(state, record.offset, 1)  # Recovered.
-                    continue
-                if attempts:
-                    attempts.done(tp, record.offset)
+                    # Recovered: finished like a handled record.
+                    failing = outcomes.attempts.of(state.tp)
+                else:
+                    if failing:
+                        outcomes.attempts.done(state.tp, offset)
+                if state.open:
+                    state.finished = offset + 1
                 count += 1
-                last = record.offset
         finally:
-            if count:
-                outcomes.handled(state, last, count)
+            outcomes.book.uncommitted += count
 
-    async def _run_manual(self, state: PartitionState, records: list[Record]) -> None:
+    async def _run_manual(
+        self, state: PartitionState, records: list[Record], failing: Failures | None
+    ) -> None:
         """Manual acknowledgments with an async handler: what ``_one`` does, without the
         checks that do not apply."""
         handling = self.handling
         call = handling.invoker.call
         consumer = handling.consumer
         outcomes = handling.outcomes
-        attempts = outcomes.attempts
         immediate = handling.ack_mode is AckMode.MANUAL_IMMEDIATE
         for record in records:
             if state.closing:
                 return
-            if attempts and self._waiting(state, record):
-                return
             offset = record.offset
-            epoch = state.epoch
+            if failing and offset in failing and self._waiting(state, record):
+                return
             state.delivered(offset)
-            ack = TrackedAcknowledgment(handling, [(state, offset, epoch)])
+            ack = TrackedAcknowledgment(handling, state, offset)
             try:
                 await call(record, ack, consumer)
             except Exception as exc:
                 ack.handler_returned()
                 if not await outcomes.failed(state, record, exc):
                     return
-                outcomes.acknowledged(state, offset, epoch)  # Recovered.
+                outcomes.acknowledged(state, offset, ack._epoch)  # Recovered.
+                failing = outcomes.attempts.of(state.tp)
                 continue
             ack.handler_returned()
-            if attempts:
-                attempts.done(state.tp, offset)
+            if failing:
+                outcomes.attempts.done(state.tp, offset)
             if ack.nacked:
                 await self._nacked(state, offset, ack.nack_sleep)
                 return
@@ -217,7 +242,7 @@ class RecordDispatcher:
         outcomes.rewind(state, offset, sleep)
         await outcomes.commit([state.tp])  # What came before the nacked record is done.
 
-    async def _one(self, state: PartitionState, record: Record) -> bool:
+    async def _one(self, state: PartitionState, record: Record, failing: Failures | None) -> bool:
         """Handle one record; ``False`` when its partition stops here (rewound, halted)."""
         handling = self.handling
         outcomes = handling.outcomes
@@ -227,7 +252,7 @@ class RecordDispatcher:
             # A retry-topic record that is not due yet: its partition waits, polling goes on.
             outcomes.rewind(state, offset, timedelta(seconds=wait))
             return False
-        if outcomes.attempts and self._waiting(state, record):
+        if failing and offset in failing and self._waiting(state, record):
             return False
         manual = handling.ack_mode.is_manual
         ack: TrackedAcknowledgment | None = None
@@ -238,7 +263,7 @@ class RecordDispatcher:
                 return True
             if manual:
                 state.delivered(offset)
-                ack = TrackedAcknowledgment(handling, [(state, offset, epoch)])
+                ack = TrackedAcknowledgment(handling, state, offset)
             result = await handling.invoke(record, ack)
             await handling.reply(record, result)
         except Exception as exc:

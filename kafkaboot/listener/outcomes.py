@@ -191,9 +191,9 @@ class Outcomes:
         async with self._commit_lock:
             offsets = self.book.offsets_to_commit(partitions)
             if offsets:
-                await self._commit(offsets)
+                await self._commit(offsets, everything=partitions is None)
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int], *, everything: bool) -> None:
         for attempt in range(1, _COMMIT_ATTEMPTS + 1):
             try:
                 await self.consumer.commit(offsets)
@@ -231,7 +231,7 @@ class Outcomes:
                     exc,
                 )
                 return
-            self.book.committed(offsets)
+            self.book.committed(offsets, everything=everything)
             self.last_commit = time.monotonic()
             return
 

@@ -37,6 +37,7 @@ class PartitionState:
 
     __slots__ = (
         "_acked",
+        "_open",
         "_outstanding",
         "_start",
         "closing",
@@ -46,7 +47,9 @@ class PartitionState:
         "floor",
         "open",
         "paused_until",
+        "position",
         "ready",
+        "recovered",
         "tp",
     )
 
@@ -62,19 +65,28 @@ class PartitionState:
         self.finished: int | None = None
         self._start: int | None = None
         """Where the first fetch since the assignment or the last seek began."""
+        self.position: int | None = None
+        """Where the consumer reads next, as far as this state knows: after the records
+        handed out, or where a rewind or seek moved it."""
         self.committed = committed
         """The offset last committed by this consumer (or found committed at assignment)."""
         self.epoch = 0
-        """Counts rewinds and seeks; an acknowledgment from an older epoch is stale (its
-        record will be delivered again)."""
+        """Counts rewinds and seeks. A delivery remembers the epoch it was made in; a late
+        acknowledgment of a delivery that a rewind took back is stale (the record is
+        delivered again)."""
         self.floor: int | None = None
         """After a seek, where it landed: records below it that still arrive were fetched
         before the seek and are dropped (aiokafka hands out a buffered batch that ends
         exactly where a seek to the end lands)."""
         self.paused_until: float | None = None
         """Monotonic time until which a back-off keeps the partition paused."""
+        self.recovered: set[int] = set()
+        """Batch listeners: undecodable records already recovered, so that retries of their
+        batch leave them out."""
         self._outstanding: deque[int] = deque()
         """Manual modes: records handed to the handler and not acknowledged, in order."""
+        self._open: dict[int, int] = {}
+        """Manual modes: each outstanding record's delivery epoch."""
         self._acked: set[int] = set()
         """Manual modes: acknowledged out of order, waiting for the records before them."""
 
@@ -100,7 +112,7 @@ class PartitionState:
         if not self.open:
             return
         if self._outstanding:
-            self._outstanding.append(last_offset)
+            self.delivered(last_offset)
             self.acknowledged(last_offset, self.epoch)
         else:
             self.finished = last_offset + 1
@@ -109,6 +121,7 @@ class PartitionState:
         """A record was handed to a manual-ack handler; it is open until acknowledged."""
         if self.open:
             self._outstanding.append(offset)
+            self._open[offset] = self.epoch
 
     def acknowledged(self, offset: int, epoch: int) -> None:
         """A manual acknowledgment (or a recovery) of a record delivered in ``epoch``.
@@ -116,27 +129,33 @@ class PartitionState:
         Commits advance over the acknowledged prefix only, so an acknowledgment that comes
         out of order waits for the records before it.
         """
-        if not self.open or epoch != self.epoch:
-            return  # Revoked, or rewound since: the record will be delivered again.
+        opened = self._open
+        if not self.open or opened.get(offset) != epoch:
+            return  # Revoked, or taken back by a rewind: the record comes again.
         queue = self._outstanding
-        if queue and queue[0] == offset:
-            queue.popleft()
-            self.finished = offset + 1
-            acked = self._acked
-            while acked and queue and queue[0] in acked:
-                head = queue.popleft()
-                acked.discard(head)
-                self.finished = head + 1
-        elif offset in queue:
+        if queue[0] != offset:
             self._acked.add(offset)
+            return
+        queue.popleft()
+        del opened[offset]
+        self.finished = offset + 1
+        acked = self._acked
+        while acked and queue and queue[0] in acked:
+            head = queue.popleft()
+            acked.discard(head)
+            del opened[head]
+            self.finished = head + 1
 
     def rewind(self, offset: int) -> None:
         """The partition is read again from ``offset`` (a retry, a nack, a loop error):
         records from there on are no longer finished, whatever was said of them."""
         self.epoch += 1
+        self.position = offset
         queue = self._outstanding
         while queue and queue[-1] >= offset:
-            self._acked.discard(queue.pop())
+            head = queue.pop()
+            self._acked.discard(head)
+            del self._open[head]
         if queue:
             return  # Earlier records are still open; ``finished`` stays before them.
         if self.finished is None or self.finished > offset:
@@ -148,10 +167,11 @@ class PartitionState:
         handled after the seek."""
         self.epoch += 1
         self._outstanding.clear()
+        self._open.clear()
         self._acked.clear()
         self.finished = None
         self._start = None
-        self.floor = position
+        self.floor = self.position = position
 
     def past_seek(self, records: list[Record]) -> list[Record]:
         """``records`` without those fetched before the last seek (see ``floor``)."""
@@ -252,13 +272,15 @@ class PartitionBook:
                 offsets[state.tp] = offset
         return offsets
 
-    def committed(self, offsets: dict[TopicPartition, int]) -> None:
-        """``offsets`` were committed."""
+    def committed(self, offsets: dict[TopicPartition, int], *, everything: bool = True) -> None:
+        """``offsets`` were committed (``everything`` that could be, or only some
+        partitions': then the ack-count still counts the others')."""
         for tp, offset in offsets.items():
             state = self._states.get(tp)
             if state is not None:
                 state.committed = offset
-        self.uncommitted = 0
+        if everything:
+            self.uncommitted = 0
 
     @property
     def has_pending(self) -> bool:

@@ -118,6 +118,9 @@ class TransactionalProducers:
                 )
 
 
+_AFTER_FENCING = timedelta(seconds=5)
+
+
 class TransactionalDispatcher:
     """Runs a listener's work in its partition's transaction, together with the offsets it
     moves past; used for record listeners (a transaction per record) and by batch listeners
@@ -133,9 +136,20 @@ class TransactionalDispatcher:
     async def dispatch(self, state: PartitionState, records: list[Record]) -> None:
         """Record listeners: one transaction per record, in order."""
         handling = self.handling
+        outcomes = handling.outcomes
         keep = handling.filter
+        if outcomes.attempts.of(state.tp):
+            outcomes.attempts.forget_before(state.tp, records[0].offset)
         for record in records:
             if state.closing:
+                return
+            # A retry-topic record not due yet, or one still in a back-off from before a
+            # rebalance: the partition waits, polling goes on.
+            wait = max(
+                handling.not_due(record), outcomes.attempts.remaining(state.tp, record.offset)
+            )
+            if wait > 0:
+                outcomes.rewind(state, record.offset, timedelta(seconds=wait))
                 return
 
             async def work(record: Record = record) -> None:
@@ -230,5 +244,7 @@ class TransactionalDispatcher:
             first,
         )
         await producers.close([state.tp])
-        self.handling.outcomes.rewind(state, first)
+        # Not at once: if another consumer fenced this one, reopening the producer would
+        # fence it back; the rebalance that takes the partition away comes meanwhile.
+        self.handling.outcomes.rewind(state, first, _AFTER_FENCING)
         return True

@@ -74,7 +74,7 @@ class ConsumerWorker:
             after_late_ack=self._after_late_ack,
         )
         self._records: RecordDispatcher | TransactionalDispatcher = RecordDispatcher(self._handling)
-        self._batches: BatchDispatcher | None = None
+        self._batches = BatchDispatcher(self._handling) if settings.batch else None
         self._txn: TransactionalProducers | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -114,7 +114,7 @@ class ConsumerWorker:
             self.assignment.transactions = self._txn
             transactions = TransactionalDispatcher(self._handling, self._txn, settings.group_id)
             self._records = transactions
-        if settings.batch:
+        if settings.batch and transactions is not None:
             self._batches = BatchDispatcher(self._handling, transactions)
         await self.consumer.start()
         if endpoint.partitions:
@@ -243,10 +243,11 @@ class ConsumerWorker:
             reason,
             delay,
         )
-        # aiokafka may have taken records of other partitions from its buffer before it
-        # raised, and dropped them with the error: read them again.
+        # An error raised while aiokafka decoded a fetched batch drops the records of other
+        # partitions it had taken already: read each partition again from where it was.
         for state in self.book:
-            self.outcomes.rewind_unfinished(state, timedelta(0))
+            if state.position is not None and state.open:
+                self.consumer.seek(state.tp, state.position)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop_requested.wait(), delay)
         return not self._stopping
@@ -277,6 +278,7 @@ class ConsumerWorker:
                     continue
             state.fetched(records[0].offset)
             if state.ready:
+                state.position = records[-1].offset + 1
                 parts[state] = records
             else:
                 log.debug(

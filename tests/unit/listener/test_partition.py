@@ -90,6 +90,20 @@ def test_an_acknowledgment_from_before_a_rewind_is_stale():
     assert state.commit_offset() == 1
 
 
+def test_a_late_acknowledgment_counts_after_a_later_record_was_rewound():
+    """Record 0 is acknowledged later from a background task; record 1 fails meanwhile and
+    is retried. The late acknowledgment of 0 still counts, or the partition stalls."""
+    state = PartitionState(TP)
+    state.fetched(0)
+    state.delivered(0)
+    epoch_of_0 = state.epoch
+    state.delivered(1)
+    state.rewind(1)  # Record 1 failed: read again from 1.
+    state.acknowledged(0, epoch_of_0)
+    assert state.commit_offset() == 1
+    assert state.outstanding == 0
+
+
 def test_a_closed_state_ignores_outcomes_and_commits_nothing():
     book = PartitionBook()
     state = book.assign(TP)
@@ -121,6 +135,15 @@ def test_offsets_for_some_partitions_leave_the_others():
     assert book.offsets_to_commit([OTHER]) == {OTHER: 10}
     book.committed({OTHER: 10})
     assert book.offsets_to_commit() == {TP: 2}
+
+
+def test_a_commit_of_some_partitions_keeps_counting_the_others():
+    book = PartitionBook()
+    book.uncommitted = 7
+    book.committed({TP: 3}, everything=False)  # Before a revocation, or after a nack.
+    assert book.uncommitted == 7
+    book.committed({TP: 4})
+    assert book.uncommitted == 0
 
 
 def test_a_filtered_record_waits_for_open_acknowledgments_before_it():
@@ -252,6 +275,11 @@ class PartitionMachine(RuleBasedStateMachine):
                 o for o in LOG if o < self.broker_committed and o not in self.finished_ever
             ]
             assert not unfinished, f"committed {self.broker_committed} past {unfinished}"
+
+    @invariant()
+    def every_acknowledgment_given_leaves_nothing_open(self):
+        if not self.acks:
+            assert self.state.outstanding == 0, f"{self.state} stalls with nothing left to ack"
 
     @invariant()
     def resumes_at_or_before_the_first_unfinished_record(self):

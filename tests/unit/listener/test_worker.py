@@ -1,17 +1,20 @@
 """ConsumerWorker's poll loop, with a stand-in consumer: what it does with records that
 arrive at awkward moments."""
 
+import asyncio
+import time
 from types import SimpleNamespace
 
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
 from kafkaboot.errorhandling.handler import DefaultErrorHandler
-from kafkaboot.listener.acks import AckMode
+from kafkaboot.listener.acks import AckMode, Acknowledgment
 from kafkaboot.listener.attempts import DeliveryAttempts
 from kafkaboot.listener.binding import bind
 from kafkaboot.listener.endpoint import ListenerEndpoint
 from kafkaboot.listener.settings import ContainerSettings
+from kafkaboot.listener.transactions import TransactionalDispatcher
 from kafkaboot.listener.worker import ConsumerWorker
 
 TP = TopicPartition("t", 0)
@@ -37,27 +40,34 @@ class StandInConsumer:
         self.paused -= set(partitions)
 
 
-def _worker(handled, consumer):
-    async def handler(value: bytes) -> None:
+def _worker(
+    handled, consumer, *, handler=None, shutdown_timeout=1.0, ack_mode=AckMode.BATCH, batch=False
+):
+    async def collect(value: bytes) -> None:
         handled.append(value)
 
+    async def with_ack(value: bytes, ack: Acknowledgment) -> None:
+        handled.append(value)
+
+    if handler is None:
+        handler = with_ack if ack_mode.is_manual else collect
     settings = ContainerSettings(
         group_id="g",
         concurrency=1,
-        ack_mode=AckMode.BATCH,
+        ack_mode=ack_mode,
         ack_count=1,
         ack_time=1.0,
         poll_timeout=0.1,
-        shutdown_timeout=1.0,
+        shutdown_timeout=shutdown_timeout,
         auto_startup=True,
-        batch=False,
+        batch=batch,
         consumer_kwargs={},
         client_id_prefix="c",
     )
     container = SimpleNamespace(
         endpoint=ListenerEndpoint(handler=handler, topics=("t",)),
         settings=settings,
-        invoker=bind(handler, name="h", batch=False, manual_ack=False),
+        invoker=bind(handler, name="h", batch=batch, manual_ack=ack_mode.is_manual),
         template=None,
         send_to=None,
         error_handler=DefaultErrorHandler(),
@@ -113,3 +123,108 @@ async def test_records_fetched_while_the_assignment_callback_runs_are_read_again
     assert consumer.paused == set()  # Paused during the callback, resumed after it.
     await worker._dispatch({TP: _records([3, 4])})
     assert handled == [b"v3", b"v4"]
+
+
+class CommittingConsumer(StandInConsumer):
+    def __init__(self, assigned):
+        super().__init__(assigned)
+        self.commits = []
+
+    async def commit(self, offsets):
+        self.commits.append(dict(offsets))
+
+
+async def test_a_revocation_that_cannot_wait_commits_the_records_finished_before():
+    """The handler hangs on record 5 past the shutdown timeout: records 0-4 are committed
+    when the partition is revoked, not delivered again."""
+    consumer = CommittingConsumer({TP})
+    stuck, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(value: bytes) -> None:
+        if value == b"v5":
+            stuck.set()
+            await release.wait()
+
+    worker = _worker([], consumer, handler=handler, shutdown_timeout=0.2)
+    await worker.assignment.assigned({TP})
+    loop = asyncio.create_task(worker._dispatch({TP: _records(range(10))}))
+    await stuck.wait()
+    worker._idle.clear()  # As the poll loop does while it dispatches.
+    await worker.assignment.revoked({TP})
+    assert consumer.commits == [{TP: 5}]
+    release.set()
+    await loop
+    assert worker.book.offsets_to_commit() == {}
+
+
+async def test_a_failed_poll_keeps_records_waiting_for_their_acknowledgment():
+    """A retriable poll error reads each partition again from where it was, and takes
+    back no delivery: a later acknowledgment still counts."""
+    consumer, acks = CommittingConsumer({TP}), []
+
+    async def keep(value: bytes, ack: Acknowledgment) -> None:
+        acks.append(ack)  # Acknowledged later, from elsewhere.
+
+    worker = _worker([], consumer, handler=keep, ack_mode=AckMode.MANUAL)
+    await worker.assignment.assigned({TP})
+    await worker._dispatch({TP: _records([0, 1])})
+    worker._poll_backoff.failed = lambda: 0.0
+    assert await worker._poll_failed(RuntimeError("decoding went wrong"))
+    assert consumer.seeks == [(TP, 2)]
+    acks[0].acknowledge()
+    assert worker.book.get(TP).commit_offset() == 1
+
+
+async def test_an_assignment_whose_seek_back_fails_still_resumes_its_partitions():
+    consumer = StandInConsumer({TP})
+
+    def refuse(tp, offset):
+        raise RuntimeError("not assigned any more")
+
+    worker = _worker([], consumer)
+
+    class Fetching:
+        async def on_partitions_assigned(self, partitions, consumer_):
+            await worker._dispatch({TP: _records([3])})
+            consumer.seek = refuse
+
+    worker.container.rebalance_listener = Fetching()
+    await worker.assignment.assigned({TP})
+    assert consumer.paused == set()
+    assert worker.book.get(TP).ready
+
+
+async def test_a_batch_whose_first_record_is_still_backing_off_waits_for_it():
+    """A back-off under way when the partition was revoked still runs out before the
+    batch comes again (the failed delivery count lives in the container)."""
+    consumer, handled = StandInConsumer({TP}), []
+
+    async def on_batch(values: list[bytes]) -> None:
+        handled.extend(values)
+
+    worker = _worker(handled, consumer, handler=on_batch, batch=True)
+    await worker.assignment.assigned({TP})
+    worker.container.attempts.failed(TP, 0)
+    worker.container.attempts.wait_until(TP, 0, 30.0)
+    await worker._dispatch({TP: _records([0, 1, 2])})
+    assert handled == []
+    assert consumer.seeks == [(TP, 0)]
+    assert TP in consumer.paused
+
+
+async def test_a_transactional_retry_topic_record_waits_until_it_is_due():
+    consumer = StandInConsumer({TP})
+
+    class NoProducers:
+        timeout = 1.0
+
+        async def for_partition(self, tp):
+            raise AssertionError("a record that is not due must not start a transaction")
+
+    worker = _worker([], consumer)
+    worker._handling.not_before = lambda record: time.time() + 30
+    dispatcher = TransactionalDispatcher(worker._handling, NoProducers(), "g")
+    state = worker.book.assign(TP)
+    await dispatcher.dispatch(state, _records([4, 5]))
+    assert consumer.seeks == [(TP, 4)]
+    assert TP in consumer.paused
