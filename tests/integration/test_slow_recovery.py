@@ -4,8 +4,9 @@ The error handler's decision (and so a dead-letter send) runs on the consumer's 
 Without a bound, aiokafka takes the consumer out of its group while the recoverer runs: its
 partitions go to another member, which fails on the record and recovers it again (with two
 consumers, over and over). With the bound, a recoverer still running when the interval is
-about to run out is cancelled and counts as a failed recovery: the record is retried, the consumer keeps polling and keeps its partitions, and after
-``recovery_attempts`` such failures the container stops. Every record is counted by id.
+about to run out is cancelled and counts as a failed recovery: the record is retried, the
+consumer keeps polling and keeps its partitions, and after ``recovery_attempts`` such
+failures the container stops. Every record is counted by id.
 """
 
 import asyncio
