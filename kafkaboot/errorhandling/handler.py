@@ -8,12 +8,14 @@ plug into this same interface.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("kafkaboot.listener")
+_T = TypeVar("_T")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,6 +76,10 @@ class FailedRecord:
     batch: tuple[ConsumerRecord[bytes, bytes], ...] = ()
     """For a batch listener whose whole batch failed: every record of the batch, which a
     recoverer must deal with one by one (``record`` is the first of them)."""
+    deadline: float | None = None
+    """``time.monotonic()`` by which the decision must be made: past it, the consumer would
+    stop polling for longer than ``max.poll.interval.ms`` and be removed from its group
+    (``None``: no limit). :class:`DefaultErrorHandler` gives up on its recoverer then."""
 
     @property
     def records(self) -> tuple[ConsumerRecord[bytes, bytes], ...]:
@@ -92,7 +99,8 @@ class ErrorHandler(Protocol):
 
 Recoverer = Callable[[FailedRecord], Awaitable[None] | None]
 """Called once retries are over, before the record is committed: it must not return until
-the record is safe (a dead-letter send acknowledged), and raise if it could not be."""
+the record is safe (a dead-letter send acknowledged), and raise if it could not be. An async
+recoverer still running at the failure's ``deadline`` is cancelled and counts as failed."""
 
 _MAX_TRACKED = 10_000
 NOT_RETRYABLE: tuple[type[BaseException], ...] = (DeserializationError, ValidationError)
@@ -138,8 +146,9 @@ class DefaultErrorHandler:
         recoverer: what happens to a record that will not succeed, e.g. a
             :class:`~kafkaboot.errorhandling.DeadLetterPublishingRecoverer` (default: an
             ERROR log line with its raw bytes). The record is committed only once this
-            returns; if it raises, the record stays uncommitted and is tried again, and
-            after ``recovery_attempts`` such failures the container stops.
+            returns; if it raises, or is still running when ``max.poll.interval.ms`` would
+            run out (then it is cancelled), the record stays uncommitted and is tried
+            again, and after ``recovery_attempts`` such failures the container stops.
         not_retryable: exception types that skip the retries and go to the recoverer at once
             (default: decoding and validation errors).
         recovery_attempts: recoverer failures in a row before the container stops.
@@ -185,7 +194,7 @@ class DefaultErrorHandler:
         try:
             outcome = self.recoverer(failure)
             if inspect.isawaitable(outcome):
-                await outcome
+                await _within(outcome, failure.deadline, "the recoverer")
         except Exception as exc:
             failures = self._recovery_failures.pop(key, 0) + 1
             self._recovery_failures[key] = failures
@@ -212,12 +221,52 @@ class DefaultErrorHandler:
         return ErrorAction.recovered()
 
 
-async def decide(handler: Any, failure: FailedRecord) -> ErrorAction:
-    """Run a sync or async error handler; an error handler that itself fails retries."""
+class _TooLate(TimeoutError):
+    """An error handler or recoverer ran past its deadline, and was cancelled."""
+
+    def __init__(self, what: str, budget: float) -> None:
+        super().__init__(
+            f"{what} was still running after {budget:.1f}s, when its consumer had to poll "
+            "again to stay in its group; raise max.poll.interval.ms or make it faster"
+        )
+
+
+async def _within(awaitable: Awaitable[_T], deadline: float | None, what: str) -> _T:
+    """Await ``awaitable``, cancelled at ``deadline`` (``time.monotonic()``; ``None``: never).
+
+    Raises:
+        _TooLate: the deadline passed first.
+    """
+    if deadline is None:
+        return await awaitable
+    budget = max(0.0, deadline - time.monotonic())
+    try:
+        async with asyncio.timeout(budget) as bound:
+            return await awaitable
+    except TimeoutError:
+        if bound.expired():
+            raise _TooLate(what, budget) from None
+        raise  # The awaitable's own.
+
+
+async def decide(handler: Any, failure: FailedRecord, limit: float | None = None) -> ErrorAction:
+    """Run a sync or async error handler; an error handler that itself fails retries, and
+    so does an async one still running at ``limit`` (``time.monotonic()``): it is cancelled
+    so that its consumer polls in time to stay in its group."""
     try:
         action = handler.handle(failure)
         if inspect.isawaitable(action):
-            action = await action
+            action = await _within(action, limit, "the error handler")
+    except _TooLate as late:
+        log.error(
+            "listener %s: deciding about %s-%d@%d: %s; the record will be retried",
+            failure.listener_id,
+            failure.record.topic,
+            failure.record.partition,
+            failure.record.offset,
+            late,
+        )
+        return ErrorAction.retry_after(timedelta(seconds=1))
     except Exception:
         log.exception(
             "error handler %r failed for %s-%d@%d; the record will be retried",

@@ -29,6 +29,10 @@ __all__ = ["Outcomes"]
 
 log = logging.getLogger("kafkaboot.listener")
 _COMMIT_ATTEMPTS = 3
+_POLL_MARGIN = 0.2
+"""The share of max.poll.interval.ms kept for acting on a decision and polling again..."""
+_MAX_POLL_MARGIN_S = 10.0
+"""...but never more than this."""
 
 
 class Outcomes:
@@ -94,13 +98,31 @@ class Outcomes:
         tp = TopicPartition(record.topic, record.partition)
         attempt = self.attempts.failed(tp, record.offset)
         self.record_error(error)
+        deadline, limit = self._decision_deadlines()
         failure = FailedRecord(
-            record, error, attempt, self.listener_id, self.settings.group_id, batch
+            record, error, attempt, self.listener_id, self.settings.group_id, batch, deadline
         )
-        action = await decide(self.error_handler, failure)
+        action = await decide(self.error_handler, failure, limit)
         if not action.retry:
             self.attempts.done(tp, record.offset)
         return action
+
+    def _decision_deadlines(self) -> tuple[float | None, float | None]:
+        """By when (``time.monotonic()``) the error handler's recoverer, and the error
+        handler itself, must be done: the decision runs on the consumer's task, and aiokafka
+        takes the consumer out of its group once it has not polled for
+        ``max.poll.interval.ms``; its partitions would then go to another member that fails
+        and recovers the record again. What is left of the interval, less a margin to act
+        and poll, and ``None`` without a group."""
+        if self.settings.group_id is None:
+            return None, None
+        interval = self.settings.consumer_kwargs.get("max_poll_interval_ms", 300_000) / 1000
+        # The very measure aiokafka compares with the interval (0 if it is not there).
+        subscription = getattr(self.consumer, "_subscription", None)
+        idle = float(getattr(subscription, "fetcher_idle_time", 0.0))
+        margin = min(interval * _POLL_MARGIN, _MAX_POLL_MARGIN_S)
+        leaves_at = time.monotonic() + interval - idle
+        return leaves_at - margin, leaves_at - margin / 2
 
     async def failed(
         self,
