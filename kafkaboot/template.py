@@ -8,7 +8,6 @@ together. Values are serialized by type unless a serializer is configured or giv
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import functools
 import logging
@@ -20,19 +19,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     IllegalOperation,
     KafkaError,
-    KafkaTimeoutError,
-    MessageSizeTooLargeError,
     ProducerFenced,
 )
 
 from kafkaboot.config.settings import KafkaBootSettings
-from kafkaboot.errors import (
-    KafkaBootError,
-    KafkaSendError,
-    SendBatchError,
-    SendOutcomeUnknownError,
-    SerializationError,
-)
+from kafkaboot.delivery import Deliveries
+from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
 from kafkaboot.producer_listener import LoggingProducerListener, ProducerListener
 from kafkaboot.records import HeadersArg, ProducerRecord, SendResult
 from kafkaboot.serialization import AutoSerializer, Serializer, serializer_for
@@ -57,11 +49,6 @@ __all__ = [
 log = logging.getLogger("kafkaboot.template")
 SerializerArg: TypeAlias = Serializer | str | None
 _STOP_TIMEOUT_S = 10.0
-_COMPACT_ABOVE = 10_000
-_PROBE_AFTER_S = 5.0
-"""A send unconfirmed for this long (or a quarter of the delivery timeout) makes the
-template ask whether any broker answers."""
-_PROBE_TIMEOUT_S = 10.0
 
 
 def _encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
@@ -123,7 +110,6 @@ class KafkaTemplate:
         auto = AutoSerializer()
         self.key_serializer = _resolve(key_serializer or producer.key_serializer, auto)
         self.value_serializer = _resolve(value_serializer or producer.value_serializer, auto)
-        self.producer_listener: ProducerListener = producer_listener or LoggingProducerListener()
         self.default_topic = default_topic or self.settings.kafka.template.default_topic
         self._kwargs = self.settings.kafka.producer_kwargs()
         self._transaction_id: str | None = None
@@ -135,21 +121,32 @@ class KafkaTemplate:
                 suffix = default_transaction_id_suffix()
             self._transaction_id = producer.transaction_id_prefix + suffix
             self._kwargs["transactional_id"] = self._transaction_id
-        self.delivery_timeout = producer.delivery_timeout_s
+        self._deliveries = Deliveries(
+            producer.delivery_timeout_s,
+            self.bootstrap_servers,
+            producer_listener or LoggingProducerListener(),
+        )
         self._producer: AIOKafkaProducer | None = None
         self._checked_partitions: dict[str, set[int]] = {}
-        # Sends in flight, oldest first, with their deadlines: one sweeper task fails the
-        # overdue ones, instead of a timer per record.
-        self._in_flight: collections.deque[
-            tuple[float, ProducerRecord, asyncio.Future[SendResult]]
-        ] = collections.deque()
-        self._sweeper: asyncio.Task[None] | None = None
-        self._probing: asyncio.Task[None] | None = None
         self._transaction_lock = asyncio.Lock()
-        # Set by the sweeper when no broker answers: sends are then refused at once (nothing
-        # written) instead of each waiting out the delivery timeout with an unknown outcome.
-        self._unreachable_since: float | None = None
-        self._suspect = False  # A send ran into trouble: ask the brokers on the next sweep.
+
+    @property
+    def producer_listener(self) -> ProducerListener:
+        """Told about every delivery."""
+        return self._deliveries.listener
+
+    @producer_listener.setter
+    def producer_listener(self, listener: ProducerListener) -> None:
+        self._deliveries.listener = listener
+
+    @property
+    def delivery_timeout(self) -> float:
+        """Seconds a send may stay unconfirmed before its outcome is unknown."""
+        return self._deliveries.timeout
+
+    @delivery_timeout.setter
+    def delivery_timeout(self, seconds: float) -> None:
+        self._deliveries.timeout = seconds
 
     @property
     def started(self) -> bool:
@@ -201,73 +198,20 @@ class KafkaTemplate:
                 "(`kafkaboot broker start` runs one locally)"
             ) from exc
         self._producer = producer
-        self._unreachable_since, self._suspect = None, False
-        self._sweeper = asyncio.create_task(self._expire_overdue(), name="kafkaboot:template")
-
-    async def _expire_overdue(self) -> None:
-        interval = min(1.0, self.delivery_timeout / 4)
-        probe_after = min(_PROBE_AFTER_S, self.delivery_timeout / 4)
-        while True:
-            await asyncio.sleep(interval)
-            now = time.monotonic()
-            in_flight = self._in_flight
-            while in_flight and in_flight[0][2].done():
-                in_flight.popleft()
-            stuck = bool(in_flight) and in_flight[0][0] - self.delivery_timeout + probe_after <= now
-            probing = self._probing
-            if (stuck or self._suspect or self._unreachable_since is not None) and (
-                probing is None or probing.done()
-            ):
-                # Its own task: a broker that is merely slow to answer must not hold up expiry.
-                probing = self._probing = asyncio.create_task(
-                    self._probe(), name="kafkaboot:template-probe"
-                )
-            if probing is not None and in_flight and in_flight[0][0] <= now:
-                # Expire after the probe: a caller told "outcome unknown" then finds the next
-                # sends refused at once, if the brokers are gone.
-                await asyncio.wait([probing])
-            while in_flight and (in_flight[0][2].done() or in_flight[0][0] <= now):
-                _, record, result = in_flight.popleft()
-                if not result.done():
-                    self._fail(record, result, self._unknown_error(record, None))
-            if len(in_flight) > _COMPACT_ABOVE:
-                # One stuck record at the head must not keep every later, delivered one.
-                self._in_flight = collections.deque(e for e in in_flight if not e[2].done())
-
-    async def _probe(self) -> None:
-        """Whether any broker answers a metadata request, remembered for the hot path."""
-        self._suspect = False
-        if await self.broker_reachable(timeout=min(_PROBE_TIMEOUT_S, self.delivery_timeout / 2)):
-            if self._unreachable_since is not None:
-                log.info("Kafka at %s answers again; sends are accepted", self.bootstrap_servers)
-            self._unreachable_since = None
-        elif self._unreachable_since is None:
-            self._unreachable_since = time.monotonic()
-            log.warning(
-                "no broker of %s answers; sends are refused until one does",
-                self.bootstrap_servers,
-            )
+        self._deliveries.start(self.broker_reachable)
 
     async def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
         """Deliver what is queued and close, within ``timeout`` even if the broker is gone."""
         producer, self._producer = self._producer, None
         if producer is None:
             return
-        for task in (self._sweeper, self._probing):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._probing = None
+        await self._deliveries.stop()
         deadline = time.monotonic() + timeout
         # Most of the budget goes to delivering what is queued; what is still in flight
         # after that fails below, and the close gets the rest.
         with contextlib.suppress(TimeoutError, KafkaError):
             await asyncio.wait_for(producer.flush(), timeout * 0.8)
-        while self._in_flight:  # Nobody waits forever on a record the stop gave up on.
-            _, record, result = self._in_flight.popleft()
-            if not result.done():
-                self._fail(record, result, self._unknown_error(record, None))
+        self._deliveries.fail_pending()
         try:
             await asyncio.wait_for(producer.stop(), max(0.5, deadline - time.monotonic()))
         except TimeoutError:
@@ -318,9 +262,10 @@ class KafkaTemplate:
         record, delivery = await self._enqueue(
             topic, value, key, partition, timestamp_ms, headers, key_serializer, value_serializer
         )
+        deliveries = self._deliveries
         result: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
-        delivery.add_done_callback(functools.partial(self._delivered, record, result))
-        self._in_flight.append((time.monotonic() + self.delivery_timeout, record, result))
+        delivery.add_done_callback(functools.partial(deliveries.delivered, record, result))
+        deliveries.in_flight.append((time.monotonic() + deliveries.timeout, record, result))
         return result
 
     async def _enqueue(
@@ -342,8 +287,8 @@ class KafkaTemplate:
             producer = self._producer
             if producer is None:
                 producer = self._started()
-            if self._unreachable_since is not None:
-                raise self._refused(topic, key)
+            if self._deliveries.unreachable_since is not None:
+                raise self._deliveries.refused(topic, key)
             if self._transaction_id is not None:
                 raise KafkaSendError(
                     f"cannot send to {topic!r}: this template is transactional, so sends must "
@@ -375,64 +320,13 @@ class KafkaTemplate:
                 timestamp_ms=timestamp_ms,
                 headers=_encode_headers(headers) if headers else None,
             )
-        except MessageSizeTooLargeError as exc:
+        except (KafkaError, IllegalOperation) as exc:
             size = len(key_bytes or b"") + len(value_bytes or b"")
             limit = self._kwargs.get("max_request_size", 1048576)
-            raise KafkaSendError(
-                f"record for topic {topic!r} (key {key!r}, a {type(value).__name__}) is about "
-                f"{size} bytes serialized, over the producer limit max.request.size = {limit}; "
-                "send smaller records, or raise kafka.producer.properties.max.request.size "
-                "together with the topic's max.message.bytes",
-                topic=topic,
-                key=key,
-            ) from exc
-        except IllegalOperation as exc:
-            raise KafkaSendError(
-                f"cannot send to {topic!r}: this template is transactional, so sends must be "
-                "inside `async with template.transaction():`",
-                topic=topic,
-                key=key,
-            ) from exc
-        except KafkaError as exc:
-            self._suspect = self._suspect or exc.retriable
-            raise KafkaSendError(
-                f"cannot send to {topic!r} (key {key!r}): {exc!r}; the record was not queued, "
-                "so nothing was written",
-                topic=topic,
-                key=key,
-                retriable=exc.retriable or isinstance(exc, KafkaTimeoutError),
-            ) from exc
+            raise self._deliveries.not_queued(record, exc, size, limit) from exc
         if scope is not None:
             scope.deliveries.append(delivery)
         return record, delivery
-
-    def _refused(self, topic: str, key: Any) -> KafkaSendError:
-        since = time.monotonic() - (self._unreachable_since or time.monotonic())
-        return KafkaSendError(
-            f"not sent to topic {topic!r} (key {key!r}): no broker of "
-            f"{self.bootstrap_servers} has answered for {since:.0f}s, so nothing was written; "
-            "retry later (the template accepts sends as soon as a broker answers)",
-            topic=topic,
-            key=key,
-            retriable=True,
-        )
-
-    def _unknown_error(
-        self, record: ProducerRecord, exc: BaseException | None
-    ) -> SendOutcomeUnknownError:
-        self._suspect = True
-        cause = f" ({exc!r})" if exc is not None else ""
-        return SendOutcomeUnknownError(
-            f"outcome unknown: the record may still be written. It was queued for topic "
-            f"{record.topic!r} (key {record.key!r}) but not confirmed within the delivery "
-            f"timeout of {self.delivery_timeout:g}s (or before the template stopped){cause}; "
-            f"is Kafka at "
-            f"{self.bootstrap_servers} reachable and does the topic exist? Retrying may write "
-            "it twice.",
-            topic=record.topic,
-            key=record.key,
-            retriable=True,
-        )
 
     async def _check_partition(
         self, producer: AIOKafkaProducer, topic: str, partition: int, key: Any
@@ -448,61 +342,6 @@ class KafkaTemplate:
                 topic=topic,
                 key=key,
             )
-
-    def _delivered(
-        self,
-        record: ProducerRecord,
-        result: asyncio.Future[SendResult],
-        delivery: asyncio.Future[Any],
-    ) -> None:
-        if result.done():
-            return  # Cancelled by the caller, or already failed by the delivery timeout.
-        outcome = self._outcome(record, delivery)
-        if isinstance(outcome, KafkaSendError):
-            self._fail(record, result, outcome)
-            return
-        result.set_result(outcome)
-        self._notify(self.producer_listener.on_success, record, outcome)
-
-    def _outcome(
-        self, record: ProducerRecord, delivery: asyncio.Future[Any]
-    ) -> SendResult | KafkaSendError:
-        """What a finished aiokafka delivery means for ``record``."""
-        error = delivery.exception() if not delivery.cancelled() else asyncio.CancelledError()
-        if error is None:
-            metadata = delivery.result()
-            return SendResult(
-                record, metadata.topic, metadata.partition, metadata.offset, metadata.timestamp
-            )
-        failure: KafkaSendError
-        if isinstance(error, asyncio.CancelledError) or getattr(error, "retriable", False):
-            # aiokafka gives up on a retriable error only after the batch expired; an
-            # earlier attempt of it may have been written.
-            failure = self._unknown_error(record, error)
-        else:
-            failure = KafkaSendError(
-                f"the broker refused the record for topic {record.topic!r} (key "
-                f"{record.key!r}): {error!r}; it was not written",
-                topic=record.topic,
-                key=record.key,
-            )
-        failure.__cause__ = error
-        return failure
-
-    def _fail(
-        self, record: ProducerRecord, result: asyncio.Future[SendResult], failure: KafkaSendError
-    ) -> None:
-        result.set_exception(failure)
-        # The listener reports it; a caller that never awaits the future is not warned twice.
-        result.exception()
-        self._notify(self.producer_listener.on_error, record, failure)
-
-    @staticmethod
-    def _notify(callback: Any, *args: Any) -> None:
-        try:
-            callback(*args)
-        except Exception:
-            log.exception("producer listener %r failed", callback)
 
     async def send_and_wait(self, topic: str, value: Any = None, **options: Any) -> SendResult:
         """Send and wait for the delivery.
@@ -580,30 +419,7 @@ class KafkaTemplate:
                 continue
             queued.append((index, delivery))
             outcomes.append(None)  # Known once the delivery settles, below.
-        # One wait for all of them instead of a result future per record: the batch path
-        # costs little more than aiokafka's own send loop.
-        if queued:
-            _, pending = await asyncio.wait([d for _, d in queued], timeout=self.delivery_timeout)
-            for index, delivery in queued:
-                record = batch[index]
-                outcomes[index] = (
-                    self._unknown_error(record, None)
-                    if delivery in pending
-                    else self._outcome(record, delivery)
-                )
-        listener = self.producer_listener
-        settled: list[SendResult | KafkaSendError] = []
-        results: list[SendResult] = []
-        for record, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, SendResult):
-                results.append(outcome)
-                self._notify(listener.on_success, record, outcome)
-            elif outcome is not None:
-                self._notify(listener.on_error, record, outcome)
-            settled.append(outcome or self._unknown_error(record, None))
-        if len(results) < len(batch):
-            raise SendBatchError(batch, settled)
-        return results
+        return await self._deliveries.settle_batch(batch, outcomes, queued)
 
     async def flush(self) -> None:
         """Wait until every queued record has been delivered (or failed)."""

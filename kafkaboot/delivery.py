@@ -1,0 +1,297 @@
+"""Deliveries: how each send of the template ends (not queued, refused by the broker,
+delivered, or outcome unknown), and whether Kafka answers at all.
+
+Every send stays in flight until the broker confirms it, refuses it or the delivery timeout
+passes; one sweeper task fails the overdue ones instead of a timer per record. When sends get
+stuck (or one ran into trouble) the sweeper asks the brokers, so that while none answers the
+template refuses sends at once instead of letting each wait out the delivery timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka.errors import (
+    IllegalOperation,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+)
+
+from kafkaboot.errors import KafkaSendError, SendBatchError, SendOutcomeUnknownError
+from kafkaboot.producer_listener import ProducerListener
+from kafkaboot.records import ProducerRecord, SendResult
+
+__all__ = ["Deliveries"]
+
+log = logging.getLogger("kafkaboot.template")
+_COMPACT_ABOVE = 10_000
+_PROBE_AFTER_S = 5.0
+"""A send unconfirmed for this long (or a quarter of the delivery timeout) makes the
+template ask whether any broker answers."""
+_PROBE_TIMEOUT_S = 10.0
+
+Reachable = Callable[[float], Awaitable[bool]]
+"""Whether a broker answers a metadata request within the given seconds."""
+
+
+class Deliveries:
+    """The template's sends in flight, oldest first, with their deadlines, and the errors
+    that say what became of a send.
+
+    The template's ``send`` appends to ``in_flight`` and registers ``delivered`` itself:
+    that is its hot path, so there is no method call in between.
+    """
+
+    __slots__ = (
+        "_bootstrap_servers",
+        "_probing",
+        "_sweeper",
+        "in_flight",
+        "listener",
+        "suspect",
+        "timeout",
+        "unreachable_since",
+    )
+
+    def __init__(self, timeout: float, bootstrap_servers: str, listener: ProducerListener) -> None:
+        self.timeout = timeout
+        self.listener = listener
+        self._bootstrap_servers = bootstrap_servers
+        self.in_flight: collections.deque[
+            tuple[float, ProducerRecord, asyncio.Future[SendResult]]
+        ] = collections.deque()
+        # Set by the sweeper when no broker answers: sends are then refused at once (nothing
+        # written) instead of each waiting out the delivery timeout with an unknown outcome.
+        self.unreachable_since: float | None = None
+        self.suspect = False  # A send ran into trouble: ask the brokers on the next sweep.
+        self._sweeper: asyncio.Task[None] | None = None
+        self._probing: asyncio.Task[None] | None = None
+
+    def start(self, reachable: Reachable) -> None:
+        """Start the sweeper; ``reachable`` asks the brokers through the current producer."""
+        self.unreachable_since, self.suspect = None, False
+        self._sweeper = asyncio.create_task(self._sweep(reachable), name="kafkaboot:template")
+
+    async def stop(self) -> None:
+        """Stop the sweeper and any probe; deliveries still settle as the broker answers."""
+        for task in (self._sweeper, self._probing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._probing = None
+
+    def fail_pending(self) -> None:
+        """Fail every send still in flight: nobody waits forever on a record the stop gave
+        up on."""
+        while self.in_flight:
+            _, record, result = self.in_flight.popleft()
+            if not result.done():
+                self.fail(record, result, self.unknown_error(record, None))
+
+    async def _sweep(self, reachable: Reachable) -> None:
+        interval = min(1.0, self.timeout / 4)
+        probe_after = min(_PROBE_AFTER_S, self.timeout / 4)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            in_flight = self.in_flight
+            while in_flight and in_flight[0][2].done():
+                in_flight.popleft()
+            stuck = bool(in_flight) and in_flight[0][0] - self.timeout + probe_after <= now
+            probing = self._probing
+            if (stuck or self.suspect or self.unreachable_since is not None) and (
+                probing is None or probing.done()
+            ):
+                # Its own task: a broker that is merely slow to answer must not hold up expiry.
+                probing = self._probing = asyncio.create_task(
+                    self._probe(reachable), name="kafkaboot:template-probe"
+                )
+            if probing is not None and in_flight and in_flight[0][0] <= now:
+                # Expire after the probe: a caller told "outcome unknown" then finds the next
+                # sends refused at once, if the brokers are gone.
+                await asyncio.wait([probing])
+            while in_flight and (in_flight[0][2].done() or in_flight[0][0] <= now):
+                _, record, result = in_flight.popleft()
+                if not result.done():
+                    self.fail(record, result, self.unknown_error(record, None))
+            if len(in_flight) > _COMPACT_ABOVE:
+                # One stuck record at the head must not keep every later, delivered one.
+                self.in_flight = collections.deque(e for e in in_flight if not e[2].done())
+
+    async def _probe(self, reachable: Reachable) -> None:
+        """Whether any broker answers a metadata request, remembered for the hot path."""
+        self.suspect = False
+        if await reachable(min(_PROBE_TIMEOUT_S, self.timeout / 2)):
+            if self.unreachable_since is not None:
+                log.info("Kafka at %s answers again; sends are accepted", self._bootstrap_servers)
+            self.unreachable_since = None
+        elif self.unreachable_since is None:
+            self.unreachable_since = time.monotonic()
+            log.warning(
+                "no broker of %s answers; sends are refused until one does",
+                self._bootstrap_servers,
+            )
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def not_queued(
+        self, record: ProducerRecord, exc: KafkaError | IllegalOperation, size: int, limit: int
+    ) -> KafkaSendError:
+        """Why the producer did not take ``record`` (``size`` bytes serialized, ``limit`` the
+        producer's max.request.size)."""
+        topic, key = record.topic, record.key
+        if isinstance(exc, MessageSizeTooLargeError):
+            return KafkaSendError(
+                f"record for topic {topic!r} (key {key!r}, a {type(record.value).__name__}) is "
+                f"about {size} bytes serialized, over the producer limit max.request.size = "
+                f"{limit}; send smaller records, or raise "
+                "kafka.producer.properties.max.request.size together with the topic's "
+                "max.message.bytes",
+                topic=topic,
+                key=key,
+            )
+        if isinstance(exc, IllegalOperation):
+            return KafkaSendError(
+                f"cannot send to {topic!r}: this template is transactional, so sends must be "
+                "inside `async with template.transaction():`",
+                topic=topic,
+                key=key,
+            )
+        self.suspect = self.suspect or exc.retriable
+        return KafkaSendError(
+            f"cannot send to {topic!r} (key {key!r}): {exc!r}; the record was not queued, "
+            "so nothing was written",
+            topic=topic,
+            key=key,
+            retriable=exc.retriable or isinstance(exc, KafkaTimeoutError),
+        )
+
+    def refused(self, topic: str, key: Any) -> KafkaSendError:
+        """Why a send is not even queued while no broker answers."""
+        since = time.monotonic() - (self.unreachable_since or time.monotonic())
+        return KafkaSendError(
+            f"not sent to topic {topic!r} (key {key!r}): no broker of "
+            f"{self._bootstrap_servers} has answered for {since:.0f}s, so nothing was written; "
+            "retry later (the template accepts sends as soon as a broker answers)",
+            topic=topic,
+            key=key,
+            retriable=True,
+        )
+
+    def unknown_error(
+        self, record: ProducerRecord, exc: BaseException | None
+    ) -> SendOutcomeUnknownError:
+        self.suspect = True
+        cause = f" ({exc!r})" if exc is not None else ""
+        return SendOutcomeUnknownError(
+            f"outcome unknown: the record may still be written. It was queued for topic "
+            f"{record.topic!r} (key {record.key!r}) but not confirmed within the delivery "
+            f"timeout of {self.timeout:g}s (or before the template stopped){cause}; "
+            f"is Kafka at "
+            f"{self._bootstrap_servers} reachable and does the topic exist? Retrying may write "
+            "it twice.",
+            topic=record.topic,
+            key=record.key,
+            retriable=True,
+        )
+
+    def delivered(
+        self,
+        record: ProducerRecord,
+        result: asyncio.Future[SendResult],
+        delivery: asyncio.Future[Any],
+    ) -> None:
+        """Done callback of aiokafka's delivery future: settle the caller's ``result``."""
+        if result.done():
+            return  # Cancelled by the caller, or already failed by the delivery timeout.
+        outcome = self.outcome(record, delivery)
+        if isinstance(outcome, KafkaSendError):
+            self.fail(record, result, outcome)
+            return
+        result.set_result(outcome)
+        _notify(self.listener.on_success, record, outcome)
+
+    def outcome(
+        self, record: ProducerRecord, delivery: asyncio.Future[Any]
+    ) -> SendResult | KafkaSendError:
+        """What a finished aiokafka delivery means for ``record``."""
+        error = delivery.exception() if not delivery.cancelled() else asyncio.CancelledError()
+        if error is None:
+            metadata = delivery.result()
+            return SendResult(
+                record, metadata.topic, metadata.partition, metadata.offset, metadata.timestamp
+            )
+        failure: KafkaSendError
+        if isinstance(error, asyncio.CancelledError) or getattr(error, "retriable", False):
+            # aiokafka gives up on a retriable error only after the batch expired; an
+            # earlier attempt of it may have been written.
+            failure = self.unknown_error(record, error)
+        else:
+            failure = KafkaSendError(
+                f"the broker refused the record for topic {record.topic!r} (key "
+                f"{record.key!r}): {error!r}; it was not written",
+                topic=record.topic,
+                key=record.key,
+            )
+        failure.__cause__ = error
+        return failure
+
+    def fail(
+        self, record: ProducerRecord, result: asyncio.Future[SendResult], failure: KafkaSendError
+    ) -> None:
+        result.set_exception(failure)
+        # The listener reports it; a caller that never awaits the future is not warned twice.
+        result.exception()
+        _notify(self.listener.on_error, record, failure)
+
+    async def settle_batch(
+        self,
+        batch: Sequence[ProducerRecord],
+        outcomes: list[SendResult | KafkaSendError | None],
+        queued: Sequence[tuple[int, asyncio.Future[Any]]],
+    ) -> list[SendResult]:
+        """Wait for the queued records of a batch (``outcomes`` holds None for them) and tell
+        the listener of each record.
+
+        Raises:
+            SendBatchError: some records were not delivered, with each record's outcome.
+        """
+        # One wait for all of them instead of a result future per record: the batch path
+        # costs little more than aiokafka's own send loop.
+        if queued:
+            _, pending = await asyncio.wait([d for _, d in queued], timeout=self.timeout)
+            for index, delivery in queued:
+                record = batch[index]
+                outcomes[index] = (
+                    self.unknown_error(record, None)
+                    if delivery in pending
+                    else self.outcome(record, delivery)
+                )
+        listener = self.listener
+        settled: list[SendResult | KafkaSendError] = []
+        results: list[SendResult] = []
+        for record, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, SendResult):
+                results.append(outcome)
+                _notify(listener.on_success, record, outcome)
+            elif outcome is not None:
+                _notify(listener.on_error, record, outcome)
+            settled.append(outcome or self.unknown_error(record, None))
+        if len(results) < len(batch):
+            raise SendBatchError(batch, settled)
+        return results
+
+
+def _notify(callback: Callable[..., None], *args: Any) -> None:
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("producer listener %r failed", callback)
