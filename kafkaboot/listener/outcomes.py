@@ -232,7 +232,7 @@ class Outcomes:
                 await self._on_lost(set(offsets))
                 return
             except IllegalStateError as exc:
-                if await self._commit_while_reassigning(offsets):
+                if await self._commit_while_reassigning(offsets, everything=everything):
                     return
                 log.warning(
                     "listener %s: cannot commit %s now (%s); those records will be delivered again",
@@ -257,7 +257,9 @@ class Outcomes:
             self.last_commit = time.monotonic()
             return
 
-    async def _commit_while_reassigning(self, offsets: dict[TopicPartition, int]) -> bool:
+    async def _commit_while_reassigning(
+        self, offsets: dict[TopicPartition, int], *, everything: bool
+    ) -> bool:
         """Commit while aiokafka swaps subscriptions (a pattern listener that found a new
         topic): the consumer refuses, as the new subscription has no assignment yet, but the
         partitions are still ours until the revocation completes and the group's generation
@@ -271,7 +273,7 @@ class Outcomes:
             await coordinator.commit_offsets(None, commit_structure_validate(offsets))
         except KafkaError:
             return False
-        self.book.committed(offsets)
+        self.book.committed(offsets, everything=everything)
         self.last_commit = time.monotonic()
         return True
 
