@@ -3,17 +3,60 @@
 import logging
 import os
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import FastAPI
 
-from kafkaboot import Acknowledgment, Header, RebalanceListener, Topic, kafka_listener
+from kafkaboot import (
+    Acknowledgment,
+    Header,
+    Offset,
+    Partition,
+    RebalanceListener,
+    Topic,
+    kafka_listener,
+)
 from sample_producer_service.models import Message
 
 log = logging.getLogger("sample_consumer_service")
 EVENTS_TOPIC = os.environ.get("EVENTS_TOPIC", "events")
+
+
+LATENCY_WINDOW = 100_000
+"""Latencies kept for the percentiles in /stats: the most recent ones, so memory stays
+fixed however long the service runs."""
+
+
+class CustomerSequences:
+    """The sequence numbers seen of one customer, in memory that does not grow with them:
+    the contiguous prefix as one number, and only those above it one by one."""
+
+    def __init__(self) -> None:
+        self.contiguous = 0
+        """Every sequence number below this one has been seen."""
+        self.above: set[int] = set()
+        """Seen, but with a gap below them (out of order, or a message missing)."""
+
+    def add(self, sequence: int) -> bool:
+        """Record ``sequence``; False if it was seen before (a duplicate)."""
+        if sequence < self.contiguous or sequence in self.above:
+            return False
+        self.above.add(sequence)
+        while self.contiguous in self.above:
+            self.above.remove(self.contiguous)
+            self.contiguous += 1
+        return True
+
+    @property
+    def unique(self) -> int:
+        return self.contiguous + len(self.above)
+
+    @property
+    def gaps(self) -> int:
+        """Sequence numbers missing below the highest one seen (they start at 0)."""
+        return max(self.above) + 1 - self.unique if self.above else 0
 
 
 class Stats:
@@ -25,9 +68,9 @@ class Stats:
     def reset(self) -> None:
         self.received = 0
         self.per_instance: Counter[str] = Counter()
-        self.seen: defaultdict[str, set[int]] = defaultdict(set)
+        self.customers: defaultdict[str, CustomerSequences] = defaultdict(CustomerSequences)
         self.duplicates = 0
-        self.latencies_ms: list[float] = []
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.first_at: float | None = None
         self.last_at: float | None = None
         """Epoch seconds of the first and the latest record handled (for drain rates)."""
@@ -40,30 +83,42 @@ class Stats:
         # From the producer accepting the HTTP request to this handler (same clock here).
         self.latencies_ms.append((datetime.now(UTC) - message.timestamp).total_seconds() * 1000)
         self.per_instance[instance] += 1
-        seen = self.seen[message.customer_id]
-        if message.sequence in seen:
+        if not self.customers[message.customer_id].add(message.sequence):
             self.duplicates += 1
-        seen.add(message.sequence)
 
     @property
     def gaps(self) -> int:
-        """Sequence numbers missing below each customer's highest one (they start at 0).
-        Arrival order does not matter: concurrent requests of a customer may overtake."""
-        return sum(max(seen) + 1 - len(seen) for seen in self.seen.values() if seen)
+        """Arrival order does not matter: concurrent requests of a customer may overtake."""
+        return sum(c.gaps for c in self.customers.values())
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "pid": os.getpid(),  # With --workers N, each process counts its own partitions.
             "received": self.received,
-            "unique": sum(len(s) for s in self.seen.values()),
-            "customers": len(self.seen),
+            "unique": sum(c.unique for c in self.customers.values()),
+            "customers": len(self.customers),
             "per_instance": dict(self.per_instance),
             "duplicates": self.duplicates,
             "gaps": self.gaps,
-            "latency_ms": _percentiles(self.latencies_ms),
+            # Over the latest LATENCY_WINDOW records.
+            "latency_ms": _percentiles(list(self.latencies_ms)),
             "first_at": self.first_at,
             "last_at": self.last_at,
         }
+
+
+class Journal:
+    """With ``EVENTS_JOURNAL=path``: one line per handled event (customer, sequence,
+    partition, offset, pid), written straight to the kernel before the acknowledgment,
+    so it survives a SIGKILL of the process. The reliability tests count by it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._pid = os.getpid()
+
+    def write(self, message: Message, partition: int, offset: int) -> None:
+        line = f"{message.customer_id} {message.sequence} {partition} {offset} {self._pid}\n"
+        os.write(self._fd, line.encode())
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -84,6 +139,8 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 stats = Stats()
+_journal_path = os.environ.get("EVENTS_JOURNAL")
+journal = Journal(_journal_path) if _journal_path else None
 
 
 class LoggingRebalance(RebalanceListener):
@@ -106,9 +163,13 @@ async def on_event(
     # not cost a valid event (kafkaboot would dead-letter it as undecodable). Decoded here
     # with the bad bytes escaped, so they still show up in per_instance.
     instance: Annotated[bytes | None, Header("instance-id")] = None,
+    partition: Annotated[int, Partition] = -1,
+    offset: Annotated[int, Offset] = -1,
 ) -> None:
     label = instance.decode(errors="backslashreplace") if instance else "unknown"
     stats.add(message, label)
+    if journal is not None:
+        journal.write(message, partition, offset)
     ack.acknowledge()
 
 

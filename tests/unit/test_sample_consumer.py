@@ -73,3 +73,60 @@ def test_a_bad_instance_id_header_does_not_lose_a_valid_event(monkeypatch):
     assert deliver([("instance-id", b"site-2")])
     assert deliver([])
     assert service.stats.per_instance == {"site-\\xff": 1, "site-2": 1, "unknown": 1}
+
+
+def test_stats_memory_does_not_grow_with_the_records_handled(monkeypatch):
+    """A long-running central consumer keeps a fixed-size latency window and, per
+    customer, only the sequence numbers above its contiguous prefix."""
+    import sample_consumer_service.listeners as service
+    from sample_producer_service.models import Message
+
+    stats = service.Stats()
+    for sequence in range(50_000):
+        stats.add(Message(customer_id=f"c-{sequence % 5}", sequence=sequence // 5), "site")
+    assert len(stats.latencies_ms) <= service.LATENCY_WINDOW
+    assert sum(len(c.above) for c in stats.customers.values()) == 0
+    view = stats.as_dict()
+    assert (view["received"], view["unique"], view["duplicates"], view["gaps"]) == (
+        50_000,
+        50_000,
+        0,
+        0,
+    )
+
+
+def test_stats_count_gaps_and_duplicates_whatever_the_arrival_order():
+    import sample_consumer_service.listeners as service
+    from sample_producer_service.models import Message
+
+    stats = service.Stats()
+    for sequence in [0, 2, 5, 1, 2, 0, 4]:
+        stats.add(Message(customer_id="c", sequence=sequence), "site")
+    view = stats.as_dict()
+    # Seen 0, 1, 2, 4, 5 (3 missing); 2 and 0 came twice.
+    assert (view["unique"], view["duplicates"], view["gaps"]) == (5, 2, 1)
+    assert stats.customers["c"].above == {4, 5}
+    stats.add(Message(customer_id="c", sequence=3), "site")
+    assert (stats.as_dict()["gaps"], stats.customers["c"].above) == (0, set())
+
+
+def test_the_journal_records_every_handled_event_durably(tmp_path, monkeypatch):
+    """With ``EVENTS_JOURNAL`` set, each handled event is written (one line, straight to
+    the kernel) before it is acknowledged, so a SIGKILL cannot lose the evidence."""
+    from aiokafka import ConsumerRecord
+
+    import sample_consumer_service.listeners as service
+    from kafkaboot import Acknowledgment
+    from kafkaboot.listener.binding import bind
+    from sample_producer_service.models import Message
+
+    journal = service.Journal(tmp_path / "handled.log")
+    monkeypatch.setattr(service, "journal", journal)
+    monkeypatch.setattr(service, "stats", service.Stats())
+    invoker = bind(service.on_event, name="central-events", batch=False, manual_ack=True)
+    for offset, sequence in enumerate([7, 8]):
+        value = Message(customer_id="c-1", sequence=sequence).model_dump_json().encode()
+        record = ConsumerRecord("events", 3, offset, 0, 0, b"c-1", value, None, 3, len(value), [])
+        asyncio.run(invoker.call(record, Acknowledgment(), None))
+    lines = (tmp_path / "handled.log").read_text().splitlines()
+    assert [line.split()[:4] for line in lines] == [["c-1", "7", "3", "0"], ["c-1", "8", "3", "1"]]
