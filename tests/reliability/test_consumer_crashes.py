@@ -1,0 +1,62 @@
+"""Scenario 1: the central consumer killed with SIGKILL at random moments under continuous
+production. Nothing acknowledged to a producer is lost; duplicates come only from the
+uncommitted tails (counted and reported)."""
+
+import asyncio
+import random
+import signal
+
+import pytest
+
+from ..integration.kafka_helpers import unique
+from .central import CentralConsumer, cleanup, handled_by, journal_lines
+from .conftest import Row
+from .ledger import Ledger, Stopwatch, read_journal
+from .load import Load
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_sigkill_of_the_central_consumer_under_load_loses_nothing(
+    kafka_bootstrap, tmp_path, size, report
+):
+    rng = random.Random(13)
+    kills = size.pick(3, 5)
+    topic, ledger, clock = unique("crash-events"), Ledger(), Stopwatch()
+    consumer = CentralConsumer(
+        kafka_bootstrap, topic, unique("central"), tmp_path / "journal", tmp_path / "consumer.log"
+    )
+    load = Load(kafka_bootstrap, topic, ledger, keys=20, rate=size.pick(300, 1000))
+    try:
+        consumer.start()  # Creates the topic (kafka.topics in its application.yml).
+        await consumer.ready()
+        await load.start()
+        for _ in range(kills):
+            # A random moment: somewhere in the next 0.5-2.5 s of steady consumption.
+            await handled_by(consumer.journal, consumer.pid, timeout=60)
+            await asyncio.sleep(rng.uniform(0.5, 2.5))
+            before = journal_lines(consumer.journal)
+            consumer.kill()
+            clock.fault()
+            assert journal_lines(consumer.journal) >= before
+            consumer.start()
+            await handled_by(consumer.journal, consumer.pid, timeout=60)
+            clock.recovered()
+        await load.acknowledged_more(200, timeout=30)
+        await load.stop()
+
+        async def caught_up() -> None:
+            while not ledger.acknowledged <= {h.id for h in read_journal(consumer.journal)}:
+                await asyncio.sleep(0.2)
+
+        await asyncio.wait_for(caught_up(), timeout=60)
+        assert consumer.terminate() in (0, -signal.SIGTERM)  # uvicorn re-raises it when done.
+    finally:
+        cleanup([consumer])
+        await load.template.stop()
+    verdict = ledger.verdict(read_journal(consumer.journal))
+    report.append(
+        Row("1. SIGKILL of the central consumer", f"{kills} SIGKILLs", verdict, clock.longest)
+    )
+    verdict.assert_nothing_lost()
+    assert verdict.out_of_order == 0
