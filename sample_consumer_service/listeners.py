@@ -109,7 +109,7 @@ class Stats:
 
 class Journal:
     """With ``EVENTS_JOURNAL=path``: one line per handled event (customer, sequence,
-    partition, offset, pid), written straight to the kernel before the acknowledgment,
+    partition, offset, pid, epoch seconds), written straight to the kernel before the acknowledgment,
     so it survives a SIGKILL of the process. The reliability tests count by it."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -117,7 +117,10 @@ class Journal:
         self._pid = os.getpid()
 
     def write(self, message: Message, partition: int, offset: int) -> None:
-        line = f"{message.customer_id} {message.sequence} {partition} {offset} {self._pid}\n"
+        line = (
+            f"{message.customer_id} {message.sequence} {partition} {offset} {self._pid}"
+            f" {time.time():.3f}\n"
+        )
         os.write(self._fd, line.encode())
 
 

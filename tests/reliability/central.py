@@ -128,7 +128,7 @@ def journal_lines(path: Path) -> int:
 
 async def handled_by(path: Path, pid: int, timeout: float) -> None:
     """Until a process with ``pid`` has journaled a handled event: the consumer works."""
-    needle = f" {pid}\n".encode()
+    needle = f" {pid} ".encode()  # The fifth field, between the offset and the time.
     deadline = time.monotonic() + timeout
     while not (path.exists() and needle in path.read_bytes()):
         assert time.monotonic() < deadline, f"process {pid} handled nothing in {timeout} s"

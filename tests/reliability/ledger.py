@@ -9,6 +9,7 @@ duplicates, not as disorder)."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ class Handling:
     partition: int
     offset: int
     pid: int
+    at: float
+    """Epoch seconds when it was handled."""
 
     @property
     def id(self) -> MessageId:
@@ -41,8 +44,10 @@ def read_journal(path: Path) -> list[Handling]:
     lines = text.split("\n")[:-1]  # The part after the last newline is incomplete.
     handlings = []
     for line in lines:
-        key, sequence, partition, offset, pid = line.split()
-        handlings.append(Handling(key, int(sequence), int(partition), int(offset), int(pid)))
+        key, sequence, partition, offset, pid, at = line.split()
+        handlings.append(
+            Handling(key, int(sequence), int(partition), int(offset), int(pid), float(at))
+        )
     return handlings
 
 
@@ -97,6 +102,15 @@ class Verdict:
             f"{len(self.lost)} of {self.acknowledged} acknowledged messages were never handled,"
             f" e.g. {self.lost[:10]}"
         )
+
+
+def longest_stall(handlings: list[Handling], since: float, until: float) -> float:
+    """The longest time in [since, until] in which nothing at all was handled: with
+    messages sent all the time, how long consumption stood still (a rebalance, a crash
+    until the group notices, a broker away)."""
+    times = sorted(h.at for h in handlings if since <= h.at <= until)
+    edges = [since, *times, until]
+    return max(b - a for a, b in itertools.pairwise(edges))
 
 
 class Stopwatch:

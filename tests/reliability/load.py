@@ -55,8 +55,13 @@ class Load:
         self.acknowledged_at = time.monotonic()
         """When the latest acknowledgment came: a scenario's recovery for producers."""
 
-    async def start(self) -> None:
+    async def start(self, partitions: int = 15) -> None:
+        """Start sending to a topic that must exist already with ``partitions`` (the
+        consumer declares it): a send to a missing topic would have the broker create it
+        with one partition, and every key would land on it."""
         await self.template.start()
+        found = await self.template.partitions_for(self.topic)
+        assert len(found) == partitions, f"{self.topic} has {len(found)} partitions"
         self._tasks = [asyncio.create_task(self._lane(key)) for key in self.keys]
 
     async def acknowledged_more(self, count: int, timeout: float) -> None:

@@ -5,6 +5,7 @@ of the central consumer's journal."""
 
 import asyncio
 import os
+import time
 from typing import Annotated
 
 from kafkaboot import Offset, Partition, kafka_listener
@@ -14,7 +15,8 @@ SCALE = float(os.environ.get("SLEEP_SCALE", "1"))
 
 
 def _journal(variable: str, message: Message, partition: int, offset: int) -> None:
-    line = f"{message.customer_id} {message.sequence} {partition} {offset} {os.getpid()}\n"
+    fields = (message.customer_id, message.sequence, partition, offset, os.getpid(), time.time())
+    line = " ".join(map(str, fields)) + "\n"
     fd = os.open(os.environ[variable], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
