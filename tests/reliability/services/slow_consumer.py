@@ -1,5 +1,6 @@
 """A consumer service whose handler takes as long as the message says: ``payload`` of
-``{"sleep": seconds}`` (times $SLEEP_SCALE, 1 by default). It journals each record when
+``{"sleep": seconds}`` (times $SLEEP_SCALE, 1 by default; with $SLOW_ONCE=1 only at its
+first delivery in the process). It journals each record when
 it starts ($STARTS_JOURNAL) and when it has handled it ($EVENTS_JOURNAL), in the format
 of the central consumer's journal."""
 
@@ -12,6 +13,9 @@ from kafkaboot import Offset, Partition, kafka_listener
 from sample_producer_service.models import Message
 
 SCALE = float(os.environ.get("SLEEP_SCALE", "1"))
+SLOW_ONCE = os.environ.get("SLOW_ONCE") == "1"
+"""Sleep only at a message's first delivery in this process (a redelivery is quick)."""
+_started: set[tuple[str, int]] = set()
 
 
 def _journal(variable: str, message: Message, partition: int, offset: int) -> None:
@@ -31,6 +35,8 @@ async def on_event(
     offset: Annotated[int, Offset],
 ) -> None:
     _journal("STARTS_JOURNAL", message, partition, offset)
-    if isinstance(message.payload, dict):
+    first = (message.customer_id, message.sequence) not in _started
+    _started.add((message.customer_id, message.sequence))
+    if isinstance(message.payload, dict) and (first or not SLOW_ONCE):
         await asyncio.sleep(float(message.payload.get("sleep", 0)) * SCALE)
     _journal("EVENTS_JOURNAL", message, partition, offset)
