@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from dependency_injector import providers
 
+from kafkaboot import logging_limits
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.di import ApplicationContainer
 from kafkaboot.errors import ConfigurationError, KafkaBootError
@@ -126,6 +127,8 @@ class KafkaBootApplication:
         """
         if self.started:
             raise KafkaBootError("the application is already started")
+        # Before the first connection: a broker away at startup floods the log as well.
+        logging_limits.install(self.settings.kafkaboot.logging.repeat_interval.total_seconds())
         self.prepare()
         deadline = time.monotonic() + self.startup_deadline
         delay, attempt = 0.5, 1
@@ -187,6 +190,7 @@ class KafkaBootApplication:
             if self.modules:
                 self.container.unwire()
             self._prepared = False
+            logging_limits.flush()
         log.info("kafkaboot application stopped")
 
     async def __aenter__(self) -> KafkaBootApplication:
