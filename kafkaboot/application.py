@@ -22,6 +22,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from dependency_injector import providers
 
+from kafkaboot import logging_limits
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.di import ApplicationContainer
 from kafkaboot.errors import ConfigurationError, KafkaBootError
@@ -126,6 +127,8 @@ class KafkaBootApplication:
         """
         if self.started:
             raise KafkaBootError("the application is already started")
+        # Before the first connection: a broker away at startup floods the log as well.
+        logging_limits.install(self.settings.kafkaboot.logging.repeat_interval.total_seconds())
         self.prepare()
         deadline = time.monotonic() + self.startup_deadline
         delay, attempt = 0.5, 1
@@ -187,6 +190,7 @@ class KafkaBootApplication:
             if self.modules:
                 self.container.unwire()
             self._prepared = False
+            logging_limits.flush()
         log.info("kafkaboot application stopped")
 
     async def __aenter__(self) -> KafkaBootApplication:
@@ -198,7 +202,13 @@ class KafkaBootApplication:
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Whether the service can do its work: started, a broker answering, and every
-        auto-started listener running with partitions assigned and a recent poll."""
+        consumer of every auto-started listener in its group and polling.
+
+        A consumer counts once it has joined its group and completed a poll since, whatever
+        it was assigned: with more consumers (or replicas) than partitions some hold none,
+        and that is a steady state, not a fault. A consumer still joining, or whose group
+        coordinator cannot be reached, does not count.
+        """
         reachable = self.started and await self.template.broker_reachable(timeout=1.5)
         details: dict[str, Any] = {
             "started": self.started,
@@ -212,20 +222,26 @@ class KafkaBootApplication:
             if not container.settings.auto_startup:
                 continue
             # From the container's own state: no broker round trip in a health check.
-            polls = [w.last_poll for w in container.workers if w.last_poll is not None]
-            fresh = bool(polls) and now - max(polls) < limit
+            workers = container.workers
+            fresh = bool(workers) and all(
+                w.last_poll is not None and now - w.last_poll < limit for w in workers
+            )
+            in_group = sum(1 for w in workers if w.alive and w.polled_in_group)
             state = container.state.value
             if container.failure is not None or (
-                container.is_running and not all(w.alive for w in container.workers)
+                container.is_running and not all(w.alive for w in workers)
             ):
                 state = "failed"
-            ok = state == "running" and bool(container.assignment) and fresh
-            details["listeners"][container.listener_id] = {
+            ok = state == "running" and bool(workers) and in_group == len(workers) and fresh
+            listener: dict[str, Any] = {
                 "state": state,
                 "partitions": len(container.assignment),
+                "consumers": len(workers),
+                "consumers_in_group": in_group,
                 "recent_poll": fresh,
             }
             if container.failure is not None:
-                details["listeners"][container.listener_id]["failure"] = container.failure
+                listener["failure"] = container.failure
+            details["listeners"][container.listener_id] = listener
             ready = ready and ok
         return ready, details

@@ -3,7 +3,8 @@
 ``app = kafkaboot_app(application)`` (or ``FastAPI(lifespan=lifespan(application))`` plus
 ``app.include_router(actuator_router(application))``) lets ``uvicorn module:app`` run a
 kafkaboot service too. The application starts in the background, so HTTP answers at once
-and readiness reports false until Kafka is reachable and the listeners have partitions.
+and readiness reports false until Kafka is reachable and every listener consumer has joined
+its group and polled (holding partitions or not).
 """
 
 from __future__ import annotations

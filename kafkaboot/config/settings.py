@@ -7,6 +7,7 @@ top-level key belongs to the application and is kept, unvalidated, in ``model_ex
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from pydantic import Field, PrivateAttr
@@ -14,11 +15,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from kafkaboot.config.documents import KeyPath
 from kafkaboot.config.kafka import KafkaProperties, Section
+from kafkaboot.config.types import Duration
 
 __all__ = [
     "ApplicationProperties",
     "KafkaBootProperties",
     "KafkaBootSettings",
+    "LoggingProperties",
     "ProfileProperties",
     "ServerProperties",
 ]
@@ -41,11 +44,20 @@ class ProfileProperties(Section):
     active: list[str] = Field(default_factory=list)
 
 
+class LoggingProperties(Section):
+    """``kafkaboot.logging.*``: how the Kafka clients' logs stay readable in an outage."""
+
+    repeat_interval: Duration = timedelta(seconds=30)
+    """At most one line per this for each repeated aiokafka warning or error, with the
+    count of those held back; 0 turns the limit off."""
+
+
 class KafkaBootProperties(Section):
     """``kafkaboot.*``: settings of kafkaboot itself rather than of the Kafka clients."""
 
     application: ApplicationProperties = ApplicationProperties()
     profiles: ProfileProperties = ProfileProperties()
+    logging: LoggingProperties = LoggingProperties()
 
 
 def _kebab_keys(data: Any, parent: str = "") -> Any:

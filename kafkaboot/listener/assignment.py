@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -69,12 +70,21 @@ class PartitionAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
         self.name = f"{container.listener_id}-{index}"
         self.transactions: TransactionalProducers | None = None
         self.seeks: list[SeekRequest] = []
+        self.joined_at: float | None = None
+        """Epoch seconds when the consumer's latest group join completed (an empty
+        assignment counts: more consumers than partitions is a steady state); ``None``
+        before the first join and from a revocation (a rejoin begins) until the next."""
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.joined_at = None
         await self.revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.assigned(set(assigned))
+        try:
+            await self.assigned(set(assigned))
+        finally:
+            # aiokafka's join is complete whatever a callback did (it logs and goes on).
+            self.joined_at = time.time()
 
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         if not revoked:

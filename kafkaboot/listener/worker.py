@@ -117,6 +117,8 @@ class ConsumerWorker:
         if settings.batch and transactions is not None:
             self._batches = BatchDispatcher(self._handling, transactions)
         await self.consumer.start()
+        if endpoint.partitions or settings.group_id is None:
+            self.assignment.joined_at = time.time()  # No group join to wait for.
         if endpoint.partitions:
             for tp in self.consumer.assignment():
                 self.book.assign(tp)
@@ -132,6 +134,26 @@ class ConsumerWorker:
     def alive(self) -> bool:
         """Whether the poll loop is running (false after a stop or a fatal loop error)."""
         return self._task is not None and not self._task.done()
+
+    @property
+    def in_group(self) -> bool:
+        """Whether the consumer is a settled member of its group: the group's coordinator
+        is reachable (aiokafka forgets it within a heartbeat of losing it) and the latest
+        join has completed, whatever it assigned. Always true without a group."""
+        if self._settings.group_id is None:
+            return True
+        # aiokafka has no public accessor for the coordinator it found.
+        coordinator = getattr(self.consumer, "_coordinator", None)
+        if getattr(coordinator, "coordinator_id", None) is None:
+            return False
+        return self.assignment.joined_at is not None
+
+    @property
+    def polled_in_group(self) -> bool:
+        """Whether a poll completed since the consumer (last) joined its group: it is doing
+        its work, with partitions or without."""
+        joined, polled = self.assignment.joined_at, self.last_poll
+        return self.in_group and joined is not None and polled is not None and polled >= joined
 
     @property
     def assigned(self) -> set[TopicPartition]:

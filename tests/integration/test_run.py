@@ -19,7 +19,7 @@ from .kafka_helpers import committed, unique, wait_for
 ROOT = Path(__file__).parents[2]
 
 
-def start(config, port, *extra, **env):
+def start(config, port, *extra, output=subprocess.PIPE, **env):
     return start_service(
         "tests.integration.services.web_service",
         port=port,
@@ -27,6 +27,7 @@ def start(config, port, *extra, **env):
         env=env,
         cwd=ROOT,
         extra=extra,
+        output=output,
     )
 
 
