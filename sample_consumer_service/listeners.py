@@ -109,8 +109,9 @@ class Stats:
 
 class Journal:
     """With ``EVENTS_JOURNAL=path``: one line per handled event (customer, sequence,
-    partition, offset, pid, epoch seconds), written straight to the kernel before the acknowledgment,
-    so it survives a SIGKILL of the process. The reliability tests count by it."""
+    partition, offset, pid, epoch seconds), written straight to the kernel before the
+    acknowledgment, so it survives a SIGKILL of the process. The reliability tests count
+    by it."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
