@@ -160,14 +160,21 @@ class JsonDeserializer:
     def deserialize(self, topic: str, data: bytes | None) -> Any:
         if data is None:
             return None
+        wanted = getattr(self.target, "__name__", None) or "JSON"
         try:
             if self._adapter is not None:
                 return self._adapter.validate_json(data)
             return json.loads(data)
         except ValueError as exc:  # json.JSONDecodeError and pydantic.ValidationError
-            wanted = getattr(self.target, "__name__", None) or "JSON"
             raise SerializationError(
                 f"record from {topic!r} cannot be read as {wanted}: {exc}"
+            ) from exc
+        except RecursionError as exc:
+            # json's parser recurses per level: a few thousand nested arrays exhaust the stack.
+            # The same bytes fail on every delivery, so this is bad data, not a crash.
+            raise SerializationError(
+                f"record from {topic!r} cannot be read as {wanted}: it is nested too deeply "
+                f"({len(data)} bytes)"
             ) from exc
 
 
