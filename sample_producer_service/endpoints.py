@@ -20,6 +20,8 @@ EVENTS_TOPIC = os.environ.get("EVENTS_TOPIC", "events")
 TEST_TOPIC = "test-topic"
 INSTANCE_ID = os.environ.get("INSTANCE_ID") or socket.gethostname()
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", 1_000_000))
+MAX_BATCH_MESSAGES = int(os.environ.get("MAX_BATCH_MESSAGES", 1000))
+"""The most messages one POST /messages/batch may carry: each is a send in flight at once."""
 
 app = FastAPI(title="sample producer service")
 Template = Annotated[KafkaTemplate, Depends(Provide[ApplicationContainer.template])]
@@ -28,6 +30,15 @@ Template = Annotated[KafkaTemplate, Depends(Provide[ApplicationContainer.templat
 class BodyTooLarge(HTTPException):
     def __init__(self, size: str) -> None:
         super().__init__(413, f"request body of {size} bytes is over the limit of {MAX_BODY_BYTES}")
+
+
+class BatchTooLarge(HTTPException):
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            413,
+            f"a batch of {count} messages is over the limit of {MAX_BATCH_MESSAGES} "
+            "(MAX_BATCH_MESSAGES): split it into smaller batches",
+        )
 
 
 class LimitBodySize:
@@ -58,7 +69,7 @@ class LimitBodySize:
         await self.app(scope, limited, send)
 
 
-def _too_large(exc: BodyTooLarge) -> JSONResponse:
+def _too_large(exc: HTTPException) -> JSONResponse:
     return JSONResponse({"error": exc.detail}, status_code=413)
 
 
@@ -67,6 +78,11 @@ app.add_middleware(LimitBodySize)
 
 @app.exception_handler(BodyTooLarge)
 async def body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+    return _too_large(exc)
+
+
+@app.exception_handler(BatchTooLarge)
+async def batch_too_large(request: Request, exc: BatchTooLarge) -> JSONResponse:
     return _too_large(exc)
 
 
@@ -91,11 +107,21 @@ def _status(message: Message, outcome: SendResult | KafkaBootError) -> dict[str,
     return line | {"status": status, "error": str(outcome)}
 
 
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "not written: Kafka is unavailable or refused it; retrying is safe"},
+    504: {"description": "not confirmed in time: it may still be written"},
+}
+
+
 def _headers() -> dict[str, str]:
     return {"instance-id": INSTANCE_ID}
 
 
-@app.post("/messages", status_code=202)
+@app.post(
+    "/messages",
+    status_code=202,
+    responses={413: {"description": "a body over MAX_BODY_BYTES"}} | UNAVAILABLE,
+)
 @inject
 async def publish(message: Message, template: Template) -> dict[str, Any]:
     result = await template.send_and_wait(
@@ -107,10 +133,16 @@ async def publish(message: Message, template: Template) -> dict[str, Any]:
 @app.post(
     "/messages/batch",
     status_code=202,
-    responses={207: {"description": "some messages were not written: a status per message"}},
+    responses={
+        207: {"description": "some messages were not written: a status per message"},
+        413: {"description": "more than MAX_BATCH_MESSAGES messages, or a body too large"},
+    }
+    | UNAVAILABLE,
 )
 @inject
 async def publish_batch(messages: list[Message], template: Template) -> Any:
+    if len(messages) > MAX_BATCH_MESSAGES:
+        raise BatchTooLarge(len(messages))
     records = [
         ProducerRecord(EVENTS_TOPIC, m, key=m.customer_id, headers=_headers()) for m in messages
     ]
@@ -123,7 +155,7 @@ async def publish_batch(messages: list[Message], template: Template) -> Any:
     return {"sent": len(results)}
 
 
-@app.get("/test")
+@app.get("/test", responses=UNAVAILABLE)
 @inject
 async def test(template: Template) -> str:
     """Like the Spring example this replaces: publish a fixed text to test-topic."""

@@ -111,6 +111,28 @@ async def test_oversized_chunked_body_without_length_is_413_and_sends_nothing(
     assert sent == []
 
 
+async def test_batch_over_the_configured_count_is_413_and_sends_nothing(container, monkeypatch):
+    monkeypatch.setattr(service, "MAX_BATCH_MESSAGES", 3)
+    fake = RecordingTemplate()
+    batch = [MESSAGE | {"sequence": n} for n in range(4)]
+    with container.template.override(providers.Object(fake)):
+        async with client() as http:
+            refused = await http.post("/messages/batch", json=batch)
+            accepted = await http.post("/messages/batch", json=batch[:3])
+    assert refused.status_code == 413
+    assert "batch of 4 messages is over the limit of 3" in refused.json()["error"]
+    assert "MAX_BATCH_MESSAGES" in refused.json()["error"]
+    assert accepted.json() == {"sent": 3}
+    assert len(fake.sent) == 3
+
+
+async def test_openapi_documents_the_refusals_of_each_endpoint():
+    paths = service.app.openapi()["paths"]
+    assert set(paths["/messages/batch"]["post"]["responses"]) >= {"202", "207", "413", "503"}
+    assert set(paths["/messages"]["post"]["responses"]) >= {"202", "413", "503", "504"}
+    assert set(paths["/test"]["get"]["responses"]) >= {"200", "503", "504"}
+
+
 async def test_kafka_unavailable_is_503_with_a_json_error(container):
     stopped = KafkaTemplate(load_settings(environ={}))  # Never started: as when Kafka is down.
     with container.template.override(providers.Object(stopped)):
