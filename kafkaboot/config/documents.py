@@ -188,8 +188,8 @@ def read_documents(path: Path) -> list[Document]:
         # PyYAML reads nested blocks recursively: about 1000 levels exhaust Python's stack.
         problems.append(
             ConfigProblem(
-                f"the YAML is nested too deeply to read (limit about "
-                f"{sys.getrecursionlimit() // 3} levels)",
+                "the YAML is nested too deeply to read (hundreds of levels: past Python's "
+                f"recursion limit of {sys.getrecursionlimit()} frames)",
                 origin=str(path),
                 hint="flatten the structure; configuration needs only a few levels",
             )
