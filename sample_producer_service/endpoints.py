@@ -1,18 +1,26 @@
 """HTTP endpoints that publish to Kafka with the injected KafkaTemplate."""
 
+import json
 import os
 import socket
 from typing import Annotated, Any
 
 from dependency_injector.wiring import Provide, inject
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
 from kafkaboot.di import ApplicationContainer
-from kafkaboot.errors import KafkaBootError, SendBatchError, SendOutcomeUnknownError
+from kafkaboot.errors import (
+    KafkaBootError,
+    SendBatchError,
+    SendOutcomeUnknownError,
+    SerializationError,
+)
 from kafkaboot.template import KafkaTemplate, ProducerRecord, SendResult
 from sample_producer_service.models import Message
 
@@ -86,6 +94,27 @@ async def batch_too_large(request: Request, exc: BatchTooLarge) -> JSONResponse:
     return _too_large(exc)
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII characters escaped, so a lone surrogate echoed back from the
+    request ("\\ud800" in its JSON) is sent as written instead of failing to encode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+@app.exception_handler(RequestValidationError)
+async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own handler, but its UTF-8 rendering answered 500 for such a surrogate.
+    return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+
+@app.exception_handler(SerializationError)
+async def not_writable(request: Request, exc: SerializationError) -> JSONResponse:
+    # The message itself cannot become a record (e.g. nested too deeply for JSON): the
+    # client's to fix, and Kafka is not to blame, so not a 503.
+    return AsciiJSONResponse({"error": f"the message cannot be written: {exc}"}, status_code=422)
+
+
 @app.exception_handler(SendOutcomeUnknownError)
 async def kafka_timed_out(request: Request, exc: SendOutcomeUnknownError) -> JSONResponse:
     # 504, not 503: the message may still be written, so a blind retry may duplicate it.
@@ -103,10 +132,19 @@ def _status(message: Message, outcome: SendResult | KafkaBootError) -> dict[str,
     line: dict[str, Any] = {"customer_id": message.customer_id, "sequence": message.sequence}
     if isinstance(outcome, SendResult):
         return line | {"status": 202, "partition": outcome.partition, "offset": outcome.offset}
-    status = 504 if isinstance(outcome, SendOutcomeUnknownError) else 503
+    if isinstance(outcome, SendOutcomeUnknownError):
+        status = 504
+    elif isinstance(outcome.__cause__, SerializationError):
+        status = 422  # This message's own data, as for a single POST /messages.
+    else:
+        status = 503
     return line | {"status": status, "error": str(outcome)}
 
 
+UNREADABLE: dict[int | str, dict[str, Any]] = {
+    # FastAPI's answer when the body is not even text (422 is for JSON that does not fit).
+    400: {"description": "a body that cannot be parsed, e.g. bytes that are not UTF-8"},
+}
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "not written: Kafka is unavailable or refused it; retrying is safe"},
     504: {"description": "not confirmed in time: it may still be written"},
@@ -120,7 +158,7 @@ def _headers() -> dict[str, str]:
 @app.post(
     "/messages",
     status_code=202,
-    responses={413: {"description": "a body over MAX_BODY_BYTES"}} | UNAVAILABLE,
+    responses={413: {"description": "a body over MAX_BODY_BYTES"}} | UNREADABLE | UNAVAILABLE,
 )
 @inject
 async def publish(message: Message, template: Template) -> dict[str, Any]:
@@ -137,6 +175,7 @@ async def publish(message: Message, template: Template) -> dict[str, Any]:
         207: {"description": "some messages were not written: a status per message"},
         413: {"description": "more than MAX_BATCH_MESSAGES messages, or a body too large"},
     }
+    | UNREADABLE
     | UNAVAILABLE,
 )
 @inject
