@@ -120,7 +120,7 @@ def _key_named(error: ConfigurationError, path: KeyPath) -> None:
         assert problem.key in str(error)
 
 
-@fuzz_settings(300)
+@fuzz_settings(150)
 @given(text=st.text(max_size=200))
 @example(text="a: &x [*x]")  # Found: RecursionError (a value that contains itself).
 @example(text="kafka:\n  topics: &t [{name: a, configs: *t}]")
@@ -133,7 +133,7 @@ def test_any_text_loads_or_is_a_configuration_error(tmp_path_factory, text):
     assert error is None or str(error).startswith("invalid configuration")
 
 
-@fuzz_settings(300)
+@fuzz_settings(150)
 @given(tree=st.dictionaries(keys, trees, max_size=5))
 def test_any_yaml_document_loads_or_is_a_configuration_error(tmp_path_factory, tree):
     path = _write(tmp_path_factory.mktemp("cfg"), _dump(tree))
@@ -141,7 +141,7 @@ def test_any_yaml_document_loads_or_is_a_configuration_error(tmp_path_factory, t
     assert error is None or error.problems
 
 
-@fuzz_settings(400)
+@fuzz_settings(300)
 @given(path=st.sampled_from(LEAVES), value=trees)
 # Found: OverflowError escaping from a duration too long for timedelta.
 @example(path=("kafka", "consumer", "max-poll-interval"), value=float("inf"))

@@ -40,7 +40,6 @@ def test_a_bad_replay_names_the_key_and_the_accepted_values():
 def test_the_events_listener_gets_its_yaml_settings():
     import sample_consumer_service.listeners as service
     from kafkaboot import ListenerRegistry
-
     from kafkaboot.errorhandling import DeadLetterPublishingRecoverer
     from kafkaboot.template import KafkaTemplate
 
