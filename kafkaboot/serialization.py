@@ -64,6 +64,13 @@ class Deserializer(Protocol):
         ...
 
 
+def _not_encodable(topic: str, encoding: str, exc: UnicodeEncodeError) -> SerializationError:
+    return SerializationError(
+        f"a str for topic {topic!r} cannot be written as {encoding.upper()}: {exc}. Remove or "
+        "replace the character (text from JSON may hold a lone surrogate such as '\\ud800')."
+    )
+
+
 def _type_error(serializer: object, value: Any, accepted: str) -> SerializationError:
     return SerializationError(
         f"{type(serializer).__name__} cannot serialize a {type(value).__name__}; it accepts "
@@ -81,7 +88,10 @@ class StringSerializer:
         if value is None:
             return None
         if isinstance(value, str):
-            return value.encode(self.encoding)
+            try:
+                return value.encode(self.encoding)
+            except UnicodeEncodeError as exc:
+                raise _not_encodable(topic, self.encoding, exc) from exc
         raise _type_error(self, value, "str")
 
 
@@ -160,14 +170,21 @@ class JsonDeserializer:
     def deserialize(self, topic: str, data: bytes | None) -> Any:
         if data is None:
             return None
+        wanted = getattr(self.target, "__name__", None) or "JSON"
         try:
             if self._adapter is not None:
                 return self._adapter.validate_json(data)
             return json.loads(data)
         except ValueError as exc:  # json.JSONDecodeError and pydantic.ValidationError
-            wanted = getattr(self.target, "__name__", None) or "JSON"
             raise SerializationError(
                 f"record from {topic!r} cannot be read as {wanted}: {exc}"
+            ) from exc
+        except RecursionError as exc:
+            # json's parser recurses per level: a few thousand nested arrays exhaust the stack.
+            # The same bytes fail on every delivery, so this is bad data, not a crash.
+            raise SerializationError(
+                f"record from {topic!r} cannot be read as {wanted}: it is nested too deeply "
+                f"({len(data)} bytes)"
             ) from exc
 
 
@@ -182,7 +199,10 @@ class AutoSerializer:
         if value is None or type(value) is bytes:
             return value
         if type(value) is str:
-            return value.encode()
+            try:  # Free until it raises: the hot path stays one call.
+                return value.encode()
+            except UnicodeEncodeError as exc:
+                raise _not_encodable(topic, "utf-8", exc) from exc
         if isinstance(value, bytearray | memoryview):
             return bytes(value)
         return self._json.serialize(topic, value)

@@ -58,7 +58,13 @@ def _encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
     encoded: list[tuple[str, bytes | None]] = []
     for name, value in pairs:
         if isinstance(value, str):
-            encoded.append((name, value.encode()))
+            try:
+                encoded.append((name, value.encode()))
+            except UnicodeEncodeError as exc:
+                raise SerializationError(
+                    f"header {name!r} cannot be written as UTF-8: {exc}; remove the character "
+                    "or pass the header's bytes"
+                ) from exc
         elif isinstance(value, bytes) or value is None:  # Kafka allows null header values.
             encoded.append((name, value))
         else:

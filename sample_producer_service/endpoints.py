@@ -1,18 +1,26 @@
 """HTTP endpoints that publish to Kafka with the injected KafkaTemplate."""
 
+import json
 import os
 import socket
 from typing import Annotated, Any
 
 from dependency_injector.wiring import Provide, inject
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
 from kafkaboot.di import ApplicationContainer
-from kafkaboot.errors import KafkaBootError, SendBatchError, SendOutcomeUnknownError
+from kafkaboot.errors import (
+    KafkaBootError,
+    SendBatchError,
+    SendOutcomeUnknownError,
+    SerializationError,
+)
 from kafkaboot.template import KafkaTemplate, ProducerRecord, SendResult
 from sample_producer_service.models import Message
 
@@ -20,6 +28,8 @@ EVENTS_TOPIC = os.environ.get("EVENTS_TOPIC", "events")
 TEST_TOPIC = "test-topic"
 INSTANCE_ID = os.environ.get("INSTANCE_ID") or socket.gethostname()
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", 1_000_000))
+MAX_BATCH_MESSAGES = int(os.environ.get("MAX_BATCH_MESSAGES", 1000))
+"""The most messages one POST /messages/batch may carry: each is a send in flight at once."""
 
 app = FastAPI(title="sample producer service")
 Template = Annotated[KafkaTemplate, Depends(Provide[ApplicationContainer.template])]
@@ -28,6 +38,15 @@ Template = Annotated[KafkaTemplate, Depends(Provide[ApplicationContainer.templat
 class BodyTooLarge(HTTPException):
     def __init__(self, size: str) -> None:
         super().__init__(413, f"request body of {size} bytes is over the limit of {MAX_BODY_BYTES}")
+
+
+class BatchTooLarge(HTTPException):
+    def __init__(self, count: int) -> None:
+        super().__init__(
+            413,
+            f"a batch of {count} messages is over the limit of {MAX_BATCH_MESSAGES} "
+            "(MAX_BATCH_MESSAGES): split it into smaller batches",
+        )
 
 
 class LimitBodySize:
@@ -58,7 +77,7 @@ class LimitBodySize:
         await self.app(scope, limited, send)
 
 
-def _too_large(exc: BodyTooLarge) -> JSONResponse:
+def _too_large(exc: HTTPException) -> JSONResponse:
     return JSONResponse({"error": exc.detail}, status_code=413)
 
 
@@ -68,6 +87,32 @@ app.add_middleware(LimitBodySize)
 @app.exception_handler(BodyTooLarge)
 async def body_too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
     return _too_large(exc)
+
+
+@app.exception_handler(BatchTooLarge)
+async def batch_too_large(request: Request, exc: BatchTooLarge) -> JSONResponse:
+    return _too_large(exc)
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII characters escaped, so a lone surrogate echoed back from the
+    request ("\\ud800" in its JSON) is sent as written instead of failing to encode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+@app.exception_handler(RequestValidationError)
+async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own handler, but its UTF-8 rendering answered 500 for such a surrogate.
+    return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+
+@app.exception_handler(SerializationError)
+async def not_writable(request: Request, exc: SerializationError) -> JSONResponse:
+    # The message itself cannot become a record (e.g. nested too deeply for JSON): the
+    # client's to fix, and Kafka is not to blame, so not a 503.
+    return AsciiJSONResponse({"error": f"the message cannot be written: {exc}"}, status_code=422)
 
 
 @app.exception_handler(SendOutcomeUnknownError)
@@ -87,15 +132,34 @@ def _status(message: Message, outcome: SendResult | KafkaBootError) -> dict[str,
     line: dict[str, Any] = {"customer_id": message.customer_id, "sequence": message.sequence}
     if isinstance(outcome, SendResult):
         return line | {"status": 202, "partition": outcome.partition, "offset": outcome.offset}
-    status = 504 if isinstance(outcome, SendOutcomeUnknownError) else 503
+    if isinstance(outcome, SendOutcomeUnknownError):
+        status = 504
+    elif isinstance(outcome.__cause__, SerializationError):
+        status = 422  # This message's own data, as for a single POST /messages.
+    else:
+        status = 503
     return line | {"status": status, "error": str(outcome)}
+
+
+UNREADABLE: dict[int | str, dict[str, Any]] = {
+    # FastAPI's answer when the body is not even text (422 is for JSON that does not fit).
+    400: {"description": "a body that cannot be parsed, e.g. bytes that are not UTF-8"},
+}
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "not written: Kafka is unavailable or refused it; retrying is safe"},
+    504: {"description": "not confirmed in time: it may still be written"},
+}
 
 
 def _headers() -> dict[str, str]:
     return {"instance-id": INSTANCE_ID}
 
 
-@app.post("/messages", status_code=202)
+@app.post(
+    "/messages",
+    status_code=202,
+    responses={413: {"description": "a body over MAX_BODY_BYTES"}} | UNREADABLE | UNAVAILABLE,
+)
 @inject
 async def publish(message: Message, template: Template) -> dict[str, Any]:
     result = await template.send_and_wait(
@@ -107,10 +171,17 @@ async def publish(message: Message, template: Template) -> dict[str, Any]:
 @app.post(
     "/messages/batch",
     status_code=202,
-    responses={207: {"description": "some messages were not written: a status per message"}},
+    responses={
+        207: {"description": "some messages were not written: a status per message"},
+        413: {"description": "more than MAX_BATCH_MESSAGES messages, or a body too large"},
+    }
+    | UNREADABLE
+    | UNAVAILABLE,
 )
 @inject
 async def publish_batch(messages: list[Message], template: Template) -> Any:
+    if len(messages) > MAX_BATCH_MESSAGES:
+        raise BatchTooLarge(len(messages))
     records = [
         ProducerRecord(EVENTS_TOPIC, m, key=m.customer_id, headers=_headers()) for m in messages
     ]
@@ -123,7 +194,7 @@ async def publish_batch(messages: list[Message], template: Template) -> Any:
     return {"sent": len(results)}
 
 
-@app.get("/test")
+@app.get("/test", responses=UNAVAILABLE)
 @inject
 async def test(template: Template) -> str:
     """Like the Spring example this replaces: publish a fixed text to test-topic."""

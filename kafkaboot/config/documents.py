@@ -7,6 +7,7 @@ only when its profile expression matches the active profiles, as in Spring Boot.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +44,24 @@ class Document:
 
 
 def _record_lines(
-    source: Path, node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]
+    source: Path,
+    node: yaml.Node,
+    path: KeyPath,
+    lines: dict[KeyPath, int],
+    enclosing: frozenset[int] = frozenset(),
 ) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
+    if id(node) in enclosing:
+        # An alias inside its own anchor (`a: &x [*x]`): the value would be infinite.
+        return [
+            ConfigProblem(
+                "this value contains itself through a YAML alias (*name inside &name)",
+                key=_dotted(path),
+                origin=f"{source}:{node.start_mark.line + 1}",
+                hint="use the alias outside the anchored value, or write the value out",
+            )
+        ]
+    enclosing = enclosing | {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: set[Any] = set()
         for key_node, value_node in node.value:
@@ -60,12 +76,33 @@ def _record_lines(
                 )
             seen.add(key)
             lines[(*path, key)] = key_node.start_mark.line + 1
-            problems += _record_lines(source, value_node, (*path, key), lines)
+            problems += _record_lines(source, value_node, (*path, key), lines, enclosing)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             lines[(*path, index)] = item.start_mark.line + 1
-            problems += _record_lines(source, item, (*path, index), lines)
+            problems += _record_lines(source, item, (*path, index), lines, enclosing)
     return problems
+
+
+def _dotted(path: KeyPath) -> str | None:
+    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+    return text.removeprefix(".") or None
+
+
+def _text_keys(source: Path, node: yaml.MappingNode) -> list[ConfigProblem]:
+    """Top-level keys name sections, so they must be text (``1:`` or ``true:`` is a typo)."""
+    return [
+        ConfigProblem(
+            f"top-level key {key_node.value!r} is not a name (YAML reads it as "
+            f"{key_node.tag.rsplit(':', 1)[-1]})",
+            key=str(key_node.value),
+            origin=f"{source}:{key_node.start_mark.line + 1}",
+            hint=f"quote it ('{key_node.value}':) if it is meant as a name, or indent it "
+            "under its section",
+        )
+        for key_node, _ in node.value
+        if key_node.tag != "tag:yaml.org,2002:str"
+    ]
 
 
 def _pop_activation(data: dict[str, Any]) -> str | list[str] | None:
@@ -103,8 +140,9 @@ def read_documents(path: Path) -> list[Document]:
         ) from exc
     documents: list[Document] = []
     problems: list[ConfigProblem] = []
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # Refuses control characters at once.
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -124,7 +162,12 @@ def read_documents(path: Path) -> list[Document]:
                 )
                 continue
             lines: dict[KeyPath, int] = {}
-            problems += _record_lines(path, node, (), lines)
+            found = _record_lines(path, node, (), lines)
+            if isinstance(node, yaml.MappingNode):
+                found += _text_keys(path, node)
+            if found:
+                problems += found
+                continue  # Its data may be infinite or unusable: report, do not read on.
             condition = _pop_activation(data)
             documents.append(Document(path, data, lines, condition))
     except yaml.MarkedYAMLError as exc:
@@ -141,8 +184,19 @@ def read_documents(path: Path) -> list[Document]:
         )
     except yaml.YAMLError as exc:
         problems.append(ConfigProblem(f"invalid YAML: {exc}", origin=str(path)))
+    except RecursionError:
+        # PyYAML reads nested blocks recursively: about 1000 levels exhaust Python's stack.
+        problems.append(
+            ConfigProblem(
+                "the YAML is nested too deeply to read (hundreds of levels: past Python's "
+                f"recursion limit of {sys.getrecursionlimit()} frames)",
+                origin=str(path),
+                hint="flatten the structure; configuration needs only a few levels",
+            )
+        )
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if problems:
         raise ConfigurationError(problems)
     return documents

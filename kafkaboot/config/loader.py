@@ -83,20 +83,43 @@ def _split_profiles(value: Any) -> list[str]:
 def _active_profiles(
     profiles: Sequence[str] | str | None, environ: Mapping[str, str], documents: list[Document]
 ) -> list[str]:
-    if profiles is not None:
-        return _split_profiles(list(profiles) if not isinstance(profiles, str) else profiles)
-    for variable in PROFILES_ENV:
-        if environ.get(variable):
-            return _split_profiles(environ[variable])
+    """The active profiles.
+
+    Raises:
+        ConfigurationError: a profile name holds a path separator or a NUL: it names part
+            of a file name (``application-<profile>.yml``).
+    """
+    key, origin = "kafkaboot.profiles.active", "explicit argument"
     active: list[str] = []
-    for document in documents:
-        if document.on_profile is not None:
-            continue
-        for section in ("kafkaboot", "spring"):
-            node = document.data.get(section)
-            node = node.get("profiles") if isinstance(node, dict) else None
-            if isinstance(node, dict) and node.get("active") is not None:
-                active = _split_profiles(node["active"])
+    if profiles is not None:
+        active = _split_profiles(list(profiles) if not isinstance(profiles, str) else profiles)
+    elif variable := next((v for v in PROFILES_ENV if environ.get(v)), None):
+        active, origin = _split_profiles(environ[variable]), f"environment variable {variable}"
+    else:
+        for document in documents:
+            if document.on_profile is not None:
+                continue
+            for section in ("kafkaboot", "spring"):
+                node = document.data.get(section)
+                node = node.get("profiles") if isinstance(node, dict) else None
+                if isinstance(node, dict) and node.get("active") is not None:
+                    active = _split_profiles(node["active"])
+                    key = f"{section}.profiles.active"
+                    origin = document.origin((section, "profiles", "active"))
+    bad = [name for name in active if any(c in name for c in ("/", "\\", "\0"))]
+    if bad:
+        raise ConfigurationError(
+            [
+                ConfigProblem(
+                    f"profile name {name!r} holds a path separator or NUL",
+                    key=key,
+                    origin=origin,
+                    hint="name profiles with letters, digits, '-' and '_' (each one also "
+                    "names a file, application-<profile>.yml)",
+                )
+                for name in bad
+            ]
+        )
     return active
 
 

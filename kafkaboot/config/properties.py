@@ -8,6 +8,7 @@ how its value converts. A key without an aiokafka equivalent is an error, never 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ _CONSUMER: frozenset[ClientKind] = frozenset({"consumer"})
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
         raise ValueError(f"expected a whole number, got {value!r}")
     return int(value)
 

@@ -6,6 +6,7 @@ milliseconds; data sizes accept ``16KB``, ``1MB`` and plain bytes, as Spring Boo
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -32,8 +33,23 @@ def parse_duration(value: Any) -> timedelta:
     """
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, bool):
+    try:
+        duration = _duration(value)
+    except OverflowError:  # timedelta stops at 999999999 days; .inf and 1e300 go past it.
+        raise ValueError(f"{value!r} is too long for a duration (at most 999999999 days)") from None
+    if duration is None:
         raise ValueError(f"{value!r} is not a duration; {_DURATION_HELP}")
+    return duration
+
+
+def _duration(value: Any) -> timedelta | None:
+    """The duration ``value`` spells, or ``None`` when it spells none.
+
+    Raises:
+        OverflowError: it spells one too long for ``timedelta``.
+    """
+    if isinstance(value, bool) or (isinstance(value, float) and math.isnan(value)):
+        return None
     if isinstance(value, int | float):
         return timedelta(milliseconds=value)
     if isinstance(value, str):
@@ -50,7 +66,7 @@ def parse_duration(value: Any) -> timedelta:
                 minutes=parts.get("m", 0),
                 seconds=parts.get("s", 0),
             )
-    raise ValueError(f"{value!r} is not a duration; {_DURATION_HELP}")
+    return None
 
 
 def to_ms(duration: timedelta) -> int:

@@ -40,13 +40,18 @@ def test_a_bad_replay_names_the_key_and_the_accepted_values():
 def test_the_events_listener_gets_its_yaml_settings():
     import sample_consumer_service.listeners as service
     from kafkaboot import ListenerRegistry
+    from kafkaboot.errorhandling import DeadLetterPublishingRecoverer
+    from kafkaboot.template import KafkaTemplate
 
-    registry = ListenerRegistry(load_settings(CONFIG, environ={"REPLAY": "beginning"}), environ={})
+    settings = load_settings(CONFIG, environ={"REPLAY": "beginning"})
+    # Dead letters are published with the template, as the ApplicationContainer wires it.
+    registry = ListenerRegistry(settings, environ={}, template=KafkaTemplate(settings))
     registry.scan(service)
     registry.check_overrides()
     container = registry.get("central-events")
     assert isinstance(container.rebalance_listener, service.LoggingRebalance)
     assert container.initial_seek.to == "beginning"
+    assert isinstance(container.error_handler.recoverer, DeadLetterPublishingRecoverer)
 
 
 def test_a_bad_instance_id_header_does_not_lose_a_valid_event(monkeypatch):

@@ -9,7 +9,12 @@ from dependency_injector import providers
 import sample_producer_service.endpoints as service
 from kafkaboot import load_settings
 from kafkaboot.di import ApplicationContainer
-from kafkaboot.errors import KafkaSendError, SendBatchError, SendOutcomeUnknownError
+from kafkaboot.errors import (
+    KafkaSendError,
+    SendBatchError,
+    SendOutcomeUnknownError,
+    SerializationError,
+)
 from kafkaboot.template import KafkaTemplate, SendResult
 
 pytestmark = pytest.mark.asyncio
@@ -111,6 +116,28 @@ async def test_oversized_chunked_body_without_length_is_413_and_sends_nothing(
     assert sent == []
 
 
+async def test_batch_over_the_configured_count_is_413_and_sends_nothing(container, monkeypatch):
+    monkeypatch.setattr(service, "MAX_BATCH_MESSAGES", 3)
+    fake = RecordingTemplate()
+    batch = [MESSAGE | {"sequence": n} for n in range(4)]
+    with container.template.override(providers.Object(fake)):
+        async with client() as http:
+            refused = await http.post("/messages/batch", json=batch)
+            accepted = await http.post("/messages/batch", json=batch[:3])
+    assert refused.status_code == 413
+    assert "batch of 4 messages is over the limit of 3" in refused.json()["error"]
+    assert "MAX_BATCH_MESSAGES" in refused.json()["error"]
+    assert accepted.json() == {"sent": 3}
+    assert len(fake.sent) == 3
+
+
+async def test_openapi_documents_the_refusals_of_each_endpoint():
+    paths = service.app.openapi()["paths"]
+    assert set(paths["/messages/batch"]["post"]["responses"]) >= {"202", "207", "413", "503"}
+    assert set(paths["/messages"]["post"]["responses"]) >= {"202", "413", "503", "504"}
+    assert set(paths["/test"]["get"]["responses"]) >= {"200", "503", "504"}
+
+
 async def test_kafka_unavailable_is_503_with_a_json_error(container):
     stopped = KafkaTemplate(load_settings(environ={}))  # Never started: as when Kafka is down.
     with container.template.override(providers.Object(stopped)):
@@ -175,3 +202,42 @@ async def test_a_partly_sent_batch_is_207_with_each_record_status(container):
     }
     assert [r["sequence"] for r in body["results"]] == [0, 1, 2]
     assert "nothing was written" in body["results"][1]["error"]
+
+
+async def test_a_customer_id_with_a_lone_surrogate_is_422_not_500(container):
+    body = b'{"customer_id": "c-\\ud800", "sequence": 1}'  # Valid JSON; no UTF-8 form.
+    async with client() as http:
+        response = await http.post(
+            "/messages", content=body, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["input"]) == (["body", "customer_id"], "c-\ud800")
+
+
+async def test_a_message_that_cannot_be_serialized_is_422_not_503(container):
+    error = SerializationError("cannot write a Message as JSON: nested too deeply")
+    with container.template.override(providers.Object(FailingTemplate(error))):
+        async with client() as http:
+            response = await http.post("/messages", json=MESSAGE)
+    assert response.status_code == 422
+    assert "the message cannot be written: cannot write a Message" in response.json()["error"]
+
+
+class SerializationFailingTemplate:
+    """Delivers the first record; the second cannot be serialized (as send_batch reports it)."""
+
+    async def send_batch(self, records):
+        failure = KafkaSendError("record 1 of the batch was not sent: ...", topic="events")
+        failure.__cause__ = SerializationError("nested too deeply")
+        raise SendBatchError(records, [SendResult(records[0], "events", 0, 3, 0), failure])
+
+
+async def test_a_batch_line_that_cannot_be_serialized_is_422(container):
+    with container.template.override(providers.Object(SerializationFailingTemplate())):
+        async with client() as http:
+            response = await http.post(
+                "/messages/batch", json=[MESSAGE | {"sequence": n} for n in range(2)]
+            )
+    assert response.status_code == 207
+    assert [r["status"] for r in response.json()["results"]] == [202, 422]

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from kafkaboot.errors import SerializationError
 from kafkaboot.serialization import (
+    AutoSerializer,
     BytesDeserializer,
     BytesSerializer,
     DeserializationFailure,
@@ -140,3 +141,10 @@ def test_null_stays_null_everywhere():
     for name in ("string", "bytes", "json", "integer"):
         assert serializer_for(name).serialize("t", None) is None
         assert deserializer_for(name).deserialize("t", None) is None
+
+
+@pytest.mark.parametrize("serializer", [StringSerializer(), AutoSerializer()])
+def test_text_with_a_lone_surrogate_is_a_serialization_error(serializer):
+    # JSON's "\ud800" escape gives such a str: it has no UTF-8 form.
+    with pytest.raises(SerializationError, match="cannot be written as UTF-8"):
+        serializer.serialize("orders", "c-\ud800")

@@ -1,10 +1,13 @@
-"""KafkaTemplate without a broker: which transactional id it takes."""
+"""KafkaTemplate without a broker: which transactional id it takes, how headers encode."""
 
 import socket
 
+import pytest
+
 import kafkaboot.runner as runner
 from kafkaboot import load_settings
-from kafkaboot.template import KafkaTemplate
+from kafkaboot.errors import SerializationError
+from kafkaboot.template import KafkaTemplate, _encode_headers
 
 
 def transactional_id(environ=None, **producer):
@@ -47,3 +50,8 @@ def test_each_worker_process_gets_its_own_index(monkeypatch):
     monkeypatch.setattr(runner.subprocess, "Popen", popen)
     assert runner._supervise(["svc"], 3) == 0
     assert [env["KAFKABOOT_WORKER_INDEX"] for env in started] == ["0", "1", "2"]
+
+
+def test_a_header_with_a_lone_surrogate_is_a_serialization_error():
+    with pytest.raises(SerializationError, match="header 'instance-id'"):
+        _encode_headers({"instance-id": "site-\udfff"})
