@@ -36,7 +36,7 @@ def poison_records(seed: int, valid_example: dict[str, Any]) -> list[tuple[str, 
 
     Drawn once from a seeded ``random.Random``, so every run sends the same bytes.
     """
-    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets.
+    rng = random.Random(seed)  # Reproducible test data, not secrets.
     whole = json.dumps(valid_example).encode()
     return [
         ("random-bytes", rng.randbytes(64)),
