@@ -69,14 +69,14 @@ async def test_leader_kills_and_a_rolling_restart_lose_and_duplicate_nothing(
             leader = await leader_of(bootstrap, topic, 0)
             await asyncio.to_thread(kafka_cluster.kill_node, leader)
             await loads[0].acknowledged_more(100, timeout=60)  # Going on without it.
-            kafka_cluster.start_node(leader)
+            await asyncio.to_thread(kafka_cluster.start_node, leader)
             await asyncio.to_thread(kafka_cluster.wait_ready, 120, brokers=3)
             await wait_in_sync(bootstrap, topic, replicas=3)
         # A rolling restart (of one node in the CI-sized run).
         for node in kafka_cluster.nodes[: size.pick(1, 3)]:
             await asyncio.to_thread(kafka_cluster.stop_node, node.node_id)
             await loads[0].acknowledged_more(100, timeout=60)
-            kafka_cluster.start_node(node.node_id)
+            await asyncio.to_thread(kafka_cluster.start_node, node.node_id)
             await asyncio.to_thread(kafka_cluster.wait_ready, 120, brokers=3)
             await wait_in_sync(bootstrap, topic, replicas=3)
         await loads[0].acknowledged_more(100, timeout=60)
