@@ -97,11 +97,13 @@ def process_alive(pid: int | None) -> bool:
 
 
 def _command_line(pid: int) -> str | None:
-    """The command line of ``pid``, or ``None`` where ``/proc`` cannot tell."""
+    """The command line of ``pid``, or ``None`` where ``/proc`` cannot tell (no ``/proc``, or
+    a process in the middle of ``exec``, whose command line reads empty for a moment)."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return None
+    return command.replace(b"\0", b" ").decode(errors="replace") or None
 
 
 def log_tail(path: Path, lines: int = 25) -> str:
