@@ -135,8 +135,6 @@ def kafka_cluster(_kafka_cluster_session: KafkaCluster) -> Iterator[KafkaCluster
     """A 3-node cluster; nodes stopped or killed by the test are restarted afterwards."""
     cluster = _kafka_cluster_session
     yield cluster
-    stopped = [node.node_id for node in cluster.nodes if not node.is_running()]
-    for node_id in stopped:
-        cluster.start_node(node_id)
-    if stopped:
-        cluster.wait_ready(brokers=len(cluster.nodes))
+    cluster.refresh()  # The test may have stopped nodes through `kafkaboot broker stop --node`.
+    if not all(node.is_running() for node in cluster.nodes):
+        cluster.start()  # Starts the stopped nodes together: one alone may have no quorum.

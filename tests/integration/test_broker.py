@@ -1,6 +1,7 @@
 """The Maven-launched Apache Kafka broker, as tests and users start it."""
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -187,10 +188,91 @@ async def test_killed_node_restarts_and_rejoins_with_its_data(kafka_cluster):
     await asyncio.to_thread(kafka_cluster.kill_node, 3)
     assert not process_alive(pid)
 
-    kafka_cluster.start_node(3)
-    await asyncio.to_thread(kafka_cluster.wait_ready, 120, brokers=3)
+    await asyncio.to_thread(kafka_cluster.start_node, 3)  # Returns once it is back.
     assert node.is_running()
     assert await consume_all(node.bootstrap_server, topic, 20) == [b"x"] * 20
+
+
+def status_json(data_dir):
+    status = kafkaboot("broker", "status", "--json", "--data-dir", data_dir, timeout=60)
+    assert status.returncode in (0, 1), status.stderr
+    return status.returncode, json.loads(status.stdout)
+
+
+def leaders_of(status, topic):
+    return {p["partition"]: p["leader"] for p in status["partitions"] if p["topic"] == topic}
+
+
+def poll_status(data_dir, condition, timeout=30):
+    """The first ``status --json`` that meets ``condition``: metadata settles after a change."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code, status = status_json(data_dir)
+        if condition(status) or time.monotonic() > deadline:
+            return code, status
+        time.sleep(0.5)
+
+
+@pytest.mark.slow
+def test_cli_controls_single_nodes_and_shows_their_leaders(kafka_cluster):
+    data_dir = str(kafka_cluster.data_dir)
+    topic = f"nodes-{uuid.uuid4().hex[:8]}"
+    asyncio.run(create_replicated_topic(kafka_cluster.bootstrap_servers, topic))
+
+    code, status = poll_status(data_dir, lambda s: None not in leaders_of(s, topic).values())
+    assert code == 0
+    assert [n["state"] for n in status["nodes"]] == ["running"] * 3
+    leaders = leaders_of(status, topic)
+    assert set(leaders) == {0, 1, 2}
+    for node in status["nodes"]:
+        led = {p["partition"] for p in node["leads"] if p["topic"] == topic}
+        assert led == {p for p, leader in leaders.items() if leader == node["node_id"]}
+    assert kafka_cluster.leader_of(topic, 0) == leaders[0]
+
+    # A clean stop of partition 0's leader: controlled shutdown hands its leadership over.
+    leader = leaders[0]
+    stopped = kafkaboot("broker", "stop", "--node", str(leader), "--data-dir", data_dir)
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"stopped node {leader}" in stopped.stderr
+    again = kafkaboot("broker", "stop", "--node", str(leader), "--data-dir", data_dir)
+    assert again.returncode == 1
+    assert f"node {leader} is not running (stopped)" in again.stderr
+    code, status = poll_status(data_dir, lambda s: leaders_of(s, topic)[0] not in (leader, None))
+    assert code == 1
+    assert status["nodes"][leader - 1]["state"] == "stopped"
+    assert status["nodes"][leader - 1]["pid"] is None
+    assert leaders_of(status, topic)[0] not in (leader, None)
+
+    # `start` on a cluster with a node down starts that node; "already running" it is not.
+    started = kafkaboot("broker", "start", "--data-dir", data_dir)
+    assert started.returncode == 0, started.stderr
+    assert "already running" not in started.stderr
+    assert f"starting node {leader} of Kafka" in started.stderr
+    assert started.stdout.strip() == kafka_cluster.bootstrap_servers
+    code, status = status_json(data_dir)
+    assert code == 0
+
+    # A kill, as a crash: the node is gone at once, and `start --node` brings it back.
+    victim = kafka_cluster.leader_of(topic, 1)
+    pid = status["nodes"][victim - 1]["pid"]
+    killed = kafkaboot("broker", "stop", "--node", str(victim), "--kill", "--data-dir", data_dir)
+    assert killed.returncode == 0, killed.stderr
+    assert f"killed node {victim} (pid {pid}) with SIGKILL" in killed.stderr
+    assert not process_alive(pid)
+    code, status = status_json(data_dir)
+    assert code == 1
+    assert status["nodes"][victim - 1]["state"] == "stopped"
+
+    started = kafkaboot("broker", "start", "--node", str(victim), "--data-dir", data_dir)
+    assert started.returncode == 0, started.stderr
+    assert f"node {victim} (pid " in started.stderr
+    assert "is back in the cluster" in started.stderr
+    code, status = status_json(data_dir)
+    assert code == 0
+    assert [n["state"] for n in status["nodes"]] == ["running"] * 3
+    kafka_cluster.refresh()  # The fixture's object takes the pids the CLI saved.
+    assert all(node.is_running() for node in kafka_cluster.nodes)
+    assert kafka_cluster.node(victim).pid == status["nodes"][victim - 1]["pid"] != pid
 
 
 def test_testcontainers_broker_round_trip(round_trip):

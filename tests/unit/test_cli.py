@@ -1,6 +1,12 @@
 """`kafkaboot config show|check` and the CLI's error handling."""
 
+import json
+import os
+import socket
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +155,142 @@ def test_config_check_rejects_a_listener_id_that_does_not_exist(app_dir, capsys,
     error = capsys.readouterr().err
     assert "kafka.listeners.central-event: no listener has this id" in error
     assert "did you mean 'central-events'?" in error
+
+
+# -- broker: per-node control and status, on a saved cluster without JVMs -------------------
+
+
+@pytest.fixture
+def saved_cluster(tmp_path):
+    """A 3-node cluster as `kafkaboot broker start` saves it, with every node stopped."""
+    from kafkaboot.testing import KafkaCluster
+
+    cluster = KafkaCluster(tmp_path / "broker", nodes=3)
+    cluster.data_dir.mkdir()
+    cluster._save()
+    return cluster
+
+
+@pytest.fixture
+def pretend_running(saved_cluster):
+    """Make nodes look running: a process with the node's config file on its command line."""
+    processes = []
+
+    def pretend(node_id):
+        node = saved_cluster.node(node_id)
+        script = "import time; time.sleep(120)"
+        process = subprocess.Popen([sys.executable, "-c", script, str(node.config_file)])
+        processes.append(process)
+        node.pid = process.pid
+        saved_cluster._save()
+        return process
+
+    yield pretend
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def broker(saved_cluster, *args):
+    return main(["broker", *args, "--data-dir", str(saved_cluster.data_dir)])
+
+
+@pytest.mark.parametrize("action", ["start", "stop"])
+def test_broker_node_unknown_id_names_the_valid_ids(saved_cluster, capsys, action):
+    assert broker(saved_cluster, action, "--node", "9") == 1
+    assert "this cluster has no node 9; its nodes are 1, 2, 3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("action", ["start", "stop"])
+def test_broker_node_without_a_cluster_says_how_to_start_one(tmp_path, capsys, action):
+    assert main(["broker", action, "--node", "1", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"no cluster has been started with data dir {tmp_path}" in err
+    assert "kafkaboot broker start --nodes 3" in err
+
+
+def test_broker_stop_node_that_is_stopped_says_how_to_start_it(saved_cluster, capsys):
+    assert broker(saved_cluster, "stop", "--node", "2") == 1
+    err = capsys.readouterr().err
+    assert "node 2 is not running (stopped)" in err
+    assert "kafkaboot broker start --node 2" in err
+
+
+def test_broker_start_node_that_runs_says_how_to_stop_it(saved_cluster, pretend_running, capsys):
+    process = pretend_running(1)
+    assert broker(saved_cluster, "start", "--node", "1") == 1
+    err = capsys.readouterr().err
+    assert f"node 1 is already running (pid {process.pid})" in err
+    assert "kafkaboot broker stop --node 1" in err
+
+
+def test_broker_start_node_without_a_quorum_refuses(saved_cluster, capsys):
+    assert broker(saved_cluster, "start", "--node", "1") == 1
+    err = capsys.readouterr().err
+    assert "no majority of the 3 controllers" in err
+    assert "kafkaboot broker start --data-dir" in err
+
+
+def test_broker_start_node_refuses_layout_flags(saved_cluster, capsys):
+    assert broker(saved_cluster, "start", "--node", "1", "--port", "9092") == 1
+    assert "--node starts one node of an existing cluster" in capsys.readouterr().err
+
+
+def test_broker_stop_kill_needs_a_node_and_purge_refuses_one(saved_cluster, capsys):
+    assert broker(saved_cluster, "stop", "--kill") == 1
+    assert "--kill needs --node N" in capsys.readouterr().err
+    assert broker(saved_cluster, "stop", "--node", "1", "--purge") == 1
+    assert "does not go with --node" in capsys.readouterr().err
+    assert saved_cluster.data_dir.is_dir()
+
+
+def test_broker_start_with_every_node_running_says_already_running(
+    saved_cluster, pretend_running, capsys
+):
+    for node_id in (1, 2, 3):
+        pretend_running(node_id)
+    assert broker(saved_cluster, "start") == 0
+    out, err = capsys.readouterr()
+    assert "already running" in err
+    assert out.strip() == saved_cluster.bootstrap_servers
+
+
+def test_broker_node_whose_pid_is_gone_or_reused_is_dead_pid(saved_cluster, capsys):
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    saved_cluster.node(1).pid = exited.pid  # Gone: crashed, or killed outside kafkaboot.
+    saved_cluster.node(2).pid = os.getpid()  # Alive, but not this node: a reused pid.
+    saved_cluster._save()
+
+    assert broker(saved_cluster, "status", "--json") == 1
+    status = json.loads(capsys.readouterr().out)
+    assert [n["state"] for n in status["nodes"]] == ["dead-pid", "dead-pid", "stopped"]
+    assert status["running"] == 0
+    assert status["partitions"] is None  # Nothing runs, so nothing was asked.
+
+    assert broker(saved_cluster, "stop", "--node", "1") == 1
+    assert f"node 1 is not running (its process {exited.pid} is gone)" in capsys.readouterr().err
+    assert broker(saved_cluster, "status") == 1
+    out = capsys.readouterr().out
+    assert "node 1: dead-pid" in out
+    assert "(gone: crashed or killed outside kafkaboot)" in out
+    assert "Kafka " in out
+    assert "0/3 node(s) running" in out
+
+
+def test_broker_status_is_bounded_when_a_running_node_does_not_answer(
+    saved_cluster, pretend_running, capsys
+):
+    pretend_running(1)
+    with socket.socket() as silent:  # Accepts connections, never answers a request.
+        silent.bind(("127.0.0.1", saved_cluster.node(1).broker_port))
+        silent.listen()
+        started = time.monotonic()
+        assert broker(saved_cluster, "status", "--json", "--timeout", "1") == 1
+        elapsed = time.monotonic() - started
+    status = json.loads(capsys.readouterr().out)
+    assert elapsed < 5
+    assert [n["state"] for n in status["nodes"]] == ["running", "stopped", "stopped"]
+    assert status["partitions"] is None
+    assert status["nodes"][0]["leads"] is None
+    assert "did not answer a metadata request within 1s" in status["metadata_error"]

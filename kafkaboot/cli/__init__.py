@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kafkaboot.cli.broker import add_broker_commands
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.errors import KafkaBootError
 
@@ -90,90 +89,6 @@ def _config_check(args: argparse.Namespace) -> int:
     if target:  # Registering the listeners checks kafka.listeners.* against them.
         checked = f"; {len(listener_report(target, settings))} listener(s) of {target}"
     print(f"configuration OK: {files}; active profiles: {profiles}{checked}")
-    return 0
-
-
-def _data_dir(args: argparse.Namespace) -> Path:
-    from kafkaboot.testing.distribution import cache_dir
-
-    return Path(args.data_dir) if args.data_dir else cache_dir() / "broker"
-
-
-def _broker_start(args: argparse.Namespace) -> int:
-    from kafkaboot.testing.broker import KafkaCluster
-
-    data_dir = _data_dir(args)
-    cluster = KafkaCluster.load(data_dir)
-    if cluster is not None:
-        asked = {
-            "--nodes": (args.nodes, len(cluster.nodes)),
-            "--port": (args.port, cluster.nodes[0].broker_port),
-            "--kafka-version": (args.kafka_version, cluster.version),
-        }
-        for flag, (wanted, saved) in asked.items():
-            if wanted is not None and wanted != saved:
-                raise KafkaBootError(
-                    f"{data_dir} holds a cluster with {flag} {saved}, not {wanted}. Start it "
-                    f"as it is, or run `kafkaboot broker stop --purge --data-dir {data_dir}` "
-                    "first, or choose another --data-dir."
-                )
-        if cluster.is_running():
-            print(f"Kafka {cluster.version} is already running (data: {data_dir})", file=sys.stderr)
-            print(cluster.bootstrap_servers)
-            return 0
-    else:
-        cluster = KafkaCluster(
-            data_dir,
-            nodes=args.nodes or 1,
-            port=args.port or 9092,
-            version=args.kafka_version,
-        )
-    started = time.monotonic()
-    print(
-        f"starting Apache Kafka {cluster.version} ({len(cluster.nodes)} node(s), data: "
-        f"{data_dir}) ...",
-        file=sys.stderr,
-    )
-    cluster.start(timeout_s=args.timeout)
-    print(f"ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
-    print(cluster.bootstrap_servers)
-    return 0
-
-
-def _broker_status(args: argparse.Namespace) -> int:
-    from kafkaboot.testing.broker import KafkaCluster
-
-    cluster = KafkaCluster.load(_data_dir(args))
-    if cluster is None:
-        print(f"no broker has been started with data dir {_data_dir(args)}")
-        return 1
-    running = 0
-    for node in cluster.nodes:
-        state = "running" if node.is_running() else "stopped"
-        running += node.is_running()
-        print(
-            f"node {node.node_id}: {state}  broker 127.0.0.1:{node.broker_port}  "
-            f"controller 127.0.0.1:{node.controller_port}  pid {node.pid or '-'}"
-        )
-    print(f"Kafka {cluster.version}: {running}/{len(cluster.nodes)} node(s) running")
-    if running:
-        print(f"bootstrap servers: {cluster.bootstrap_servers}")
-    return 0 if running == len(cluster.nodes) else 1
-
-
-def _broker_stop(args: argparse.Namespace) -> int:
-    from kafkaboot.testing.broker import KafkaCluster
-
-    data_dir = _data_dir(args)
-    cluster = KafkaCluster.load(data_dir)
-    if cluster is None:
-        print(f"no broker has been started with data dir {data_dir}", file=sys.stderr)
-        return 0
-    cluster.stop(timeout_s=args.timeout)
-    print(f"stopped Kafka {cluster.version} ({len(cluster.nodes)} node(s))", file=sys.stderr)
-    if args.purge:
-        cluster.purge()
-        print(f"deleted {data_dir}", file=sys.stderr)
     return 0
 
 
@@ -279,24 +194,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--profile", help="active profiles, comma-separated")
     replay.set_defaults(handler=_dlt_replay)
 
-    broker = commands.add_parser("broker", help="run a local Apache Kafka (KRaft) for development")
-    broker_commands = broker.add_subparsers(dest="action", required=True)
-    start = broker_commands.add_parser(
-        "start", help="start and wait until ready; prints bootstrap servers"
-    )
-    start.add_argument("--nodes", type=int, choices=(1, 3), help="1 (default) or 3 nodes")
-    start.add_argument("--port", type=int, help="first broker port (default 9092)")
-    start.add_argument("--kafka-version", help="Apache Kafka version (default: pinned)")
-    start.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for readiness")
-    start.set_defaults(handler=_broker_start)
-    status = broker_commands.add_parser("status", help="show nodes, ports and pids")
-    status.set_defaults(handler=_broker_status)
-    stop = broker_commands.add_parser("stop", help="stop cleanly (data is kept unless --purge)")
-    stop.add_argument("--purge", action="store_true", help="also delete the data directory")
-    stop.add_argument("--timeout", type=float, default=30.0, help="seconds before killing")
-    stop.set_defaults(handler=_broker_stop)
-    for sub in (start, status, stop):
-        sub.add_argument("--data-dir", help="cluster data (default: ~/.cache/kafkaboot/broker)")
+    add_broker_commands(commands)
     return parser
 
 
