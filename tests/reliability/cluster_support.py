@@ -1,5 +1,5 @@
-"""Looking at a running cluster from a scenario: who leads a partition, whether every
-replica is back in sync, and what a topic holds."""
+"""Looking at a running cluster from a scenario: whether every replica is back in sync,
+and what a topic holds."""
 
 from __future__ import annotations
 
@@ -9,36 +9,20 @@ import time
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+
+from kafkaboot.testing import KafkaCluster
 
 
-async def _describe(bootstrap: str, topic: str) -> list[dict]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return described["partitions"]
-
-
-async def leader_of(bootstrap: str, topic: str, partition: int) -> int:
-    for described in await _describe(bootstrap, topic):
-        if described["partition"] == partition:
-            return described["leader"]
-    raise AssertionError(f"{topic} has no partition {partition}")
-
-
-async def wait_in_sync(bootstrap: str, topic: str, replicas: int, timeout: float = 90) -> None:
-    """Until every partition of ``topic`` has ``replicas`` replicas in sync and a leader,
-    so that the next fault starts from a healthy cluster."""
+async def wait_in_sync(cluster: KafkaCluster, topic: str, timeout: float = 90) -> None:
+    """Until every partition of ``topic`` has all its replicas in sync and a leader, so
+    that the next fault starts from a healthy cluster."""
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
         try:
-            partitions = await _describe(bootstrap, topic)
-            last = [(p["partition"], p["leader"], p["isr"]) for p in partitions]
-            if all(len(p["isr"]) == replicas and p["leader"] >= 0 for p in partitions):
+            found = [p for p in await asyncio.to_thread(cluster.partitions) if p.topic == topic]
+            last = [(p.partition, p.leader, p.isr) for p in found]
+            if found and all(p.leader is not None and len(p.isr) == len(p.replicas) for p in found):
                 return
         except Exception as exc:  # The cluster may be between leaders: ask again.
             last = exc
@@ -55,7 +39,7 @@ class Stored:
 
 
 async def read_topic(
-    bootstrap: str, topic: str, isolation: str = "read_uncommitted"
+    bootstrap: str, topic: str, partitions: int, isolation: str = "read_uncommitted"
 ) -> list[Stored]:
     """Every record of ``topic`` from its start to its end now, as the central consumer's
     messages (key and sequence from the JSON value)."""
@@ -64,14 +48,13 @@ async def read_topic(
     )
     await consumer.start()
     try:
-        described = await _describe(bootstrap, topic)
-        partitions = [TopicPartition(topic, p["partition"]) for p in described]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
+        assigned = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
         stored: list[Stored] = []
         deadline = time.monotonic() + 120
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+        while [tp for tp in assigned if await consumer.position(tp) < ends[tp]]:
             assert time.monotonic() < deadline, "reading the topic back took over 120 s"
             batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
             for tp, records in batches.items():

@@ -12,9 +12,11 @@ from collections import Counter
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from kafkaboot.testing import KafkaCluster
+
 from ..integration.kafka_helpers import unique
 from .central import CentralConsumer, cleanup, handled_by
-from .cluster_support import leader_of, read_topic, wait_in_sync
+from .cluster_support import read_topic, wait_in_sync
 from .conftest import Row
 from .ledger import Ledger, longest_stall, read_journal
 from .load import Load
@@ -22,9 +24,9 @@ from .load import Load
 PARTITIONS = 15
 
 
-async def create_replicated_topic(bootstrap: str) -> str:
+async def create_replicated_topic(cluster: KafkaCluster) -> str:
     topic = unique("replicated-events")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers)
     await admin.start()
     try:
         await admin.create_topics(
@@ -39,7 +41,7 @@ async def create_replicated_topic(bootstrap: str) -> str:
         )
     finally:
         await admin.close()
-    await wait_in_sync(bootstrap, topic, replicas=3)
+    await wait_in_sync(cluster, topic)
     return topic
 
 
@@ -50,7 +52,7 @@ async def test_leader_kills_and_a_rolling_restart_lose_and_duplicate_nothing(
 ):
     bootstrap = kafka_cluster.bootstrap_servers
     kills = size.pick(1, 3)
-    topic, ledger = await create_replicated_topic(bootstrap), Ledger()
+    topic, ledger = await create_replicated_topic(kafka_cluster), Ledger()
     consumer = CentralConsumer(
         bootstrap, topic, unique("central"), tmp_path / "journal", tmp_path / "consumer.log"
     )
@@ -66,19 +68,19 @@ async def test_leader_kills_and_a_rolling_restart_lose_and_duplicate_nothing(
         await handled_by(consumer.journal, consumer.pid, timeout=60)
         faults_from = time.time()
         for _ in range(kills):
-            leader = await leader_of(bootstrap, topic, 0)
+            leader = await asyncio.to_thread(kafka_cluster.leader_of, topic, 0)
             await asyncio.to_thread(kafka_cluster.kill_node, leader)
             await loads[0].acknowledged_more(100, timeout=60)  # Going on without it.
             await asyncio.to_thread(kafka_cluster.start_node, leader)
             await asyncio.to_thread(kafka_cluster.wait_ready, 120, brokers=3)
-            await wait_in_sync(bootstrap, topic, replicas=3)
+            await wait_in_sync(kafka_cluster, topic)
         # A rolling restart (of one node in the CI-sized run).
         for node in kafka_cluster.nodes[: size.pick(1, 3)]:
             await asyncio.to_thread(kafka_cluster.stop_node, node.node_id)
             await loads[0].acknowledged_more(100, timeout=60)
             await asyncio.to_thread(kafka_cluster.start_node, node.node_id)
             await asyncio.to_thread(kafka_cluster.wait_ready, 120, brokers=3)
-            await wait_in_sync(bootstrap, topic, replicas=3)
+            await wait_in_sync(kafka_cluster, topic)
         await loads[0].acknowledged_more(100, timeout=60)
         load_stopped = time.time()
         for load in loads:
@@ -90,7 +92,7 @@ async def test_leader_kills_and_a_rolling_restart_lose_and_duplicate_nothing(
 
         await asyncio.wait_for(caught_up(), timeout=90)
         assert consumer.terminate() in (0, -signal.SIGTERM)
-        stored = await read_topic(bootstrap, topic)
+        stored = await read_topic(bootstrap, topic, PARTITIONS)
     finally:
         cleanup([consumer])
         for load in loads:

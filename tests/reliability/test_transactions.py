@@ -12,7 +12,7 @@ import pytest
 
 from ..integration.kafka_helpers import unique
 from .central import CentralConsumer, cleanup
-from .cluster_support import leader_of, read_topic, wait_in_sync
+from .cluster_support import read_topic, wait_in_sync
 from .conftest import Row
 from .ledger import Handling, Ledger, Stopwatch
 from .load import Load
@@ -41,7 +41,7 @@ def write_config(path, bootstrap):
 
 
 async def copies(bootstrap: str, sink: str) -> Counter:
-    stored = await read_topic(bootstrap, sink, isolation="read_committed")
+    stored = await read_topic(bootstrap, sink, PARTITIONS, isolation="read_committed")
     return Counter((s.key, s.sequence) for s in stored)
 
 
@@ -53,8 +53,8 @@ async def test_copier_killed_and_a_broker_restarted_copy_exactly_once(
     bootstrap = kafka_cluster.bootstrap_servers
     kills = size.pick(2, 5)
     source, sink = (
-        await create_replicated_topic(bootstrap),
-        await create_replicated_topic(bootstrap),
+        await create_replicated_topic(kafka_cluster),
+        await create_replicated_topic(kafka_cluster),
     )
     ledger, clock = Ledger(), Stopwatch()
     copier = CentralConsumer(
@@ -79,7 +79,7 @@ async def test_copier_killed_and_a_broker_restarted_copy_exactly_once(
             copier.kill()
             clock.fault()
             if kill == 0:  # And a broker, while the copier is down.
-                leader = await leader_of(bootstrap, sink, 0)
+                leader = await asyncio.to_thread(kafka_cluster.leader_of, sink, 0)
                 await asyncio.to_thread(kafka_cluster.kill_node, leader)
                 await load.acknowledged_more(50, timeout=60)
                 await asyncio.to_thread(kafka_cluster.start_node, leader)
@@ -87,7 +87,7 @@ async def test_copier_killed_and_a_broker_restarted_copy_exactly_once(
             await copier.ready(timeout=90)
             clock.recovered()
         await asyncio.to_thread(kafka_cluster.wait_ready, 120, brokers=3)
-        await wait_in_sync(bootstrap, sink, replicas=3)
+        await wait_in_sync(kafka_cluster, sink)
         await load.acknowledged_more(100, timeout=60)
         await load.stop()
         deadline = time.monotonic() + 180
