@@ -3,8 +3,9 @@ delivered, or outcome unknown), and whether Kafka answers at all.
 
 Every send stays in flight until the broker confirms it, refuses it or the delivery timeout
 passes; one sweeper task fails the overdue ones instead of a timer per record. When sends get
-stuck (or one ran into trouble) the sweeper asks the brokers, so that while none answers the
-template refuses sends at once instead of letting each wait out the delivery timeout.
+stuck (or one ran into trouble) the sweeper has the template's ``Availability`` ask the
+brokers, so that while none answers the template refuses sends at once instead of letting
+each wait out the delivery timeout.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka.errors import (
@@ -24,6 +25,7 @@ from aiokafka.errors import (
     MessageSizeTooLargeError,
 )
 
+from kafkaboot.availability import Availability
 from kafkaboot.errors import KafkaSendError, SendBatchError, SendOutcomeUnknownError
 from kafkaboot.producer_listener import ProducerListener
 from kafkaboot.records import ProducerRecord, SendResult
@@ -32,13 +34,6 @@ __all__ = ["Deliveries"]
 
 log = logging.getLogger("kafkaboot.template")
 _COMPACT_ABOVE = 10_000
-_PROBE_AFTER_S = 5.0
-"""A send unconfirmed for this long (or a quarter of the delivery timeout) makes the
-template ask whether any broker answers."""
-_PROBE_TIMEOUT_S = 10.0
-
-Reachable = Callable[[float], Awaitable[bool]]
-"""Whether a broker answers a metadata request within the given seconds."""
 
 
 class Deliveries:
@@ -50,43 +45,43 @@ class Deliveries:
     """
 
     __slots__ = (
+        "_availability",
         "_bootstrap_servers",
-        "_probing",
         "_sweeper",
         "in_flight",
         "listener",
         "suspect",
         "timeout",
-        "unreachable_since",
     )
 
-    def __init__(self, timeout: float, bootstrap_servers: str, listener: ProducerListener) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        bootstrap_servers: str,
+        listener: ProducerListener,
+        availability: Availability,
+    ) -> None:
         self.timeout = timeout
         self.listener = listener
         self._bootstrap_servers = bootstrap_servers
+        self._availability = availability
         self.in_flight: collections.deque[
             tuple[float, ProducerRecord, asyncio.Future[SendResult]]
         ] = collections.deque()
-        # Set by the sweeper when no broker answers: sends are then refused at once (nothing
-        # written) instead of each waiting out the delivery timeout with an unknown outcome.
-        self.unreachable_since: float | None = None
         self.suspect = False  # A send ran into trouble: ask the brokers on the next sweep.
         self._sweeper: asyncio.Task[None] | None = None
-        self._probing: asyncio.Task[None] | None = None
 
-    def start(self, reachable: Reachable) -> None:
-        """Start the sweeper; ``reachable`` asks the brokers through the current producer."""
-        self.unreachable_since, self.suspect = None, False
-        self._sweeper = asyncio.create_task(self._sweep(reachable), name="kafkaboot:template")
+    def start(self) -> None:
+        """Start the sweeper."""
+        self.suspect = False
+        self._sweeper = asyncio.create_task(self._sweep(), name="kafkaboot:template")
 
     async def stop(self) -> None:
-        """Stop the sweeper and any probe; deliveries still settle as the broker answers."""
-        for task in (self._sweeper, self._probing):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._probing = None
+        """Stop the sweeper; deliveries still settle as the broker answers."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
 
     def fail_pending(self) -> None:
         """Fail every send still in flight: nobody waits forever on a record the stop gave
@@ -96,24 +91,24 @@ class Deliveries:
             if not result.done():
                 self.fail(record, result, self.unknown_error(record, None))
 
-    async def _sweep(self, reachable: Reachable) -> None:
+    async def _sweep(self) -> None:
+        availability = self._availability
         interval = min(1.0, self.timeout / 4)
-        probe_after = min(_PROBE_AFTER_S, self.timeout / 4)
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
+            # A send unconfirmed for the unavailable timeout (or a quarter of the delivery
+            # timeout) makes the template ask whether any broker answers.
+            probe_after = min(availability.timeout, self.timeout / 4)
             in_flight = self.in_flight
             while in_flight and in_flight[0][2].done():
                 in_flight.popleft()
             stuck = bool(in_flight) and in_flight[0][0] - self.timeout + probe_after <= now
-            probing = self._probing
-            if (stuck or self.suspect or self.unreachable_since is not None) and (
-                probing is None or probing.done()
-            ):
+            if stuck or self.suspect or availability.unreachable_since is not None:
                 # Its own task: a broker that is merely slow to answer must not hold up expiry.
-                probing = self._probing = asyncio.create_task(
-                    self._probe(reachable), name="kafkaboot:template-probe"
-                )
+                self.suspect = False
+                availability.check()
+            probing = availability.probing
             if probing is not None and in_flight and in_flight[0][0] <= now:
                 # Expire after the probe: a caller told "outcome unknown" then finds the next
                 # sends refused at once, if the brokers are gone.
@@ -125,20 +120,6 @@ class Deliveries:
             if len(in_flight) > _COMPACT_ABOVE:
                 # One stuck record at the head must not keep every later, delivered one.
                 self.in_flight = collections.deque(e for e in in_flight if not e[2].done())
-
-    async def _probe(self, reachable: Reachable) -> None:
-        """Whether any broker answers a metadata request, remembered for the hot path."""
-        self.suspect = False
-        if await reachable(min(_PROBE_TIMEOUT_S, self.timeout / 2)):
-            if self.unreachable_since is not None:
-                log.info("Kafka at %s answers again; sends are accepted", self._bootstrap_servers)
-            self.unreachable_since = None
-        elif self.unreachable_since is None:
-            self.unreachable_since = time.monotonic()
-            log.warning(
-                "no broker of %s answers; sends are refused until one does",
-                self._bootstrap_servers,
-            )
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -172,18 +153,6 @@ class Deliveries:
             topic=topic,
             key=key,
             retriable=exc.retriable or isinstance(exc, KafkaTimeoutError),
-        )
-
-    def refused(self, topic: str, key: Any) -> KafkaSendError:
-        """Why a send is not even queued while no broker answers."""
-        since = time.monotonic() - (self.unreachable_since or time.monotonic())
-        return KafkaSendError(
-            f"not sent to topic {topic!r} (key {key!r}): no broker of "
-            f"{self._bootstrap_servers} has answered for {since:.0f}s, so nothing was written; "
-            "retry later (the template accepts sends as soon as a broker answers)",
-            topic=topic,
-            key=key,
-            retriable=True,
         )
 
     def unknown_error(

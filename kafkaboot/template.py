@@ -22,6 +22,7 @@ from aiokafka.errors import (
     ProducerFenced,
 )
 
+from kafkaboot.availability import Availability
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.delivery import Deliveries
 from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
@@ -127,10 +128,15 @@ class KafkaTemplate:
                 suffix = default_transaction_id_suffix()
             self._transaction_id = producer.transaction_id_prefix + suffix
             self._kwargs["transactional_id"] = self._transaction_id
+        self._availability = Availability(
+            self.settings.kafka.template.unavailable_timeout.total_seconds(),
+            self.bootstrap_servers,
+        )
         self._deliveries = Deliveries(
             producer.delivery_timeout_s,
             self.bootstrap_servers,
             producer_listener or LoggingProducerListener(),
+            self._availability,
         )
         self._producer: AIOKafkaProducer | None = None
         self._checked_partitions: dict[str, set[int]] = {}
@@ -159,15 +165,17 @@ class KafkaTemplate:
         return self._producer is not None
 
     async def broker_reachable(self, timeout: float = 2.0) -> bool:
-        """Whether a broker answers a metadata request now (for readiness checks)."""
-        producer = self._producer
-        if producer is None:
+        """Whether a broker answers a metadata request now (for readiness checks). When
+        every broker fails to, sends are refused at once from then on, until one answers."""
+        if self._producer is None:
             return False
-        try:
-            await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout)
-        except (KafkaError, TimeoutError, OSError):
-            return False
-        return True
+        return await self._availability.ask(timeout)
+
+    @property
+    def kafka_available(self) -> bool:
+        """False while the template knows that no broker answers, and so refuses sends at
+        once (and while it is not started); True otherwise. No round trip."""
+        return self._producer is not None and self._availability.unreachable_since is None
 
     @property
     def transactional(self) -> bool:
@@ -204,7 +212,8 @@ class KafkaTemplate:
                 "(`kafkaboot broker start` runs one locally)"
             ) from exc
         self._producer = producer
-        self._deliveries.start(self.broker_reachable)
+        self._availability.start(producer.client.fetch_all_metadata, producer.client.cluster)
+        self._deliveries.start()
 
     async def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
         """Deliver what is queued and close, within ``timeout`` even if the broker is gone."""
@@ -212,6 +221,7 @@ class KafkaTemplate:
         if producer is None:
             return
         await self._deliveries.stop()
+        await self._availability.stop()
         deadline = time.monotonic() + timeout
         # Most of the budget goes to delivering what is queued; what is still in flight
         # after that fails below, and the close gets the rest.
@@ -293,8 +303,8 @@ class KafkaTemplate:
             producer = self._producer
             if producer is None:
                 producer = self._started()
-            if self._deliveries.unreachable_since is not None:
-                raise self._deliveries.refused(topic, key)
+            if self._availability.unreachable_since is not None:
+                raise self._availability.refused(topic, key)
             if self._transaction_id is not None:
                 raise KafkaSendError(
                     f"cannot send to {topic!r}: this template is transactional, so sends must "

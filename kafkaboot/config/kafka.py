@@ -409,6 +409,11 @@ class ListenerOverrides(Section):
 
 class TemplateProperties(Section):
     default_topic: str | None = None
+    unavailable_timeout: Duration = timedelta(seconds=5)
+    """How long a broker has to answer the template's "are you there?" before it counts as
+    not answering; asked when a send stays unconfirmed this long (or aiokafka fails to
+    refresh its metadata). While no broker answers, sends are refused at once, nothing
+    written, instead of each waiting out the delivery timeout."""
 
 
 class AdminProperties(Section):

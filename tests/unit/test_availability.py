@@ -1,0 +1,109 @@
+"""Availability: how the producer's metadata refreshes and the template's own questions open
+and close the gate that refuses sends while no broker answers (no broker needed)."""
+
+import asyncio
+
+import pytest
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.errors import KafkaConnectionError
+from aiokafka.protocol.metadata import MetadataResponse_v0
+
+from kafkaboot.availability import Availability
+from kafkaboot.errors import SendOutcomeUnknownError
+
+pytestmark = pytest.mark.asyncio
+
+
+class Brokers:
+    """Stands in for ``client.fetch_all_metadata``: answers or not, and counts questions."""
+
+    def __init__(self, answering):
+        self.answering = answering
+        self.asked = 0
+
+    async def fetch(self):
+        self.asked += 1
+        if not self.answering:
+            raise KafkaConnectionError("Unable to get cluster metadata over all known brokers")
+
+
+def _answered(cluster):
+    cluster.update_metadata(MetadataResponse_v0([(1, "127.0.0.1", 9092)], []))
+
+
+async def _settled(availability):
+    if availability.probing is not None:
+        await availability.probing
+
+
+async def test_a_failed_refresh_makes_it_ask_and_no_answer_refuses_sends():
+    brokers, cluster = Brokers(answering=False), ClusterMetadata()
+    availability = Availability(5.0, "k1:9092,k2:9092")
+    availability.start(brokers.fetch, cluster)
+    assert availability.unreachable_since is None
+
+    cluster.failed_update(None)  # As aiokafka's client does when no broker answered it.
+    await _settled(availability)
+
+    assert brokers.asked == 1
+    assert availability.unreachable_since is not None
+    error = availability.refused("events", "k")
+    assert not isinstance(error, SendOutcomeUnknownError)
+    assert error.retriable
+    assert "no broker of k1:9092,k2:9092" in str(error)
+    assert "nothing was written" in str(error)
+    await availability.stop()
+
+
+async def test_a_failed_refresh_while_refusing_asks_nothing_more():
+    # The template's question makes aiokafka refresh (its connects failed); if that failed
+    # refresh asked again, the two would chase each other without pause.
+    brokers, cluster = Brokers(answering=False), ClusterMetadata()
+    availability = Availability(5.0, "k1:9092")
+    availability.start(brokers.fetch, cluster)
+    assert not await availability.ask(5.0)
+    for _ in range(3):
+        cluster.failed_update(None)
+        await _settled(availability)
+    assert brokers.asked == 1
+    await availability.stop()
+
+
+async def test_a_successful_refresh_accepts_sends_again():
+    brokers, cluster = Brokers(answering=False), ClusterMetadata()
+    availability = Availability(5.0, "k1:9092")
+    availability.start(brokers.fetch, cluster)
+    assert not await availability.ask(5.0)
+
+    _answered(cluster)
+
+    assert availability.unreachable_since is None
+    await availability.stop()
+
+
+async def test_a_readiness_timeout_is_no_verdict_but_a_question_with_the_full_timeout():
+    class Slow(Brokers):
+        async def fetch(self):
+            self.asked += 1
+            await asyncio.sleep(0.2)
+
+    brokers, cluster = Slow(answering=True), ClusterMetadata()
+    availability = Availability(5.0, "k1:9092")
+    availability.start(brokers.fetch, cluster)
+
+    assert not await availability.ask(0.05)  # Shorter than the broker takes.
+    assert availability.unreachable_since is None
+    await _settled(availability)
+    assert brokers.asked == 2
+    assert availability.unreachable_since is None
+    await availability.stop()
+
+
+async def test_after_stop_refreshes_are_ignored():
+    brokers, cluster = Brokers(answering=False), ClusterMetadata()
+    availability = Availability(5.0, "k1:9092")
+    availability.start(brokers.fetch, cluster)
+    await availability.stop()
+    cluster.failed_update(None)
+    assert availability.probing is None
+    assert brokers.asked == 0
