@@ -13,7 +13,7 @@ import pytest
 from kafkaboot import load_settings
 from kafkaboot.application import KafkaBootApplication
 from kafkaboot.errors import KafkaSendError, SendOutcomeUnknownError
-from kafkaboot.testing import KafkaCluster, free_ports, start_service
+from kafkaboot.testing import free_ports, start_service
 
 from .kafka_helpers import create_topic, read_all
 from .test_run import ROOT, wait_ready
@@ -24,19 +24,9 @@ DELIVERY_TIMEOUT = "30s"  # As the sample producer service: far above the bound 
 PROMPT_S = 5.0
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """One node for the module's tests; each stops and restarts it, and finds it running."""
-    with KafkaCluster(tmp_path_factory.mktemp("outage"), nodes=1) as running:
-        yield running
-
-
 @pytest.fixture
-def kafka_node(cluster):
-    if not cluster.node(1).is_running():
-        cluster.start_node(1)
-        cluster.wait_ready(60)
-    return cluster
+def kafka_node(disposable_broker):
+    return disposable_broker
 
 
 async def _until(condition, timeout, message):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kafkaboot.testing import KafkaCluster, free_ports
+from kafkaboot.testing import free_ports
 
 from .kafka_helpers import unique
 from .test_run import get, start, wait_ready
@@ -40,11 +40,10 @@ def write_config(path, bootstrap, topic, repeat_interval):
 
 @pytest.mark.slow
 @pytest.mark.asyncio
-async def test_a_broker_outage_writes_a_bounded_number_of_lines(tmp_path):
+async def test_a_broker_outage_writes_a_bounded_number_of_lines(disposable_broker, tmp_path):
     """Unthrottled, aiokafka wrote about 80 ERROR lines a second here (issue 13); with a
     5 s repeat interval, 15 s of outage give each kind of line a few times, with counts."""
-    cluster = KafkaCluster(tmp_path / "kafka", nodes=1)
-    await asyncio.to_thread(cluster.start)
+    cluster = disposable_broker
     topic, log_file = unique("outage-log"), tmp_path / "service.log"
     config = tmp_path / "application.yml"
     write_config(config, cluster.bootstrap_servers, topic, "5s")
@@ -62,13 +61,12 @@ async def test_a_broker_outage_writes_a_bounded_number_of_lines(tmp_path):
                 assert (await get(port, "/actuator/health")).status_code == 200
                 await asyncio.sleep(0.5)
             outage = log_file.read_text().splitlines()[before:]
-            cluster.start_node(1)
+            await asyncio.to_thread(cluster.start_node, 1)
             await asyncio.to_thread(cluster.wait_ready, 120)
             await wait_ready(port, process, timeout=90)
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
-            await asyncio.to_thread(cluster.stop)
     errors = [line for line in outage if " ERROR aiokafka" in line]
     assert errors, "\n".join(outage)  # The first error of each kind is still written.
     assert len(outage) < 50, f"{len(outage)} lines in {OUTAGE_S:g}s:\n" + "\n".join(outage[:80])

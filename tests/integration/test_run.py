@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kafkaboot.testing import KafkaCluster, free_ports, start_service
+from kafkaboot.testing import free_ports, start_service
 
 from .kafka_helpers import committed, unique, wait_for
 
@@ -196,9 +196,8 @@ async def test_plain_uvicorn_runs_a_kafkaboot_app(kafka_bootstrap, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.asyncio
-async def test_readiness_follows_the_broker_away_and_back(tmp_path):
-    cluster = KafkaCluster(tmp_path / "kafka", nodes=1)
-    await asyncio.to_thread(cluster.start)
+async def test_readiness_follows_the_broker_away_and_back(disposable_broker, tmp_path):
+    cluster = disposable_broker
     topic = unique("ready")
     config = tmp_path / "application.yml"
     write_config(config, cluster.bootstrap_servers, topic)
@@ -220,7 +219,6 @@ async def test_readiness_follows_the_broker_away_and_back(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
-        await asyncio.to_thread(cluster.stop)
 
 
 @pytest.mark.slow

@@ -54,6 +54,8 @@ class Load:
         self._tasks: list[asyncio.Task[None]] = []
         self.acknowledged_at = time.monotonic()
         """When the latest acknowledgment came: a scenario's recovery for producers."""
+        self.slowest_failure = 0.0
+        """The longest a failed send took to fail, in seconds."""
 
     async def start(self, partitions: int = 15) -> None:
         """Start sending to a topic that must exist already with ``partitions`` (the
@@ -88,10 +90,12 @@ class Load:
         while not self._stop.is_set():
             message = Message(customer_id=key, sequence=sequence)
             self.ledger.sent.add((key, sequence))
+            sending = time.monotonic()
             try:
                 await self.template.send_and_wait(self.topic, message, key=key)
             except Exception as exc:  # Every failure is counted, by type.
                 self.ledger.failed[type(exc).__name__] += 1
+                self.slowest_failure = max(self.slowest_failure, time.monotonic() - sending)
                 await asyncio.sleep(0.2)
             else:
                 self.ledger.acknowledged.add((key, sequence))
