@@ -130,7 +130,10 @@ def _supervise(argv: Sequence[str], workers: int) -> int:
         for index in range(workers)
     ]
 
+    forwarded: set[int] = set()
+
     def forward(signum: int, frame: object) -> None:
+        forwarded.add(signum)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
@@ -141,7 +144,19 @@ def _supervise(argv: Sequence[str], workers: int) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return max(codes, default=0)
+    return _exit_code(codes, forwarded)
+
+
+def _exit_code(codes: Sequence[int], forwarded: set[int]) -> int:
+    """The supervisor's exit code from its workers': 0 when each stopped cleanly — uvicorn
+    re-raises the stop signal it was sent after its graceful shutdown, so -SIGTERM after
+    a forwarded SIGTERM is clean; else the first failure, a worker killed by a signal as
+    128 + its number, as a shell reports it."""
+    for code in codes:
+        if code == 0 or -code in forwarded:
+            continue
+        return 128 - code if code < 0 else code
+    return 0
 
 
 def run(
