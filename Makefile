@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install lint format test test-unit test-integration demo bench bench-quick bench-install clean
+.PHONY: install lint format test test-unit test-integration reliability demo bench bench-quick bench-install clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,11 @@ test-unit: install
 
 test-integration: install
 	$(BIN)/python -m pytest -m kafka
+
+# The reliability suite full-sized (make test runs it CI-sized): faults under load, every
+# message counted; prints the table and writes it into docs/reliability.md.
+reliability: install
+	KAFKABOOT_RELIABILITY=full $(BIN)/python -m pytest tests/reliability --timeout 1800
 
 # The many-sites demo: PRODUCERS services publish MESSAGES over HTTP into one central
 # consumer (a local broker is started unless KAFKA_BOOTSTRAP_SERVERS is set).
