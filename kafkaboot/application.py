@@ -129,6 +129,19 @@ class KafkaBootApplication:
             raise KafkaBootError("the application is already started")
         # Before the first connection: a broker away at startup floods the log as well.
         logging_limits.install(self.settings.kafkaboot.logging.repeat_interval.total_seconds())
+        try:
+            await self._start_with_retries()
+        except BaseException:
+            logging_limits.release()
+            raise
+        self.started = True
+        log.info(
+            "kafkaboot application started: %d listener(s), Kafka at %s",
+            len(self.registry),
+            ",".join(self.settings.kafka.bootstrap_servers),
+        )
+
+    async def _start_with_retries(self) -> None:
         self.prepare()
         deadline = time.monotonic() + self.startup_deadline
         delay, attempt = 0.5, 1
@@ -154,12 +167,6 @@ class KafkaBootApplication:
                 )
                 await asyncio.sleep(min(delay, left))
                 delay, attempt = min(delay * 2, 10.0), attempt + 1
-        self.started = True
-        log.info(
-            "kafkaboot application started: %d listener(s), Kafka at %s",
-            len(self.registry),
-            ",".join(self.settings.kafka.bootstrap_servers),
-        )
 
     async def _start_once(self) -> None:
         await self.container.admin().start()
@@ -190,7 +197,7 @@ class KafkaBootApplication:
             if self.modules:
                 self.container.unwire()
             self._prepared = False
-            logging_limits.flush()
+            logging_limits.release()
         log.info("kafkaboot application stopped")
 
     async def __aenter__(self) -> KafkaBootApplication:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 
 import aiokafka
 
-__all__ = ["RepeatFilter", "aiokafka_logger_names", "flush", "install"]
+__all__ = ["RepeatFilter", "aiokafka_logger_names", "flush", "install", "release"]
 
 _MAX_KEYS = 1024
 """Pruned past this: templates are code constants, so only a bug could make many."""
@@ -56,7 +56,10 @@ class RepeatFilter(logging.Filter):
             return True
         if getattr(record, _SUMMARY, False):
             return True  # Written by flush(): already counted.
-        key = (record.name, record.msg)
+        # The template, not the text: one key for every "node %s down". A message that is
+        # not a string (an exception object, say) is keyed by its type.
+        template = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
+        key = (record.name, template)
         now = self._clock()
         with self._lock:
             window = self._windows.get(key)
@@ -115,26 +118,44 @@ def aiokafka_logger_names() -> list[str]:
 
 
 _installed: RepeatFilter | None = None
+_users = 0
+_names: list[str] = []
 
 
 def install(interval: float, names: Iterable[str] | None = None) -> RepeatFilter:
     """Put the process's one :class:`RepeatFilter` on ``names`` (default: every aiokafka
-    logger), with ``interval``; installing again only sets the interval."""
-    global _installed
+    logger), with ``interval``. The loggers are process-wide, so one filter serves every
+    application of the process (the latest interval wins); each :func:`install` is paired
+    with a :func:`release`, and the last release takes the filter off again."""
+    global _installed, _users
     if _installed is None:
         _installed = RepeatFilter(interval)
+        _names[:] = aiokafka_logger_names() if names is None else list(names)
+        for name in _names:
+            logging.getLogger(name).addFilter(_installed)
     _installed.interval = interval
-    for name in aiokafka_logger_names() if names is None else names:
-        logger = logging.getLogger(name)
-        if _installed not in logger.filters:
-            logger.addFilter(_installed)
+    _users += 1
     return _installed
 
 
 def flush() -> None:
-    """Write the counts still held back (a stop, or the outage that ended): each as its
-    logger's last such record, with the count."""
+    """Write the counts still held back: each as its logger's last such record, with the
+    count (at a stop, so an outage's last window is not left untold)."""
     if _installed is None:
         return
     for record in _installed.pending():
         logging.getLogger(record.name).handle(record)
+
+
+def release() -> None:
+    """An application stopped: write what is held back; the last one removes the filter."""
+    global _installed, _users
+    if _installed is None:
+        return
+    flush()
+    _users -= 1
+    if _users > 0:
+        return
+    for name in _names:
+        logging.getLogger(name).removeFilter(_installed)
+    _installed, _users = None, 0

@@ -167,24 +167,27 @@ class JsonDeserializer:
         """A deserializer that validates into ``target``; built once, reused per record."""
         return JsonDeserializer(target)
 
+    def _wanted(self) -> str:
+        """What the bytes were to become, for an error message (not on the hot path)."""
+        return getattr(self.target, "__name__", None) or "JSON"
+
     def deserialize(self, topic: str, data: bytes | None) -> Any:
         if data is None:
             return None
-        wanted = getattr(self.target, "__name__", None) or "JSON"
         try:
             if self._adapter is not None:
                 return self._adapter.validate_json(data)
             return json.loads(data)
         except ValueError as exc:  # json.JSONDecodeError and pydantic.ValidationError
             raise SerializationError(
-                f"record from {topic!r} cannot be read as {wanted}: {exc}"
+                f"record from {topic!r} cannot be read as {self._wanted()}: {exc}"
             ) from exc
         except RecursionError as exc:
             # json's parser recurses per level: a few thousand nested arrays exhaust the stack.
             # The same bytes fail on every delivery, so this is bad data, not a crash.
             raise SerializationError(
-                f"record from {topic!r} cannot be read as {wanted}: it is nested too deeply "
-                f"({len(data)} bytes)"
+                f"record from {topic!r} cannot be read as {self._wanted()}: it is nested too"
+                f" deeply ({len(data)} bytes)"
             ) from exc
 
 

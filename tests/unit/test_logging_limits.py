@@ -99,32 +99,38 @@ def test_pending_counts_come_out_with_the_last_record_held_back(throttled):
     assert repeat.pending() == []
 
 
-def test_install_reaches_every_aiokafka_module_logger(monkeypatch):
-    monkeypatch.setattr(logging_limits, "_installed", None)
+def test_install_reaches_every_aiokafka_module_logger_and_the_last_release_removes_it():
     names = logging_limits.aiokafka_logger_names()
     assert {"aiokafka", "aiokafka.conn", "aiokafka.consumer.group_coordinator"} <= set(names)
+    installed = logging_limits.install(5.0)
     try:
-        installed = logging_limits.install(5.0)
-        assert logging_limits.install(7.0) is installed
+        assert logging_limits.install(7.0) is installed  # A second application.
         assert installed.interval == 7.0
         for name in names:
             assert logging.getLogger(name).filters.count(installed) == 1
+        logging_limits.release()
+        assert installed in logging.getLogger("aiokafka.conn").filters  # One still runs.
     finally:
-        for name in names:
-            logging.getLogger(name).filters[:] = [
-                f for f in logging.getLogger(name).filters if not isinstance(f, RepeatFilter)
-            ]
+        logging_limits.release()
+    for name in names:
+        assert installed not in logging.getLogger(name).filters
 
 
-def test_flush_writes_the_counts_still_held(monkeypatch, throttled):
+def test_a_message_that_is_not_a_string_is_limited_by_its_type(throttled):
     logger, _, lines = throttled
-    monkeypatch.setattr(logging_limits, "_installed", None)
+    for n in range(3):
+        logger.error({"unhashable": n})
+    assert lines == ["{'unhashable': 0}"]
+
+
+def test_release_writes_the_counts_still_held(throttled):
+    logger, _, lines = throttled
     logger.filters.clear()
     installed = logging_limits.install(30.0, names=[logger.name])
     for _ in range(5):
         logger.error("fetch from %s failed", 1)
-    logging_limits.flush()
+    logging_limits.release()
     assert lines[0] == "fetch from 1 failed"
     assert lines[1].startswith("fetch from 1 failed (and 3 more like it in the last ")
     assert len(lines) == 2
-    logger.removeFilter(installed)
+    assert installed not in logger.filters
