@@ -224,14 +224,14 @@ class KafkaBootApplication:
         }
         ready = reachable
         limit = self.settings.kafka.consumer.max_poll_interval.total_seconds()
-        now = time.time()
+        now = time.monotonic()
         for container in self.registry:
             if not container.settings.auto_startup:
                 continue
             # From the container's own state: no broker round trip in a health check.
             workers = container.workers
             fresh = bool(workers) and all(
-                w.last_poll is not None and now - w.last_poll < limit for w in workers
+                w.polled_at is not None and now - w.polled_at < limit for w in workers
             )
             in_group = sum(1 for w in workers if w.alive and w.polled_in_group)
             state = container.state.value

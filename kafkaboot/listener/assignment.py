@@ -71,7 +71,7 @@ class PartitionAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
         self.transactions: TransactionalProducers | None = None
         self.seeks: list[SeekRequest] = []
         self.joined_at: float | None = None
-        """Epoch seconds when the consumer's latest group join completed (an empty
+        """When (monotonic clock) the consumer's latest group join completed (an empty
         assignment counts: more consumers than partitions is a steady state); ``None``
         before the first join and from a revocation (a rejoin begins) until the next."""
 
@@ -84,7 +84,7 @@ class PartitionAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.assigned(set(assigned))
         finally:
             # aiokafka's join is complete whatever a callback did (it logs and goes on).
-            self.joined_at = time.time()
+            self.joined_at = time.monotonic()
 
     async def revoked(self, revoked: set[TopicPartition]) -> None:
         if not revoked:

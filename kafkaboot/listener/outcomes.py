@@ -22,6 +22,7 @@ from aiokafka.util import commit_structure_validate
 from kafkaboot.errorhandling.handler import ErrorAction, FailedRecord, decide
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.attempts import DeliveryAttempts
+from kafkaboot.listener.coordinator import group_coordinator
 from kafkaboot.listener.partition import PartitionBook, PartitionState, Record
 from kafkaboot.listener.settings import ContainerSettings
 
@@ -266,7 +267,7 @@ class Outcomes:
         is still valid, so the coordinator takes the commit. ``True`` if it did."""
         if not all((state := self.book.get(tp)) is not None and state.open for tp in offsets):
             return False
-        coordinator = getattr(self.consumer, "_coordinator", None)
+        coordinator = group_coordinator(self.consumer)
         if coordinator is None:
             return False
         try:

@@ -25,6 +25,7 @@ from aiokafka.errors import ConsumerStoppedError
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.assignment import PartitionAssignment
 from kafkaboot.listener.batch import BatchDispatcher
+from kafkaboot.listener.coordinator import knows_coordinator
 from kafkaboot.listener.dispatch import Handling, RecordDispatcher
 from kafkaboot.listener.outcomes import Outcomes
 from kafkaboot.listener.partition import PartitionBook, PartitionState, Record
@@ -49,6 +50,9 @@ class ConsumerWorker:
         self.consumer = consumer
         self.book = PartitionBook()
         self.last_poll: float | None = None
+        """Epoch seconds of the latest completed poll (shown in the listener status)."""
+        self.polled_at: float | None = None
+        """The same on the monotonic clock, for comparisons a clock step must not upset."""
         self._settings = settings = container.settings
         self.outcomes = Outcomes(
             consumer,
@@ -118,7 +122,7 @@ class ConsumerWorker:
             self._batches = BatchDispatcher(self._handling, transactions)
         await self.consumer.start()
         if endpoint.partitions or settings.group_id is None:
-            self.assignment.joined_at = time.time()  # No group join to wait for.
+            self.assignment.joined_at = time.monotonic()  # No group join to wait for.
         if endpoint.partitions:
             for tp in self.consumer.assignment():
                 self.book.assign(tp)
@@ -142,17 +146,13 @@ class ConsumerWorker:
         join has completed, whatever it assigned. Always true without a group."""
         if self._settings.group_id is None:
             return True
-        # aiokafka has no public accessor for the coordinator it found.
-        coordinator = getattr(self.consumer, "_coordinator", None)
-        if getattr(coordinator, "coordinator_id", None) is None:
-            return False
-        return self.assignment.joined_at is not None
+        return knows_coordinator(self.consumer) and self.assignment.joined_at is not None
 
     @property
     def polled_in_group(self) -> bool:
         """Whether a poll completed since the consumer (last) joined its group: it is doing
         its work, with partitions or without."""
-        joined, polled = self.assignment.joined_at, self.last_poll
+        joined, polled = self.assignment.joined_at, self.polled_at
         return self.in_group and joined is not None and polled is not None and polled >= joined
 
     @property
@@ -239,7 +239,7 @@ class ConsumerWorker:
                 continue
             if self._poll_backoff.failures:
                 self._poll_backoff.succeeded()
-            self.last_poll = time.time()
+            self.last_poll, self.polled_at = time.time(), time.monotonic()
             if batches:
                 self._idle.clear()
                 try:
