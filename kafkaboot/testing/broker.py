@@ -115,7 +115,14 @@ class KafkaCluster:
         state_file = data_dir / STATE_FILE
         if not state_file.is_file():
             return None
-        state: dict[str, Any] = json.loads(state_file.read_text())
+        try:
+            state: dict[str, Any] = json.loads(state_file.read_text())
+        except ValueError as exc:
+            raise BrokerError(
+                f"{state_file} is not valid JSON ({exc}); it was damaged or edited by hand:"
+                f" stop the brokers (`kafkaboot broker stop --data-dir {data_dir}`, or kill"
+                " their java processes) and start again with --purge"
+            ) from exc
         return state
 
     def refresh(self) -> None:
@@ -140,7 +147,12 @@ class KafkaCluster:
             "properties": self.properties,
             "nodes": nodes,
         }
-        (self.data_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+        # Written whole and renamed into place: another `kafkaboot broker` command reading
+        # it meanwhile sees the old state or the new one, never half of one.
+        path = self.data_dir / STATE_FILE
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(state, indent=2))
+        os.replace(partial, path)
 
     # -- facts ----------------------------------------------------------------------------
 

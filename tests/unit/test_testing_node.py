@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from kafkaboot.testing.node import BrokerNode
 
 
@@ -26,3 +28,12 @@ def test_node_state_from_a_saved_pid_checks_the_process_and_its_command_line(tmp
         process.wait()
     node.pid = None
     assert node.state() == "stopped"
+
+
+def test_a_damaged_state_file_is_a_broker_error_that_says_what_to_do(tmp_path):
+    from kafkaboot.errors import BrokerError
+    from kafkaboot.testing import KafkaCluster
+
+    (tmp_path / "cluster.json").write_text('{"nodes": [')
+    with pytest.raises(BrokerError, match=r"cluster\.json is not valid JSON.*--purge"):
+        KafkaCluster.load(tmp_path)
