@@ -87,6 +87,12 @@ def report() -> Iterator[list[Row]]:
     _rows.extend(rows)
 
 
+def scenario_order(row: Row) -> tuple[int, str]:
+    """By the scenario's number in issue 13 ("12. ..." after "2. ...")."""
+    number, _, rest = row.scenario.partition(".")
+    return (int(number) if number.isdigit() else 99, rest)
+
+
 def table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
@@ -96,7 +102,7 @@ def table(rows: list[Row]) -> str:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _rows:
         return
-    rows = sorted(_rows, key=lambda row: row.scenario)
+    rows = sorted(_rows, key=scenario_order)
     terminalreporter.section(f"reliability ({'full' if FULL else 'CI'}-sized)")
     terminalreporter.write_line(table(rows))
     if FULL and DOCS.exists():

@@ -18,6 +18,8 @@ from tests.integration.kafka_helpers import read_all, unique
 from tests.integration.test_run import wait_ready
 from tests.integration.test_samples import run_service, stop
 from tests.reliability.bad_input_support import poison_records
+from tests.reliability.conftest import Row
+from tests.reliability.ledger import Ledger, read_journal
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow, pytest.mark.asyncio]
 
@@ -61,8 +63,10 @@ async def _send(bootstrap: str, topic: str, values: list[bytes | None]) -> None:
         await producer.stop()
 
 
-async def test_poison_records_are_dead_lettered_and_nothing_after_them_is_lost(kafka_bootstrap):
-    topic = unique("events-poison")
+async def test_poison_records_are_dead_lettered_and_nothing_after_them_is_lost(
+    kafka_bootstrap, tmp_path, report
+):
+    topic, journal = unique("events-poison"), tmp_path / "journal"
     poison = poison_records(seed=13, valid_example={"customer_id": CUSTOMER, "sequence": 0})
     poison.append(("tombstone", None))
     # valid 0, poison 0, valid 1, valid 2, poison 1, ...: each poison record has valid ones
@@ -82,6 +86,7 @@ async def test_poison_records_are_dead_lettered_and_nothing_after_them_is_lost(k
         kafka_bootstrap,
         EVENTS_TOPIC=topic,
         KAFKA_LISTENERS_CENTRAL_EVENTS_GROUP_ID=unique("central-poison"),
+        EVENTS_JOURNAL=str(journal),
     )
     try:
         await wait_ready(port, service)
@@ -96,6 +101,19 @@ async def test_poison_records_are_dead_lettered_and_nothing_after_them_is_lost(k
     finally:
         stop([service])
 
+    ledger = Ledger()
+    ledger.sent = ledger.acknowledged = {(CUSTOMER, n) for n in range(VALID + 1)}
+    verdict = ledger.verdict(read_journal(journal))
+    report.append(
+        Row(
+            "10. Poison records in the central consumer's topic",
+            f"{len(poison)} poison records between the valid ones, all dead-lettered",
+            verdict,
+            None,
+        )
+    )
+    verdict.assert_nothing_lost()
+    assert (verdict.duplicates, verdict.out_of_order) == (0, 0)
     assert (stats["unique"], stats["duplicates"], stats["gaps"]) == (VALID, 0, 0)
     assert after["received"] == VALID + 1
     assert [r.value for r in dead] == [data for _, data in poison], "raw bytes, in order"

@@ -11,6 +11,7 @@ import pytest
 
 from ..integration.kafka_helpers import unique
 from .central import CentralConsumer, cleanup
+from .conftest import Row
 from .ledger import Ledger, read_journal
 from .load import Load
 
@@ -29,7 +30,7 @@ async def readiness_answers(port: int, count: int) -> list[int]:
 
 @pytest.mark.slow
 @pytest.mark.asyncio
-async def test_every_worker_turns_ready_whatever_it_is_assigned(kafka_bootstrap, tmp_path):
+async def test_every_worker_turns_ready_whatever_it_is_assigned(kafka_bootstrap, tmp_path, report):
     topic, ledger = unique("workers-events"), Ledger()
     consumer = CentralConsumer(
         kafka_bootstrap,
@@ -54,7 +55,23 @@ async def test_every_worker_turns_ready_whatever_it_is_assigned(kafka_bootstrap,
         while (statuses := await readiness_answers(consumer.port, 30)) != [200] * 30:
             assert time.monotonic() < deadline, f"some worker stays not ready: {statuses}"
         await load.stop()
+
+        async def caught_up() -> None:
+            while not ledger.acknowledged <= {h.id for h in read_journal(consumer.journal)}:
+                await asyncio.sleep(0.2)
+
+        await asyncio.wait_for(caught_up(), timeout=60)
         assert consumer.terminate() in (0, -signal.SIGTERM)
     finally:
         cleanup([consumer])
         await load.template.stop()
+    verdict = ledger.verdict(read_journal(consumer.journal))
+    report.append(
+        Row(
+            "11. Readiness with --workers 3",
+            "2 of 3 workers hold no partition of test-topic; 30 readiness answers, all 200",
+            verdict,
+            None,
+        )
+    )
+    verdict.assert_nothing_lost()
