@@ -28,7 +28,7 @@ from kafkaboot.delivery import Deliveries
 from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
 from kafkaboot.producer_listener import LoggingProducerListener, ProducerListener
 from kafkaboot.records import HeadersArg, ProducerRecord, SendResult
-from kafkaboot.serialization import AutoSerializer, Serializer, serializer_for
+from kafkaboot.serialization import AutoSerializer, Serializer, encode_headers, serializer_for
 from kafkaboot.transaction import (
     TransactionScope,
     current_scope,
@@ -50,30 +50,6 @@ __all__ = [
 log = logging.getLogger("kafkaboot.template")
 SerializerArg: TypeAlias = Serializer | str | None
 _STOP_TIMEOUT_S = 10.0
-
-
-def _encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
-    if not headers:
-        return []
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    encoded: list[tuple[str, bytes | None]] = []
-    for name, value in pairs:
-        if isinstance(value, str):
-            try:
-                encoded.append((name, value.encode()))
-            except UnicodeEncodeError as exc:
-                raise SerializationError(
-                    f"header {name!r} cannot be written as UTF-8: {exc}; remove the character "
-                    "or pass the header's bytes"
-                ) from exc
-        elif isinstance(value, bytes) or value is None:  # Kafka allows null header values.
-            encoded.append((name, value))
-        else:
-            raise SerializationError(
-                f"header {name!r} has a {type(value).__name__} value; header values must be "
-                "str (sent as UTF-8), bytes or None"
-            )
-    return encoded
 
 
 def _resolve(serializer: SerializerArg, fallback: Serializer | None) -> Serializer:
@@ -334,7 +310,7 @@ class KafkaTemplate:
                 key=key_bytes,
                 partition=partition,
                 timestamp_ms=timestamp_ms,
-                headers=_encode_headers(headers) if headers else None,
+                headers=encode_headers(headers) if headers else None,
             )
         except (KafkaError, IllegalOperation) as exc:
             size = len(key_bytes or b"") + len(value_bytes or b"")
