@@ -42,7 +42,14 @@ class Availability:
         bootstrap_servers: named in every message.
     """
 
-    __slots__ = ("_bootstrap_servers", "_fetch", "probing", "timeout", "unreachable_since")
+    __slots__ = (
+        "_bootstrap_servers",
+        "_fetch",
+        "_on_refresh",
+        "probing",
+        "timeout",
+        "unreachable_since",
+    )
 
     def __init__(self, timeout: float, bootstrap_servers: str) -> None:
         self.timeout = timeout
@@ -51,11 +58,21 @@ class Availability:
         self.unreachable_since: float | None = None
         self.probing: asyncio.Task[None] | None = None
         self._fetch: FetchMetadata | None = None
+        self._on_refresh: Callable[[], None] | None = None
 
-    def start(self, fetch: FetchMetadata, cluster: ClusterMetadata) -> None:
-        """Watch ``cluster`` (the producer's metadata) and ask through ``fetch``."""
+    def start(
+        self,
+        fetch: FetchMetadata,
+        cluster: ClusterMetadata,
+        on_refresh: Callable[[], None] | None = None,
+    ) -> None:
+        """Watch ``cluster`` (the producer's metadata) and ask through ``fetch``;
+        ``on_refresh`` hears of every refresh. The only watcher: a second one would break
+        aiokafka's ``request_update`` (it reads ``is_done`` of a concurrent Future, which
+        has none, whenever an earlier caller's future is still pending)."""
         self.unreachable_since = None
         self._fetch = fetch
+        self._on_refresh = on_refresh
         self._watch(cluster)
 
     async def stop(self) -> None:
@@ -117,6 +134,8 @@ class Availability:
         did), in the event loop's thread."""
         if self._fetch is None:
             return  # Stopped: this producer's metadata no longer matters.
+        if self._on_refresh is not None:
+            self._on_refresh()
         if outcome.exception() is None and outcome.result() is not None:
             self._answered()
         elif self.unreachable_since is None:

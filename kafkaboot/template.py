@@ -25,7 +25,13 @@ from aiokafka.errors import (
 from kafkaboot.availability import Availability
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.delivery import Deliveries
-from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
+from kafkaboot.errors import (
+    KafkaBootError,
+    KafkaSendError,
+    PartitionUnavailableError,
+    SerializationError,
+)
+from kafkaboot.partition_health import PartitionHealth
 from kafkaboot.producer_listener import LoggingProducerListener, ProducerListener
 from kafkaboot.records import HeadersArg, ProducerRecord, SendResult
 from kafkaboot.serialization import AutoSerializer, Serializer, encode_headers, serializer_for
@@ -104,15 +110,15 @@ class KafkaTemplate:
                 suffix = default_transaction_id_suffix()
             self._transaction_id = producer.transaction_id_prefix + suffix
             self._kwargs["transactional_id"] = self._transaction_id
-        self._availability = Availability(
-            self.settings.kafka.template.unavailable_timeout.total_seconds(),
-            self.bootstrap_servers,
-        )
+        unavailable_timeout = self.settings.kafka.template.unavailable_timeout.total_seconds()
+        self._availability = Availability(unavailable_timeout, self.bootstrap_servers)
+        self._health = PartitionHealth(unavailable_timeout)
         self._deliveries = Deliveries(
             producer.delivery_timeout_s,
             self.bootstrap_servers,
             producer_listener or LoggingProducerListener(),
             self._availability,
+            self._health,
         )
         self._producer: AIOKafkaProducer | None = None
         self._checked_partitions: dict[str, set[int]] = {}
@@ -188,7 +194,12 @@ class KafkaTemplate:
                 "(`kafkaboot broker start` runs one locally)"
             ) from exc
         self._producer = producer
-        self._availability.start(producer.client.fetch_all_metadata, producer.client.cluster)
+        client = producer.client
+        # The producer's own partitioner and accumulator: see partition_health.py.
+        self._health.start(
+            client.cluster, producer._partitioner, producer._message_accumulator, client.ready
+        )
+        self._availability.start(client.fetch_all_metadata, client.cluster, self._health.refreshed)
         self._deliveries.start()
 
     async def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
@@ -198,6 +209,7 @@ class KafkaTemplate:
             return
         await self._deliveries.stop()
         await self._availability.stop()
+        await self._health.stop()
         deadline = time.monotonic() + timeout
         # Most of the budget goes to delivering what is queued; what is still in flight
         # after that fails below, and the close gets the rest.
@@ -301,6 +313,8 @@ class KafkaTemplate:
                 f"a record for topic {topic!r} needs a key or a value (both are None)",
                 topic=topic,
             )
+        if topic in self._health.topics and scope is None:
+            partition = self._health.admit(topic, partition, key_bytes, key)
         try:
             if partition is not None:
                 await self._check_partition(producer, topic, partition, key)
@@ -397,7 +411,8 @@ class KafkaTemplate:
                 )
             except KafkaSendError as exc:
                 outcomes.append(exc)
-                refusal = refusal or (exc if exc.retriable else None)
+                if exc.retriable and not isinstance(exc, PartitionUnavailableError):
+                    refusal = refusal or exc  # Not for one partition: others may take sends.
                 continue
             except SerializationError as exc:
                 failure = KafkaSendError(

@@ -107,3 +107,20 @@ async def test_after_stop_refreshes_are_ignored():
     cluster.failed_update(None)
     assert availability.probing is None
     assert brokers.asked == 0
+
+
+async def test_every_refresh_is_passed_on():
+    # The partition breakers learn of refreshes here: aiokafka's request_update breaks
+    # with a second watcher (it reads `is_done` of a concurrent Future while one is pending).
+    brokers, cluster = Brokers(answering=True), ClusterMetadata()
+    refreshes = []
+    availability = Availability(5.0, "k1:9092")
+    availability.start(brokers.fetch, cluster, lambda: refreshes.append(1))
+    _answered(cluster)
+    cluster.failed_update(None)
+    await _settled(availability)
+    _answered(cluster)
+    assert len(refreshes) == 3
+    await availability.stop()
+    _answered(cluster)
+    assert len(refreshes) == 3
