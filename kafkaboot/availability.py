@@ -20,17 +20,49 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiokafka.client import ConnectionGroup
 from aiokafka.cluster import ClusterMetadata
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from kafkaboot.errors import KafkaSendError
 
-__all__ = ["Availability"]
+__all__ = ["Availability", "ask_brokers"]
 
 log = logging.getLogger("kafkaboot.template")
 
 FetchMetadata = Callable[[], Awaitable[Any]]
 """Asks every known broker for metadata until one answers; raises if none does."""
+
+
+async def ask_brokers(client: Any) -> None:
+    """Ask every broker aiokafka's ``client`` knows for metadata at once; return when one
+    answers.
+
+    Each question goes over a connection of its own (aiokafka's coordination group), not
+    the producer's: there it would wait behind produce requests that a broker holds for
+    ``acks=all`` (up to the request timeout when too few replicas are in sync), and a broker
+    that is busy that way still answers.
+
+    Raises:
+        KafkaConnectionError: no broker answered.
+    """
+    nodes = [broker.nodeId for broker in client.cluster.brokers()]
+    questions = [
+        asyncio.ensure_future(
+            client.send(node, MetadataRequest([]), group=ConnectionGroup.COORDINATION)
+        )
+        for node in nodes
+    ]
+    try:
+        for answer in asyncio.as_completed(questions):
+            with contextlib.suppress(KafkaError, OSError):
+                await answer
+                return
+    finally:
+        for question in questions:
+            question.cancel()
+    raise KafkaConnectionError(f"none of the brokers {nodes} answered a metadata request")
 
 
 class Availability:

@@ -22,7 +22,7 @@ from aiokafka.errors import (
     ProducerFenced,
 )
 
-from kafkaboot.availability import Availability
+from kafkaboot.availability import Availability, ask_brokers
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.delivery import Deliveries
 from kafkaboot.errors import (
@@ -199,7 +199,8 @@ class KafkaTemplate:
         self._health.start(
             client.cluster, producer._partitioner, producer._message_accumulator, client.ready
         )
-        self._availability.start(client.fetch_all_metadata, client.cluster, self._health.refreshed)
+        ask = functools.partial(ask_brokers, client)
+        self._availability.start(ask, client.cluster, self._health.refreshed)
         self._deliveries.start()
 
     async def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
