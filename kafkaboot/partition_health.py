@@ -133,9 +133,12 @@ class PartitionHealth:
 
     # -- the send path --------------------------------------------------------------------
 
-    def admit(self, topic: str, partition: int | None, key_bytes: bytes | None, key: Any) -> int:
+    def admit(
+        self, topic: str, partition: int | None, key_bytes: bytes | None, key: Any
+    ) -> int | None:
         """The partition a send to ``topic`` (which has an open breaker) goes to, chosen as
-        the producer would, but a record without a key avoids open partitions.
+        the producer would, but a record without a key avoids open partitions. None when
+        the producer has no metadata for the topic: it then waits for it as always.
 
         Raises:
             PartitionUnavailableError: that partition's breaker is open.
@@ -144,15 +147,7 @@ class PartitionHealth:
         every = cluster.partitions_for_topic(topic) if cluster is not None else None
         if partition is None:
             if not every or partitioner is None:
-                raise PartitionUnavailableError(
-                    f"not sent to topic {topic!r} (key {key!r}): the template has no metadata "
-                    "for it while some of its partitions are unavailable, so nothing was "
-                    "written; retry later",
-                    topic=topic,
-                    partition=-1,
-                    leader=None,
-                    key=key,
-                )
+                return None
             closed = [
                 p
                 for p in cluster.available_partitions_for_topic(topic)  # type: ignore[union-attr]

@@ -224,3 +224,9 @@ async def test_sends_without_a_key_avoid_open_partitions(parts):
     health.opened(TopicPartition(TOPIC, 0), "unreachable", 1, time.monotonic())
     health.opened(TopicPartition(TOPIC, 1), "unreachable", 2, time.monotonic())
     assert {health.admit(TOPIC, None, None, None) for _ in range(30)} == {2}
+
+
+async def test_without_metadata_for_the_topic_the_producer_chooses_as_always(parts):
+    health, _, _, _ = parts
+    health.opened(TopicPartition("elsewhere", 0), "unreachable", 1, time.monotonic())
+    assert health.admit("elsewhere", None, b"k", "k") is None
