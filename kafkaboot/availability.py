@@ -20,17 +20,49 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiokafka.client import ConnectionGroup
 from aiokafka.cluster import ClusterMetadata
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from kafkaboot.errors import KafkaSendError
 
-__all__ = ["Availability"]
+__all__ = ["Availability", "ask_brokers"]
 
 log = logging.getLogger("kafkaboot.template")
 
 FetchMetadata = Callable[[], Awaitable[Any]]
 """Asks every known broker for metadata until one answers; raises if none does."""
+
+
+async def ask_brokers(client: Any) -> None:
+    """Ask every broker aiokafka's ``client`` knows for metadata at once; return when one
+    answers.
+
+    Each question goes over a connection of its own (aiokafka's coordination group), not
+    the producer's: there it would wait behind produce requests that a broker holds for
+    ``acks=all`` (up to the request timeout when too few replicas are in sync), and a broker
+    that is busy that way still answers.
+
+    Raises:
+        KafkaConnectionError: no broker answered.
+    """
+    nodes = [broker.nodeId for broker in client.cluster.brokers()]
+    questions = [
+        asyncio.ensure_future(
+            client.send(node, MetadataRequest([]), group=ConnectionGroup.COORDINATION)
+        )
+        for node in nodes
+    ]
+    try:
+        for answer in asyncio.as_completed(questions):
+            with contextlib.suppress(KafkaError, OSError):
+                await answer
+                return
+    finally:
+        for question in questions:
+            question.cancel()
+    raise KafkaConnectionError(f"none of the brokers {nodes} answered a metadata request")
 
 
 class Availability:
@@ -42,7 +74,14 @@ class Availability:
         bootstrap_servers: named in every message.
     """
 
-    __slots__ = ("_bootstrap_servers", "_fetch", "probing", "timeout", "unreachable_since")
+    __slots__ = (
+        "_bootstrap_servers",
+        "_fetch",
+        "_on_refresh",
+        "probing",
+        "timeout",
+        "unreachable_since",
+    )
 
     def __init__(self, timeout: float, bootstrap_servers: str) -> None:
         self.timeout = timeout
@@ -51,11 +90,21 @@ class Availability:
         self.unreachable_since: float | None = None
         self.probing: asyncio.Task[None] | None = None
         self._fetch: FetchMetadata | None = None
+        self._on_refresh: Callable[[], None] | None = None
 
-    def start(self, fetch: FetchMetadata, cluster: ClusterMetadata) -> None:
-        """Watch ``cluster`` (the producer's metadata) and ask through ``fetch``."""
+    def start(
+        self,
+        fetch: FetchMetadata,
+        cluster: ClusterMetadata,
+        on_refresh: Callable[[], None] | None = None,
+    ) -> None:
+        """Watch ``cluster`` (the producer's metadata) and ask through ``fetch``;
+        ``on_refresh`` hears of every refresh. The only watcher: a second one would break
+        aiokafka's ``request_update`` (it reads ``is_done`` of a concurrent Future, which
+        has none, whenever an earlier caller's future is still pending)."""
         self.unreachable_since = None
         self._fetch = fetch
+        self._on_refresh = on_refresh
         self._watch(cluster)
 
     async def stop(self) -> None:
@@ -117,6 +166,8 @@ class Availability:
         did), in the event loop's thread."""
         if self._fetch is None:
             return  # Stopped: this producer's metadata no longer matters.
+        if self._on_refresh is not None:
+            self._on_refresh()
         if outcome.exception() is None and outcome.result() is not None:
             self._answered()
         elif self.unreachable_since is None:

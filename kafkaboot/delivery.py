@@ -5,7 +5,8 @@ Every send stays in flight until the broker confirms it, refuses it or the deliv
 passes; one sweeper task fails the overdue ones instead of a timer per record. When sends get
 stuck (or one ran into trouble) the sweeper has the template's ``Availability`` ask the
 brokers, so that while none answers the template refuses sends at once instead of letting
-each wait out the delivery timeout.
+each wait out the delivery timeout; and it has the template's ``PartitionHealth`` open the
+breaker of each partition whose sends are stuck (confirmed deliveries close them).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aiokafka.errors import (
 
 from kafkaboot.availability import Availability
 from kafkaboot.errors import KafkaSendError, SendBatchError, SendOutcomeUnknownError
+from kafkaboot.partition_health import PartitionHealth
 from kafkaboot.producer_listener import ProducerListener
 from kafkaboot.records import ProducerRecord, SendResult
 
@@ -47,6 +49,7 @@ class Deliveries:
     __slots__ = (
         "_availability",
         "_bootstrap_servers",
+        "_health",
         "_sweeper",
         "in_flight",
         "listener",
@@ -60,11 +63,13 @@ class Deliveries:
         bootstrap_servers: str,
         listener: ProducerListener,
         availability: Availability,
+        health: PartitionHealth,
     ) -> None:
         self.timeout = timeout
         self.listener = listener
         self._bootstrap_servers = bootstrap_servers
         self._availability = availability
+        self._health = health
         self.in_flight: collections.deque[
             tuple[float, ProducerRecord, asyncio.Future[SendResult]]
         ] = collections.deque()
@@ -108,6 +113,7 @@ class Deliveries:
                 # Its own task: a broker that is merely slow to answer must not hold up expiry.
                 self.suspect = False
                 availability.check()
+            self._health.sweep(now, probe_after)
             probing = availability.probing
             if probing is not None and in_flight and in_flight[0][0] <= now:
                 # Expire after the probe: a caller told "outcome unknown" then finds the next
@@ -179,6 +185,8 @@ class Deliveries:
         delivery: asyncio.Future[Any],
     ) -> None:
         """Done callback of aiokafka's delivery future: settle the caller's ``result``."""
+        if self._health.open:  # Even a confirmation after the delivery timeout counts.
+            self._health.delivered(delivery)
         if result.done():
             return  # Cancelled by the caller, or already failed by the delivery timeout.
         outcome = self.outcome(record, delivery)
@@ -237,6 +245,9 @@ class Deliveries:
         # costs little more than aiokafka's own send loop.
         if queued:
             _, pending = await asyncio.wait([d for _, d in queued], timeout=self.timeout)
+            if self._health.open:
+                for _, delivery in queued:
+                    delivery.add_done_callback(self._health.delivered)
             for index, delivery in queued:
                 record = batch[index]
                 outcomes[index] = (

@@ -134,6 +134,25 @@ class SendOutcomeUnknownError(KafkaSendError):
     """
 
 
+class PartitionUnavailableError(KafkaSendError):
+    """A send refused at once, nothing written, because its partition cannot take writes
+    now: its leader is unreachable, or a send to it stayed unconfirmed for
+    ``kafka.template.unavailable-timeout``. Safe to retry later; sends to other partitions
+    go on.
+
+    Attributes:
+        partition: the partition the record would have gone to.
+        leader: the partition's leader as last known (None if it has none).
+    """
+
+    def __init__(
+        self, message: str, *, topic: str, partition: int, leader: int | None, key: object = None
+    ) -> None:
+        super().__init__(message, topic=topic, key=key, retriable=True)
+        self.partition = partition
+        self.leader = leader
+
+
 class SendBatchError(KafkaSendError):
     """Some records of a ``send_batch`` were not delivered; the others were.
 

@@ -13,13 +13,14 @@ import difflib
 import importlib
 import json
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
 from kafkaboot.errors import SerializationError
+from kafkaboot.records import HeadersArg
 
 __all__ = [
     "AutoSerializer",
@@ -34,6 +35,7 @@ __all__ = [
     "StringDeserializer",
     "StringSerializer",
     "deserializer_for",
+    "encode_headers",
     "serializer_for",
 ]
 
@@ -371,3 +373,32 @@ def deserializer_for(name: str, delegate: str | None = None) -> Deserializer:
     if factory is None:
         raise _unknown(name, [*_DESERIALIZERS, *_JAVA_NAMES, *_ERROR_HANDLING])
     return factory()
+
+
+def encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
+    """Header values as Kafka takes them: str as UTF-8, bytes and None as they are.
+
+    Raises:
+        SerializationError: a value that is not str, bytes or None, or not UTF-8 encodable.
+    """
+    if not headers:
+        return []
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    encoded: list[tuple[str, bytes | None]] = []
+    for name, value in pairs:
+        if isinstance(value, str):
+            try:
+                encoded.append((name, value.encode()))
+            except UnicodeEncodeError as exc:
+                raise SerializationError(
+                    f"header {name!r} cannot be written as UTF-8: {exc}; remove the character "
+                    "or pass the header's bytes"
+                ) from exc
+        elif isinstance(value, bytes) or value is None:  # Kafka allows null header values.
+            encoded.append((name, value))
+        else:
+            raise SerializationError(
+                f"header {name!r} has a {type(value).__name__} value; header values must be "
+                "str (sent as UTF-8), bytes or None"
+            )
+    return encoded

@@ -22,13 +22,19 @@ from aiokafka.errors import (
     ProducerFenced,
 )
 
-from kafkaboot.availability import Availability
+from kafkaboot.availability import Availability, ask_brokers
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.delivery import Deliveries
-from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
+from kafkaboot.errors import (
+    KafkaBootError,
+    KafkaSendError,
+    PartitionUnavailableError,
+    SerializationError,
+)
+from kafkaboot.partition_health import PartitionHealth
 from kafkaboot.producer_listener import LoggingProducerListener, ProducerListener
 from kafkaboot.records import HeadersArg, ProducerRecord, SendResult
-from kafkaboot.serialization import AutoSerializer, Serializer, serializer_for
+from kafkaboot.serialization import AutoSerializer, Serializer, encode_headers, serializer_for
 from kafkaboot.transaction import (
     TransactionScope,
     current_scope,
@@ -50,30 +56,6 @@ __all__ = [
 log = logging.getLogger("kafkaboot.template")
 SerializerArg: TypeAlias = Serializer | str | None
 _STOP_TIMEOUT_S = 10.0
-
-
-def _encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
-    if not headers:
-        return []
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    encoded: list[tuple[str, bytes | None]] = []
-    for name, value in pairs:
-        if isinstance(value, str):
-            try:
-                encoded.append((name, value.encode()))
-            except UnicodeEncodeError as exc:
-                raise SerializationError(
-                    f"header {name!r} cannot be written as UTF-8: {exc}; remove the character "
-                    "or pass the header's bytes"
-                ) from exc
-        elif isinstance(value, bytes) or value is None:  # Kafka allows null header values.
-            encoded.append((name, value))
-        else:
-            raise SerializationError(
-                f"header {name!r} has a {type(value).__name__} value; header values must be "
-                "str (sent as UTF-8), bytes or None"
-            )
-    return encoded
 
 
 def _resolve(serializer: SerializerArg, fallback: Serializer | None) -> Serializer:
@@ -128,15 +110,15 @@ class KafkaTemplate:
                 suffix = default_transaction_id_suffix()
             self._transaction_id = producer.transaction_id_prefix + suffix
             self._kwargs["transactional_id"] = self._transaction_id
-        self._availability = Availability(
-            self.settings.kafka.template.unavailable_timeout.total_seconds(),
-            self.bootstrap_servers,
-        )
+        unavailable_timeout = self.settings.kafka.template.unavailable_timeout.total_seconds()
+        self._availability = Availability(unavailable_timeout, self.bootstrap_servers)
+        self._health = PartitionHealth(unavailable_timeout)
         self._deliveries = Deliveries(
             producer.delivery_timeout_s,
             self.bootstrap_servers,
             producer_listener or LoggingProducerListener(),
             self._availability,
+            self._health,
         )
         self._producer: AIOKafkaProducer | None = None
         self._checked_partitions: dict[str, set[int]] = {}
@@ -212,7 +194,13 @@ class KafkaTemplate:
                 "(`kafkaboot broker start` runs one locally)"
             ) from exc
         self._producer = producer
-        self._availability.start(producer.client.fetch_all_metadata, producer.client.cluster)
+        client = producer.client
+        # The producer's own partitioner and accumulator: see partition_health.py.
+        self._health.start(
+            client.cluster, producer._partitioner, producer._message_accumulator, client.ready
+        )
+        ask = functools.partial(ask_brokers, client)
+        self._availability.start(ask, client.cluster, self._health.refreshed)
         self._deliveries.start()
 
     async def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
@@ -222,6 +210,7 @@ class KafkaTemplate:
             return
         await self._deliveries.stop()
         await self._availability.stop()
+        await self._health.stop()
         deadline = time.monotonic() + timeout
         # Most of the budget goes to delivering what is queued; what is still in flight
         # after that fails below, and the close gets the rest.
@@ -325,6 +314,8 @@ class KafkaTemplate:
                 f"a record for topic {topic!r} needs a key or a value (both are None)",
                 topic=topic,
             )
+        if topic in self._health.topics and scope is None:
+            partition = self._health.admit(topic, partition, key_bytes, key)
         try:
             if partition is not None:
                 await self._check_partition(producer, topic, partition, key)
@@ -334,7 +325,7 @@ class KafkaTemplate:
                 key=key_bytes,
                 partition=partition,
                 timestamp_ms=timestamp_ms,
-                headers=_encode_headers(headers) if headers else None,
+                headers=encode_headers(headers) if headers else None,
             )
         except (KafkaError, IllegalOperation) as exc:
             size = len(key_bytes or b"") + len(value_bytes or b"")
@@ -421,7 +412,8 @@ class KafkaTemplate:
                 )
             except KafkaSendError as exc:
                 outcomes.append(exc)
-                refusal = refusal or (exc if exc.retriable else None)
+                if exc.retriable and not isinstance(exc, PartitionUnavailableError):
+                    refusal = refusal or exc  # Not for one partition: others may take sends.
                 continue
             except SerializationError as exc:
                 failure = KafkaSendError(

@@ -4,18 +4,19 @@ and close the gate that refuses sends while no broker answers (no broker needed)
 import asyncio
 
 import pytest
+from aiokafka.client import ConnectionGroup
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.protocol.metadata import MetadataResponse_v0
 
-from kafkaboot.availability import Availability
+from kafkaboot.availability import Availability, ask_brokers
 from kafkaboot.errors import SendOutcomeUnknownError
 
 pytestmark = pytest.mark.asyncio
 
 
 class Brokers:
-    """Stands in for ``client.fetch_all_metadata``: answers or not, and counts questions."""
+    """Stands in for ``ask_brokers``: answers or not, and counts questions."""
 
     def __init__(self, answering):
         self.answering = answering
@@ -107,3 +108,56 @@ async def test_after_stop_refreshes_are_ignored():
     cluster.failed_update(None)
     assert availability.probing is None
     assert brokers.asked == 0
+
+
+async def test_every_refresh_is_passed_on():
+    # The partition breakers learn of refreshes here: aiokafka's request_update breaks
+    # with a second watcher (it reads `is_done` of a concurrent Future while one is pending).
+    brokers, cluster = Brokers(answering=True), ClusterMetadata()
+    refreshes = []
+    availability = Availability(5.0, "k1:9092")
+    availability.start(brokers.fetch, cluster, lambda: refreshes.append(1))
+    _answered(cluster)
+    cluster.failed_update(None)
+    await _settled(availability)
+    _answered(cluster)
+    assert len(refreshes) == 3
+    await availability.stop()
+    _answered(cluster)
+    assert len(refreshes) == 3
+
+
+class Client:
+    """aiokafka's client as ask_brokers uses it: broker 1 refuses, 2 hangs (a produce
+    request ahead of the question, say), 3 answers unless ``silent``."""
+
+    def __init__(self, silent=False):
+        self.cluster = ClusterMetadata()
+        self.cluster.update_metadata(
+            MetadataResponse_v0([(n, "127.0.0.1", 9090 + n) for n in (1, 2, 3)], [])
+        )
+        self.silent = silent
+        self.groups = set()
+
+    async def send(self, node, request, *, group):
+        self.groups.add(group)
+        if node == 1 or (node == 3 and self.silent):
+            raise KafkaConnectionError(f"connection to {node} refused")
+        if node == 2:
+            await asyncio.Event().wait()
+        return "answer"
+
+
+async def test_one_broker_answering_is_enough_however_long_the_others_take():
+    client = Client()
+    await asyncio.wait_for(ask_brokers(client), 1)
+    assert client.groups == {ConnectionGroup.COORDINATION}  # Not behind produce requests.
+
+
+async def test_no_broker_answering_is_an_error():
+    client = Client(silent=True)
+    client.cluster.update_metadata(
+        MetadataResponse_v0([(1, "127.0.0.1", 9091), (3, "127.0.0.1", 9093)], [])
+    )
+    with pytest.raises(KafkaConnectionError):
+        await asyncio.wait_for(ask_brokers(client), 1)

@@ -7,7 +7,8 @@ import pytest
 import kafkaboot.runner as runner
 from kafkaboot import load_settings
 from kafkaboot.errors import SerializationError
-from kafkaboot.template import KafkaTemplate, _encode_headers
+from kafkaboot.serialization import encode_headers
+from kafkaboot.template import KafkaTemplate
 
 
 def transactional_id(environ=None, **producer):
@@ -54,4 +55,4 @@ def test_each_worker_process_gets_its_own_index(monkeypatch):
 
 def test_a_header_with_a_lone_surrogate_is_a_serialization_error():
     with pytest.raises(SerializationError, match="header 'instance-id'"):
-        _encode_headers({"instance-id": "site-\udfff"})
+        encode_headers({"instance-id": "site-\udfff"})
