@@ -78,6 +78,7 @@ class Availability:
         "_bootstrap_servers",
         "_fetch",
         "_on_refresh",
+        "_verdict_asked_at",
         "probing",
         "timeout",
         "unreachable_since",
@@ -91,6 +92,10 @@ class Availability:
         self.probing: asyncio.Task[None] | None = None
         self._fetch: FetchMetadata | None = None
         self._on_refresh: Callable[[], None] | None = None
+        # When the question behind the latest verdict was asked: an answer to an older
+        # question (a slow failing probe outlived by a readiness check that got through)
+        # must not overturn a newer verdict.
+        self._verdict_asked_at = 0.0
 
     def start(
         self,
@@ -130,26 +135,37 @@ class Availability:
         fetch = self._fetch
         if fetch is None:
             return False
+        asked = time.monotonic()
         try:
             await asyncio.wait_for(fetch(), timeout)
         except TimeoutError:
             if timeout < self.timeout:
                 self.check()
             else:
-                self._unanswered()
+                self._unanswered(asked)
             return False
         except (KafkaError, OSError):  # aiokafka tried every broker it knows.
-            self._unanswered()
+            self._unanswered(asked)
             return False
-        self._answered()
+        self._answered(asked)
         return True
 
-    def _answered(self) -> None:
+    def _newer(self, asked: float) -> bool:
+        if asked < self._verdict_asked_at:
+            return False
+        self._verdict_asked_at = asked
+        return True
+
+    def _answered(self, asked: float) -> None:
+        if not self._newer(asked):
+            return
         if self.unreachable_since is not None:
             log.info("Kafka at %s answers again; sends are accepted", self._bootstrap_servers)
         self.unreachable_since = None
 
-    def _unanswered(self) -> None:
+    def _unanswered(self, asked: float) -> None:
+        if not self._newer(asked):
+            return
         if self.unreachable_since is None:
             self.unreachable_since = time.monotonic()
             log.warning(
@@ -169,7 +185,7 @@ class Availability:
         if self._on_refresh is not None:
             self._on_refresh()
         if outcome.exception() is None and outcome.result() is not None:
-            self._answered()
+            self._answered(time.monotonic())
         elif self.unreachable_since is None:
             # Confirmed by a question of our own before sends are refused. Not while refused
             # already: that question's failed connects make aiokafka refresh again, and the

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    field_validator,
     model_validator,
 )
 
@@ -414,6 +415,14 @@ class TemplateProperties(Section):
     not answering; asked when a send stays unconfirmed this long (or aiokafka fails to
     refresh its metadata). While no broker answers, sends are refused at once, nothing
     written, instead of each waiting out the delivery timeout."""
+
+    @field_validator("unavailable_timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        # 0 would make every question time out at once: every send refused, for good.
+        if value <= timedelta(0):
+            raise ValueError("must be more than 0 (e.g. 5s): it is how long a broker may take")
+        return value
 
 
 class AdminProperties(Section):

@@ -161,3 +161,27 @@ async def test_no_broker_answering_is_an_error():
     )
     with pytest.raises(KafkaConnectionError):
         await asyncio.wait_for(ask_brokers(client), 1)
+
+
+async def test_an_answer_to_an_older_question_does_not_overturn_a_newer_verdict():
+    """A slow question that fails after a newer one got through (a readiness check) must
+    not close the gate again: the newer answer is the fresher truth."""
+    release = asyncio.Event()
+    calls = 0
+
+    async def fetch():
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # The old question: fails, but only after the new one answered.
+            await release.wait()
+            raise KafkaConnectionError("Unable to get cluster metadata over all known brokers")
+
+    availability = Availability(5.0, "k1:9092")
+    availability.start(fetch, ClusterMetadata())
+    old = asyncio.create_task(availability.ask(5.0))
+    await asyncio.sleep(0)
+    assert await availability.ask(1.5)  # The newer question: answered.
+    release.set()
+    assert not await old
+    assert availability.unreachable_since is None, "the older failure closed the gate"
+    await availability.stop()

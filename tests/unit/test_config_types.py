@@ -48,3 +48,14 @@ def test_data_size_uses_binary_units_like_spring(text, size):
 def test_data_size_rejects_nonsense(bad):
     with pytest.raises(ValueError, match="16KB"):
         parse_data_size(bad)
+
+
+@pytest.mark.parametrize("value", ["0s", "-1s"])
+def test_an_unavailable_timeout_of_zero_or_less_names_the_key(value):
+    from kafkaboot import load_settings
+    from kafkaboot.errors import ConfigurationError
+
+    with pytest.raises(
+        ConfigurationError, match=r"kafka\.template\.unavailable-timeout.*more than 0"
+    ):
+        load_settings(environ={}, overrides={"kafka": {"template": {"unavailable-timeout": value}}})
