@@ -14,6 +14,8 @@ import httpx
 
 from kafkaboot.testing import free_ports, start_service
 
+from .ledger import Ledger, read_journal
+
 ROOT = Path(__file__).parents[2]
 CONFIG = ROOT / "sample_consumer_service" / "application.yml"
 
@@ -133,6 +135,18 @@ async def handled_by(path: Path, pid: int, timeout: float) -> None:
     while not (path.exists() and needle in path.read_bytes()):
         assert time.monotonic() < deadline, f"process {pid} handled nothing in {timeout} s"
         await asyncio.sleep(0.1)
+
+
+async def all_handled(ledger: Ledger, journal: Path, timeout: float = 60) -> None:
+    """Until every message acknowledged to the producers is in the journal (the consumers
+    caught up), within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while missing := ledger.acknowledged - {h.id for h in read_journal(journal)}:
+        assert time.monotonic() < deadline, (
+            f"{len(missing)} acknowledged messages not handled in {timeout} s,"
+            f" e.g. {sorted(missing)[:5]}"
+        )
+        await asyncio.sleep(0.2)
 
 
 def cleanup(consumers: list[CentralConsumer]) -> None:

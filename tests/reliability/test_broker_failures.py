@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from kafkaboot.testing import KafkaCluster
 
 from ..integration.kafka_helpers import unique
-from .central import CentralConsumer, cleanup, handled_by
+from .central import CentralConsumer, all_handled, cleanup, handled_by
 from .cluster_support import read_topic, wait_in_sync
 from .conftest import Row
 from .ledger import Ledger, longest_stall, read_journal
@@ -85,12 +85,7 @@ async def test_leader_kills_and_a_rolling_restart_lose_and_duplicate_nothing(
         load_stopped = time.time()
         for load in loads:
             await load.stop()
-
-        async def caught_up() -> None:
-            while not ledger.acknowledged <= {h.id for h in read_journal(consumer.journal)}:
-                await asyncio.sleep(0.2)
-
-        await asyncio.wait_for(caught_up(), timeout=90)
+        await all_handled(ledger, consumer.journal, timeout=90)
         assert consumer.terminate() in (0, -signal.SIGTERM)
         stored = await read_topic(bootstrap, topic, PARTITIONS)
     finally:

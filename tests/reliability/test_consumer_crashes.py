@@ -10,7 +10,7 @@ import time
 import pytest
 
 from ..integration.kafka_helpers import unique
-from .central import CentralConsumer, cleanup, handled_by
+from .central import CentralConsumer, all_handled, cleanup, handled_by
 from .conftest import Row
 from .ledger import Ledger, longest_stall, read_journal
 from .load import Load
@@ -43,12 +43,7 @@ async def test_sigkill_of_the_central_consumer_under_load_loses_nothing(
         await load.acknowledged_more(200, timeout=30)
         load_stopped = time.time()
         await load.stop()
-
-        async def caught_up() -> None:
-            while not ledger.acknowledged <= {h.id for h in read_journal(consumer.journal)}:
-                await asyncio.sleep(0.2)
-
-        await asyncio.wait_for(caught_up(), timeout=60)
+        await all_handled(ledger, consumer.journal, timeout=60)
         assert consumer.terminate() in (0, -signal.SIGTERM)  # uvicorn re-raises it when done.
     finally:
         cleanup([consumer])

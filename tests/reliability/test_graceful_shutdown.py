@@ -15,7 +15,7 @@ from kafkaboot.template import KafkaTemplate
 from sample_producer_service.models import Message
 
 from ..integration.kafka_helpers import unique
-from .central import CentralConsumer, cleanup
+from .central import CentralConsumer, all_handled, cleanup
 from .conftest import Row
 from .ledger import Ledger, Stopwatch, read_journal
 
@@ -58,13 +58,6 @@ async def started(path: Path, sequence: int, timeout: float = 30) -> None:
     while (KEY, sequence) not in {h.id for h in read_journal(path)}:
         assert time.monotonic() < deadline, f"the handler never started {sequence}"
         await asyncio.sleep(0.05)
-
-
-async def all_handled(ledger: Ledger, path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not ledger.acknowledged <= {h.id for h in read_journal(path)}:
-        assert time.monotonic() < deadline, "not every message was handled after the restart"
-        await asyncio.sleep(0.1)
 
 
 @pytest.mark.slow

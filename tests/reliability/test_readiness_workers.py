@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from ..integration.kafka_helpers import unique
-from .central import CentralConsumer, cleanup
+from .central import CentralConsumer, all_handled, cleanup
 from .conftest import Row
 from .ledger import Ledger, read_journal
 from .load import Load
@@ -55,12 +55,7 @@ async def test_every_worker_turns_ready_whatever_it_is_assigned(kafka_bootstrap,
         while (statuses := await readiness_answers(consumer.port, 30)) != [200] * 30:
             assert time.monotonic() < deadline, f"some worker stays not ready: {statuses}"
         await load.stop()
-
-        async def caught_up() -> None:
-            while not ledger.acknowledged <= {h.id for h in read_journal(consumer.journal)}:
-                await asyncio.sleep(0.2)
-
-        await asyncio.wait_for(caught_up(), timeout=60)
+        await all_handled(ledger, consumer.journal, timeout=60)
         assert consumer.terminate() in (0, -signal.SIGTERM)
     finally:
         cleanup([consumer])

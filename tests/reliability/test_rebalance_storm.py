@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ..integration.kafka_helpers import unique
-from .central import CentralConsumer, cleanup, handled_by
+from .central import CentralConsumer, all_handled, cleanup, handled_by
 from .conftest import Row
 from .ledger import Ledger, longest_stall, read_journal
 from .load import Load
@@ -57,7 +57,7 @@ async def test_instances_joining_and_leaving_under_load_lose_nothing(
             await asyncio.wait_for(progress(running, ledger), timeout=60)
         load_stopped = time.time()
         await load.stop()
-        await asyncio.wait_for(caught_up(ledger, consumers[0]), timeout=90)
+        await all_handled(ledger, consumers[0].journal, timeout=90)
         for consumer in running:
             assert consumer.terminate() in (0, -signal.SIGTERM), consumer.output()[-3000:]
     finally:
@@ -99,8 +99,3 @@ async def progress(running: list[CentralConsumer], ledger: Ledger) -> None:
         if fresh and fresh & handled:
             return
         await asyncio.sleep(0.1)
-
-
-async def caught_up(ledger: Ledger, consumer: CentralConsumer) -> None:
-    while not ledger.acknowledged <= {h.id for h in read_journal(consumer.journal)}:
-        await asyncio.sleep(0.2)

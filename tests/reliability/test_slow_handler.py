@@ -14,10 +14,10 @@ from kafkaboot import load_settings
 from kafkaboot.template import KafkaTemplate
 
 from ..integration.kafka_helpers import unique
-from .central import CentralConsumer, cleanup
+from .central import CentralConsumer, all_handled, cleanup
 from .conftest import Row
 from .ledger import Ledger, Stopwatch, read_journal
-from .test_graceful_shutdown import all_handled, send, started
+from .test_graceful_shutdown import send, started
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from ..integration.kafka_helpers import unique
-from .central import CentralConsumer, cleanup
+from .central import CentralConsumer, all_handled, cleanup
 from .conftest import Row
 from .ledger import Ledger, Stopwatch, read_journal
 from .load import Load
@@ -59,12 +59,7 @@ async def test_all_brokers_down_longer_than_the_delivery_timeout(
         assert consumer.pid == pid, "the consumer was restarted"
         await load.acknowledged_more(300, timeout=30)
         await load.stop()
-
-        async def caught_up() -> None:
-            while not ledger.acknowledged <= {h.id for h in read_journal(consumer.journal)}:
-                await asyncio.sleep(0.2)
-
-        await asyncio.wait_for(caught_up(), timeout=60)
+        await all_handled(ledger, consumer.journal, timeout=60)
         assert consumer.terminate() in (0, -signal.SIGTERM)
     finally:
         cleanup([consumer])
