@@ -28,3 +28,11 @@ def disposable_broker(_disposable_cluster):
         _disposable_cluster.start_node(1)
         _disposable_cluster.wait_ready(60)
     return _disposable_cluster
+
+
+def pytest_collection_modifyitems(items):
+    """A test on the disposable broker needs Kafka like one on ``kafka_bootstrap``: it
+    gets the ``kafka`` marker too, so ``make test-unit`` (``-m "not kafka"``) starts none."""
+    for item in items:
+        if "disposable_broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)
