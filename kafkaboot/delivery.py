@@ -16,7 +16,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka.errors import (
@@ -27,10 +27,17 @@ from aiokafka.errors import (
 )
 
 from kafkaboot.availability import Availability
-from kafkaboot.errors import KafkaSendError, SendBatchError, SendOutcomeUnknownError
+from kafkaboot.errors import (
+    KafkaSendError,
+    PartitionUnavailableError,
+    SendBatchError,
+    SendOutcomeUnknownError,
+    SerializationError,
+)
 from kafkaboot.partition_health import PartitionHealth
 from kafkaboot.producer_listener import ProducerListener
 from kafkaboot.records import ProducerRecord, SendResult
+from kafkaboot.serialization import SerializerArg
 
 __all__ = ["Deliveries"]
 
@@ -228,6 +235,62 @@ class Deliveries:
         # The listener reports it; a caller that never awaits the future is not warned twice.
         result.exception()
         _notify(self.listener.on_error, record, failure)
+
+    async def send_batch(
+        self,
+        batch: Sequence[ProducerRecord],
+        enqueue: Callable[..., Awaitable[tuple[ProducerRecord, asyncio.Future[Any]]]],
+        key_serializer: SerializerArg,
+        value_serializer: SerializerArg,
+    ) -> list[SendResult]:
+        """Queue each record of ``batch`` with ``enqueue`` (the template's), then wait for all
+        of them; a record that cannot be queued is an outcome too.
+
+        Raises:
+            SendBatchError: some records were not delivered, with each record's outcome.
+        """
+        outcomes: list[SendResult | KafkaSendError | None] = []
+        queued: list[tuple[int, asyncio.Future[Any]]] = []
+        refusal: KafkaSendError | None = None
+        for index, r in enumerate(batch):
+            try:
+                if refusal is not None:
+                    # Kafka is in trouble: the rest would each wait as long as this one did.
+                    raise KafkaSendError(
+                        f"not sent to topic {r.topic!r} (key {r.key!r}): an earlier record of "
+                        f"the batch could not be queued ({refusal}); nothing was written",
+                        topic=r.topic,
+                        key=r.key,
+                        retriable=True,
+                    )
+                _, delivery = await enqueue(
+                    r.topic,
+                    r.value,
+                    r.key,
+                    r.partition,
+                    r.timestamp_ms,
+                    r.headers,
+                    key_serializer,
+                    value_serializer,
+                )
+            except KafkaSendError as exc:
+                outcomes.append(exc)
+                if exc.retriable and not isinstance(exc, PartitionUnavailableError):
+                    refusal = refusal or exc  # Not for one partition: others may take sends.
+                continue
+            except SerializationError as exc:
+                failure = KafkaSendError(
+                    f"record {index} of the batch (topic {r.topic!r}, key {r.key!r}) was not "
+                    f"sent: {exc}",
+                    topic=r.topic,
+                    key=r.key,
+                )
+                failure.__cause__ = exc
+                outcomes.append(failure)
+                continue
+            queued.append((index, delivery))
+            outcomes.append(None)  # Known once the delivery settles, below.
+        return await self.settle_batch(batch, outcomes, queued)
 
     async def settle_batch(
         self,

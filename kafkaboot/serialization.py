@@ -14,7 +14,7 @@ import importlib
 import json
 import struct
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from pydantic import TypeAdapter
 from pydantic_core import to_json
@@ -32,6 +32,7 @@ __all__ = [
     "JsonDeserializer",
     "JsonSerializer",
     "Serializer",
+    "SerializerArg",
     "StringDeserializer",
     "StringSerializer",
     "deserializer_for",
@@ -51,6 +52,10 @@ class Serializer(Protocol):
             SerializationError: the value has a type this serializer cannot write.
         """
         ...
+
+
+SerializerArg: TypeAlias = Serializer | str | None
+"""A serializer, the name of one (``serializer_for``), or None for the configured one."""
 
 
 @runtime_checkable

@@ -13,33 +13,31 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import Any, TypeAlias
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import (
-    IllegalOperation,
-    KafkaError,
-    ProducerFenced,
-)
+from aiokafka.errors import IllegalOperation, KafkaError
 
 from kafkaboot.availability import Availability, ask_brokers
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.delivery import Deliveries
-from kafkaboot.errors import (
-    KafkaBootError,
-    KafkaSendError,
-    PartitionUnavailableError,
-    SerializationError,
-)
+from kafkaboot.errors import KafkaBootError, KafkaSendError
 from kafkaboot.partition_health import PartitionHealth
 from kafkaboot.producer_listener import LoggingProducerListener, ProducerListener
 from kafkaboot.records import HeadersArg, ProducerRecord, SendResult
-from kafkaboot.serialization import AutoSerializer, Serializer, encode_headers, serializer_for
+from kafkaboot.serialization import (
+    AutoSerializer,
+    Serializer,
+    SerializerArg,
+    encode_headers,
+    serializer_for,
+)
 from kafkaboot.transaction import (
     TransactionScope,
     current_scope,
-    default_transaction_id_suffix,
+    run_transaction,
     transaction_scope,
+    transactional_id,
 )
 
 __all__ = [
@@ -54,7 +52,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("kafkaboot.template")
-SerializerArg: TypeAlias = Serializer | str | None
 _STOP_TIMEOUT_S = 10.0
 
 
@@ -101,14 +98,10 @@ class KafkaTemplate:
         self.value_serializer = _resolve(value_serializer or producer.value_serializer, auto)
         self.default_topic = default_topic or self.settings.kafka.template.default_topic
         self._kwargs = self.settings.kafka.producer_kwargs()
-        self._transaction_id: str | None = None
-        if producer.transaction_id_prefix:
-            suffix = transaction_id_suffix
-            if suffix is None:
-                suffix = producer.transaction_id_suffix
-            if suffix is None:
-                suffix = default_transaction_id_suffix()
-            self._transaction_id = producer.transaction_id_prefix + suffix
+        self._transaction_id = transactional_id(
+            producer.transaction_id_prefix, transaction_id_suffix, producer.transaction_id_suffix
+        )
+        if self._transaction_id is not None:
             self._kwargs["transactional_id"] = self._transaction_id
         unavailable_timeout = self.settings.kafka.template.unavailable_timeout.total_seconds()
         self._availability = Availability(unavailable_timeout, self.bootstrap_servers)
@@ -186,8 +179,7 @@ class KafkaTemplate:
         try:
             await producer.start()
         except KafkaError as exc:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), _STOP_TIMEOUT_S)
+            await _close_quietly(producer)
             raise KafkaBootError(
                 f"the KafkaTemplate cannot reach Kafka at {self.bootstrap_servers} ({exc}); "
                 "check kafka.bootstrap-servers and that the brokers are running "
@@ -385,49 +377,9 @@ class KafkaTemplate:
             SendBatchError: some records were not delivered; it lists each record's
                 outcome, so that only the failed ones are retried.
         """
-        batch = list(records)
-        outcomes: list[SendResult | KafkaSendError | None] = []
-        queued: list[tuple[int, asyncio.Future[Any]]] = []
-        refusal: KafkaSendError | None = None
-        for index, r in enumerate(batch):
-            try:
-                if refusal is not None:
-                    # Kafka is in trouble: the rest would each wait as long as this one did.
-                    raise KafkaSendError(
-                        f"not sent to topic {r.topic!r} (key {r.key!r}): an earlier record of "
-                        f"the batch could not be queued ({refusal}); nothing was written",
-                        topic=r.topic,
-                        key=r.key,
-                        retriable=True,
-                    )
-                _, delivery = await self._enqueue(
-                    r.topic,
-                    r.value,
-                    r.key,
-                    r.partition,
-                    r.timestamp_ms,
-                    r.headers,
-                    key_serializer,
-                    value_serializer,
-                )
-            except KafkaSendError as exc:
-                outcomes.append(exc)
-                if exc.retriable and not isinstance(exc, PartitionUnavailableError):
-                    refusal = refusal or exc  # Not for one partition: others may take sends.
-                continue
-            except SerializationError as exc:
-                failure = KafkaSendError(
-                    f"record {index} of the batch (topic {r.topic!r}, key {r.key!r}) was not "
-                    f"sent: {exc}",
-                    topic=r.topic,
-                    key=r.key,
-                )
-                failure.__cause__ = exc
-                outcomes.append(failure)
-                continue
-            queued.append((index, delivery))
-            outcomes.append(None)  # Known once the delivery settles, below.
-        return await self._deliveries.settle_batch(batch, outcomes, queued)
+        return await self._deliveries.send_batch(
+            list(records), self._enqueue, key_serializer, value_serializer
+        )
 
     async def flush(self) -> None:
         """Wait until every queued record has been delivered (or failed)."""
@@ -465,13 +417,10 @@ class KafkaTemplate:
         """
         outer = current_scope()
         if outer is not None:
-            try:
+            with outer.joined():
                 yield self
-            except BaseException:
-                outer.rollback_only = True
-                raise
             return
-        if not self.transactional:
+        if self._transaction_id is None:
             raise KafkaBootError(
                 "transactions need kafka.producer.transaction-id-prefix (e.g. 'tx-') in the "
                 "configuration"
@@ -480,31 +429,10 @@ class KafkaTemplate:
         async with self._transaction_lock:
             # Read under the lock: the transaction before may have renewed the producer.
             producer = self._started()
-            await producer.begin_transaction()
-            scope = TransactionScope(producer)
-            try:
-                with transaction_scope(scope):
-                    yield self
-                await scope.settle(self.delivery_timeout)
-                await asyncio.wait_for(producer.commit_transaction(), self.delivery_timeout)
-            except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(producer.abort_transaction(), self.delivery_timeout)
-                if isinstance(exc, ProducerFenced) or isinstance(exc.__cause__, ProducerFenced):
-                    # A new producer would fence the newer one in turn: this one is the zombie.
-                    raise KafkaSendError(
-                        f"the transaction was aborted: another producer started with this "
-                        f"template's transactional id {self._transaction_id!r}, which fences "
-                        "this one. If this process was replaced, stop it; if two running "
-                        "processes share the id, give each its own "
-                        "kafka.producer.transaction-id-suffix",
-                        topic="?",
-                    ) from exc
-                if isinstance(exc, KafkaError | KafkaSendError | TimeoutError):
-                    # A refused or lost send can leave the idempotent producer's sequence
-                    # numbers out of step; a new producer with the same id starts clean.
-                    await self._renew_producer(producer)
-                raise
+            async with run_transaction(
+                producer, self._transaction_id, self.delivery_timeout, self._renew_producer
+            ):
+                yield self
 
     async def _renew_producer(self, old: AIOKafkaProducer) -> None:
         """Replace ``old`` by a new producer with the same id, and close ``old``."""

@@ -1,5 +1,6 @@
-"""The template's transactions: which transactional id a template uses, and the open
-transaction that a task's sends belong to."""
+"""The template's transactions: which transactional id a template uses, how one transaction
+runs on a producer (begin, settle the sends, commit or abort), and the open transaction that a
+task's sends belong to."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import contextlib
 import contextvars
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, ProducerFenced
 
 from kafkaboot.errors import KafkaSendError
 
@@ -20,7 +22,9 @@ __all__ = [
     "TransactionScope",
     "current_scope",
     "default_transaction_id_suffix",
+    "run_transaction",
     "transaction_scope",
+    "transactional_id",
 ]
 
 WORKER_INDEX_ENV = "KAFKABOOT_WORKER_INDEX"
@@ -33,6 +37,15 @@ def default_transaction_id_suffix(environ: Mapping[str, str] | None = None) -> s
     again when that process slot restarts, so the restarted producer fences its zombie."""
     environ = os.environ if environ is None else environ
     return f"{socket.gethostname()}-{environ.get(WORKER_INDEX_ENV, '0')}"
+
+
+def transactional_id(prefix: str | None, *suffixes: str | None) -> str | None:
+    """``prefix`` and the first of ``suffixes`` that is not None (else
+    ``default_transaction_id_suffix()``); None without a prefix: not transactional."""
+    if not prefix:
+        return None
+    suffix = next((s for s in suffixes if s is not None), None)
+    return prefix + (default_transaction_id_suffix() if suffix is None else suffix)
 
 
 class TransactionScope:
@@ -65,6 +78,15 @@ class TransactionScope:
         if self.rollback_only:
             raise KafkaSendError("a block inside the transaction failed; aborting it", topic="?")
 
+    @contextlib.contextmanager
+    def joined(self) -> Iterator[None]:
+        """A block that joins this transaction: if it fails, the transaction must abort."""
+        try:
+            yield
+        except BaseException:
+            self.rollback_only = True
+            raise
+
 
 _scope: contextvars.ContextVar[TransactionScope | None] = contextvars.ContextVar(
     "kafkaboot_transaction_scope", default=None
@@ -82,3 +104,45 @@ def transaction_scope(scope: TransactionScope) -> Iterator[TransactionScope]:
         yield scope
     finally:
         _scope.reset(token)
+
+
+@contextlib.asynccontextmanager
+async def run_transaction(
+    producer: AIOKafkaProducer,
+    transactional_id: str,
+    timeout: float,
+    renew: Callable[[AIOKafkaProducer], Awaitable[None]],
+) -> AsyncIterator[None]:
+    """One transaction on ``producer``: the sends made in the block commit together, or abort
+    together on an exception (or if one of them fails). ``renew`` replaces the producer after
+    a failure that may have left it out of step.
+
+    Raises:
+        KafkaSendError: a send of the transaction failed, or another producer with the same
+            transactional id fenced this one; the transaction was aborted.
+    """
+    await producer.begin_transaction()
+    scope = TransactionScope(producer)
+    try:
+        with transaction_scope(scope):
+            yield
+        await scope.settle(timeout)
+        await asyncio.wait_for(producer.commit_transaction(), timeout)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.abort_transaction(), timeout)
+        if isinstance(exc, ProducerFenced) or isinstance(exc.__cause__, ProducerFenced):
+            # A new producer would fence the newer one in turn: this one is the zombie.
+            raise KafkaSendError(
+                f"the transaction was aborted: another producer started with this "
+                f"template's transactional id {transactional_id!r}, which fences "
+                "this one. If this process was replaced, stop it; if two running "
+                "processes share the id, give each its own "
+                "kafka.producer.transaction-id-suffix",
+                topic="?",
+            ) from exc
+        if isinstance(exc, KafkaError | KafkaSendError | TimeoutError):
+            # A refused or lost send can leave the idempotent producer's sequence
+            # numbers out of step; a new producer with the same id starts clean.
+            await renew(producer)
+        raise

@@ -1,30 +1,39 @@
 """The ``kafka:`` section (alias ``spring.kafka:``), shaped like Spring Boot's ``spring.kafka.*``.
 
-Each option is declared once, here. Each model turns itself into aiokafka keyword arguments
-in one place (``*_kwargs``), in Spring Boot's order of precedence: common typed options,
-then common ``properties``, then the client's typed options, then the client's
-``properties``.
+Each option is declared once: here, or in :mod:`kafkaboot.config.listener` for the listener
+sections (re-exported here). Each model turns itself into aiokafka keyword arguments in one
+place (``*_kwargs``), in Spring Boot's order of precedence: common typed options, then common
+``properties``, then the client's typed options, then the client's ``properties``.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     SecretStr,
     field_validator,
-    model_validator,
 )
 
-from kafkaboot.config.properties import map_properties, validate_properties
+from kafkaboot.config.listener import (
+    AckModeName,
+    BackOffProperties,
+    DeadLetterProperties,
+    ErrorHandlerProperties,
+    ListenerOverrides,
+    ListenerProperties,
+    RetryProperties,
+    RetryTopicProperties,
+    SeekProperties,
+)
+from kafkaboot.config.properties import map_properties
+from kafkaboot.config.section import RawProperties, Section, lowercase, uppercase
 from kafkaboot.config.types import DataSize, Duration, ServerList, to_ms
 from kafkaboot.errors import ConfigurationError, SerializationError
 
@@ -49,26 +58,6 @@ __all__ = [
     "TemplateProperties",
     "TopicDeclaration",
 ]
-
-
-class Section(BaseModel):
-    """Base of every configuration section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_is_default(cls, value: Any) -> Any:
-        # A YAML section whose keys are all commented out reads as null: it means "defaults".
-        return {} if value is None else value
-
-
-def _lower(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
-
-
-def _upper(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
 
 
 def _acks(value: Any) -> Any:
@@ -101,13 +90,8 @@ def _known_deserializer(name: str | None) -> str | None:
     return name
 
 
-RawProperties = Annotated[dict[str, Any], AfterValidator(validate_properties)]
-"""Java client properties (``linger.ms: 5``); see :mod:`kafkaboot.config.properties`."""
 SerializerName = Annotated[str | None, AfterValidator(_known_serializer)]
 DeserializerName = Annotated[str | None, AfterValidator(_known_deserializer)]
-AckModeName = Literal[
-    "record", "batch", "time", "count", "count_time", "manual", "manual_immediate"
-]
 Acks = Annotated[Literal["all", 0, 1], BeforeValidator(_acks)]
 
 
@@ -167,7 +151,7 @@ class SslProperties(Section):
 class SaslProperties(Section):
     mechanism: Annotated[
         Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"] | None,
-        BeforeValidator(_upper),
+        BeforeValidator(uppercase),
     ] = None
     username: str | None = None
     password: SecretStr | None = None
@@ -176,7 +160,7 @@ class SaslProperties(Section):
 
 class SecurityProperties(Section):
     protocol: Annotated[
-        Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], BeforeValidator(_upper)
+        Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], BeforeValidator(uppercase)
     ] = "PLAINTEXT"
     ssl: SslProperties = SslProperties()
     sasl: SaslProperties = SaslProperties()
@@ -210,7 +194,7 @@ class ProducerProperties(Section):
     batch_size: DataSize | None = None
     linger: Duration | None = None
     compression_type: Annotated[
-        Literal["none", "gzip", "snappy", "lz4", "zstd"], BeforeValidator(_lower)
+        Literal["none", "gzip", "snappy", "lz4", "zstd"], BeforeValidator(lowercase)
     ] = "none"
     buffer_memory: DataSize | None = None
     """Accepted for Spring files; aiokafka has no producer buffer limit."""
@@ -254,9 +238,9 @@ class ConsumerProperties(Section):
 
     client_id: str | None = None
     group_id: str | None = None
-    auto_offset_reset: Annotated[Literal["earliest", "latest", "none"], BeforeValidator(_lower)] = (
-        "latest"
-    )
+    auto_offset_reset: Annotated[
+        Literal["earliest", "latest", "none"], BeforeValidator(lowercase)
+    ] = "latest"
     enable_auto_commit: bool = False
     auto_commit_interval: Duration | None = None
     max_poll_records: int = Field(default=500, ge=1)
@@ -264,7 +248,7 @@ class ConsumerProperties(Section):
     session_timeout: Duration = timedelta(seconds=45)
     heartbeat_interval: Duration = timedelta(seconds=3)
     isolation_level: Annotated[
-        Literal["read_uncommitted", "read_committed"], BeforeValidator(_lower)
+        Literal["read_uncommitted", "read_committed"], BeforeValidator(lowercase)
     ] = "read_uncommitted"
     fetch_min_size: DataSize | None = None
     fetch_max_wait: Duration | None = None
@@ -289,123 +273,6 @@ class ConsumerProperties(Section):
                 "fetch_max_wait_ms": _ms(self.fetch_max_wait),
             }
         )
-
-
-class BackOffProperties(Section):
-    """``kafka.listener.error-handler.backoff.*``: retries in place before recovery."""
-
-    initial: Duration = timedelta(0)
-    """The wait before the first retry."""
-    multiplier: float = Field(default=1.0, ge=1.0)
-    """1: the same wait every time (``FixedBackOff``); more: waits grow (``ExponentialBackOff``)."""
-    max_interval: Duration = timedelta(seconds=30)
-    max_attempts: int = Field(default=10, ge=1)
-    """Deliveries in all, the first one included."""
-    jitter: float = Field(default=0.0, ge=0.0, lt=1.0)
-
-
-class DeadLetterProperties(Section):
-    """``kafka.listener.error-handler.dead-letter.*``: where records go after the retries."""
-
-    enabled: bool = False
-    """Publish failed records to ``<topic><topic-suffix>`` instead of logging and skipping."""
-    topic_suffix: str = "-dlt"
-
-
-class ErrorHandlerProperties(Section):
-    """``kafka.listener.error-handler.*``: the default error handler of every listener."""
-
-    backoff: BackOffProperties = BackOffProperties()
-    dead_letter: DeadLetterProperties = DeadLetterProperties()
-
-
-class ListenerProperties(Section):
-    """``kafka.listener.*``: defaults for every listener container (Spring's names)."""
-
-    type: Annotated[Literal["single", "batch"], BeforeValidator(_lower)] = "single"
-    ack_mode: Annotated[AckModeName, BeforeValidator(_lower)] = "batch"
-    ack_count: int = Field(default=1, ge=1)
-    ack_time: Duration = timedelta(seconds=5)
-    concurrency: int | None = Field(default=None, ge=1)
-    poll_timeout: Duration = timedelta(seconds=5)
-    auto_startup: bool = True
-    missing_topics_fatal: bool = False
-    shutdown_timeout: Duration = timedelta(seconds=10)
-    error_handler: ErrorHandlerProperties = ErrorHandlerProperties()
-
-
-class RetryTopicProperties(Section):
-    """``kafka.retry.topic.*`` (Spring Boot's ``spring.kafka.retry.topic.*``): non-blocking
-    retries through retry topics for every listener that declares no ``@retryable_topic``."""
-
-    enabled: bool = False
-    attempts: int = Field(default=3, ge=1)
-    """Deliveries in all, the first one (on the main topic) included."""
-    delay: Duration = timedelta(seconds=1)
-    multiplier: float = Field(default=0.0, ge=0.0)
-    """0 or 1: the same delay every time; more: delays grow."""
-    max_delay: Duration = timedelta(0)
-    """0: no cap."""
-    random_back_off: bool = False
-
-
-class RetryProperties(Section):
-    topic: RetryTopicProperties = RetryTopicProperties()
-
-
-class SeekProperties(Section):
-    """``kafka.listeners.<id>.seek``: where a listener starts reading each assigned partition."""
-
-    to: Annotated[
-        Literal["committed", "beginning", "end", "timestamp", "offset"], BeforeValidator(_lower)
-    ] = "committed"
-    timestamp: datetime | None = None
-    """For ``to: timestamp``: the first record at or after this time (with a zone)."""
-    ago: Duration | None = None
-    """For ``to: timestamp``: instead of ``timestamp``, this long before the assignment."""
-    offsets: dict[int, int] = {}
-    """For ``to: offset``: partition number → offset."""
-    once: bool = False
-    """``false`` (default): seek only partitions for which the group has no committed offset
-    yet, so a rebalance or a restart never skips or repeats records. ``true``: seek on the
-    first assignment of each partition in this process, committed offset or not (a replay,
-    or a skip, on start); a partition that later moves to this process from another one is
-    sought too."""
-
-    @model_validator(mode="after")
-    def _complete(self) -> SeekProperties:
-        if self.to == "timestamp":
-            if (self.timestamp is None) == (self.ago is None):
-                raise ValueError(
-                    "to: timestamp needs timestamp: <time with a zone> or ago: <duration>"
-                )
-            if self.timestamp is not None and self.timestamp.tzinfo is None:
-                raise ValueError("timestamp needs a zone, e.g. 2026-01-01T00:00:00Z")
-        if self.to == "offset" and not self.offsets:
-            raise ValueError("to: offset needs offsets: {partition: offset, ...}")
-        return self
-
-
-class ListenerOverrides(Section):
-    """``kafka.listeners.<id>``: one listener's settings, above its decorator's arguments
-    and the ``kafka.listener.*`` / ``kafka.consumer.*`` defaults."""
-
-    topics: ServerList | None = None
-    topic_pattern: str | None = None
-    group_id: str | None = None
-    concurrency: int | None = Field(default=None, ge=1)
-    auto_startup: bool | None = None
-    batch: bool | None = None
-    ack_mode: Annotated[AckModeName | None, BeforeValidator(_lower)] = None
-    ack_count: int | None = Field(default=None, ge=1)
-    ack_time: Duration | None = None
-    max_poll_records: int | None = Field(default=None, ge=1)
-    properties: RawProperties = {}
-    rebalance_listener: str | None = None
-    """An import path, ``package.module:ClassOrFactory``."""
-    error_handler: str | None = None
-    """An import path, ``package.module:ClassOrFactory``."""
-    seek: SeekProperties | None = None
 
 
 class TemplateProperties(Section):

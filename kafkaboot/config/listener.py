@@ -1,0 +1,146 @@
+"""The listener sections: ``kafka.listener.*`` (every container's defaults and error
+handler), ``kafka.listeners.<id>`` (one listener's overrides, where it starts reading) and
+``kafka.retry.topic.*`` (retry topics)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from kafkaboot.config.section import RawProperties, Section, lowercase
+from kafkaboot.config.types import Duration, ServerList
+
+__all__ = [
+    "AckModeName",
+    "BackOffProperties",
+    "DeadLetterProperties",
+    "ErrorHandlerProperties",
+    "ListenerOverrides",
+    "ListenerProperties",
+    "RetryProperties",
+    "RetryTopicProperties",
+    "SeekProperties",
+]
+
+AckModeName = Literal[
+    "record", "batch", "time", "count", "count_time", "manual", "manual_immediate"
+]
+
+
+class BackOffProperties(Section):
+    """``kafka.listener.error-handler.backoff.*``: retries in place before recovery."""
+
+    initial: Duration = timedelta(0)
+    """The wait before the first retry."""
+    multiplier: float = Field(default=1.0, ge=1.0)
+    """1: the same wait every time (``FixedBackOff``); more: waits grow (``ExponentialBackOff``)."""
+    max_interval: Duration = timedelta(seconds=30)
+    max_attempts: int = Field(default=10, ge=1)
+    """Deliveries in all, the first one included."""
+    jitter: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class DeadLetterProperties(Section):
+    """``kafka.listener.error-handler.dead-letter.*``: where records go after the retries."""
+
+    enabled: bool = False
+    """Publish failed records to ``<topic><topic-suffix>`` instead of logging and skipping."""
+    topic_suffix: str = "-dlt"
+
+
+class ErrorHandlerProperties(Section):
+    """``kafka.listener.error-handler.*``: the default error handler of every listener."""
+
+    backoff: BackOffProperties = BackOffProperties()
+    dead_letter: DeadLetterProperties = DeadLetterProperties()
+
+
+class ListenerProperties(Section):
+    """``kafka.listener.*``: defaults for every listener container (Spring's names)."""
+
+    type: Annotated[Literal["single", "batch"], BeforeValidator(lowercase)] = "single"
+    ack_mode: Annotated[AckModeName, BeforeValidator(lowercase)] = "batch"
+    ack_count: int = Field(default=1, ge=1)
+    ack_time: Duration = timedelta(seconds=5)
+    concurrency: int | None = Field(default=None, ge=1)
+    poll_timeout: Duration = timedelta(seconds=5)
+    auto_startup: bool = True
+    missing_topics_fatal: bool = False
+    shutdown_timeout: Duration = timedelta(seconds=10)
+    error_handler: ErrorHandlerProperties = ErrorHandlerProperties()
+
+
+class RetryTopicProperties(Section):
+    """``kafka.retry.topic.*`` (Spring Boot's ``spring.kafka.retry.topic.*``): non-blocking
+    retries through retry topics for every listener that declares no ``@retryable_topic``."""
+
+    enabled: bool = False
+    attempts: int = Field(default=3, ge=1)
+    """Deliveries in all, the first one (on the main topic) included."""
+    delay: Duration = timedelta(seconds=1)
+    multiplier: float = Field(default=0.0, ge=0.0)
+    """0 or 1: the same delay every time; more: delays grow."""
+    max_delay: Duration = timedelta(0)
+    """0: no cap."""
+    random_back_off: bool = False
+
+
+class RetryProperties(Section):
+    topic: RetryTopicProperties = RetryTopicProperties()
+
+
+class SeekProperties(Section):
+    """``kafka.listeners.<id>.seek``: where a listener starts reading each assigned partition."""
+
+    to: Annotated[
+        Literal["committed", "beginning", "end", "timestamp", "offset"], BeforeValidator(lowercase)
+    ] = "committed"
+    timestamp: datetime | None = None
+    """For ``to: timestamp``: the first record at or after this time (with a zone)."""
+    ago: Duration | None = None
+    """For ``to: timestamp``: instead of ``timestamp``, this long before the assignment."""
+    offsets: dict[int, int] = {}
+    """For ``to: offset``: partition number → offset."""
+    once: bool = False
+    """``false`` (default): seek only partitions for which the group has no committed offset
+    yet, so a rebalance or a restart never skips or repeats records. ``true``: seek on the
+    first assignment of each partition in this process, committed offset or not (a replay,
+    or a skip, on start); a partition that later moves to this process from another one is
+    sought too."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> SeekProperties:
+        if self.to == "timestamp":
+            if (self.timestamp is None) == (self.ago is None):
+                raise ValueError(
+                    "to: timestamp needs timestamp: <time with a zone> or ago: <duration>"
+                )
+            if self.timestamp is not None and self.timestamp.tzinfo is None:
+                raise ValueError("timestamp needs a zone, e.g. 2026-01-01T00:00:00Z")
+        if self.to == "offset" and not self.offsets:
+            raise ValueError("to: offset needs offsets: {partition: offset, ...}")
+        return self
+
+
+class ListenerOverrides(Section):
+    """``kafka.listeners.<id>``: one listener's settings, above its decorator's arguments
+    and the ``kafka.listener.*`` / ``kafka.consumer.*`` defaults."""
+
+    topics: ServerList | None = None
+    topic_pattern: str | None = None
+    group_id: str | None = None
+    concurrency: int | None = Field(default=None, ge=1)
+    auto_startup: bool | None = None
+    batch: bool | None = None
+    ack_mode: Annotated[AckModeName | None, BeforeValidator(lowercase)] = None
+    ack_count: int | None = Field(default=None, ge=1)
+    ack_time: Duration | None = None
+    max_poll_records: int | None = Field(default=None, ge=1)
+    properties: RawProperties = {}
+    rebalance_listener: str | None = None
+    """An import path, ``package.module:ClassOrFactory``."""
+    error_handler: str | None = None
+    """An import path, ``package.module:ClassOrFactory``."""
+    seek: SeekProperties | None = None
