@@ -98,9 +98,10 @@ def launch(
     for port in (node.broker_port, node.controller_port):
         if port_in_use(port):
             raise BrokerError(
-                f"port {port} of node {node.node_id} on 127.0.0.1 is already in use (a broker"
-                " of this cluster still running? `kafkaboot broker status` tells); stop what"
-                " holds it, or for a new cluster choose other ports with `broker start --port`"
+                f"port {port} on 127.0.0.1 is already in use, wanted by node {node.node_id}"
+                " (a broker of this cluster still running? `kafkaboot broker status` tells);"
+                " stop what holds it, or for a new cluster choose other ports with"
+                " `broker start --port`"
             )
     node.directory.mkdir(parents=True, exist_ok=True)
     lines = [f"{key}={value}" for key, value in properties.items()]
