@@ -9,8 +9,10 @@ import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
+import yaml
 
 from kafkaboot.testing import free_ports, start_service
 
@@ -18,6 +20,28 @@ from .ledger import Ledger, read_journal
 
 ROOT = Path(__file__).parents[2]
 CONFIG = ROOT / "sample_consumer_service" / "application.yml"
+
+
+def service_config(
+    path: Path,
+    bootstrap: str,
+    *,
+    topic: str | None = None,
+    consumer: Mapping[str, str] | None = None,
+    **kafka: Mapping[str, str],
+) -> Path:
+    """An application.yml for a scenario's own service: loopback HTTP, reading from the
+    earliest offset, ``topic`` declared with one partition, plus ``consumer`` keys and
+    other ``kafka.*`` sections (``listener={...}``, ``producer={...}``)."""
+    settings: dict[str, Any] = {
+        "bootstrap-servers": bootstrap,
+        "consumer": {"auto-offset-reset": "earliest", **(consumer or {})},
+        **{name: dict(section) for name, section in kafka.items()},
+    }
+    if topic is not None:
+        settings["topics"] = [{"name": topic, "partitions": 1}]
+    path.write_text(yaml.safe_dump({"server": {"host": "127.0.0.1"}, "kafka": settings}))
+    return path
 
 
 class CentralConsumer:

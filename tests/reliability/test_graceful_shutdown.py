@@ -4,7 +4,6 @@ restart; one that runs past it is abandoned uncommitted and redelivered, not los
 
 import asyncio
 import signal
-import textwrap
 import time
 from pathlib import Path
 
@@ -15,32 +14,11 @@ from kafkaboot.template import KafkaTemplate
 from sample_producer_service.models import Message
 
 from ..integration.kafka_helpers import unique
-from .central import CentralConsumer, all_handled, cleanup
+from .central import CentralConsumer, all_handled, cleanup, service_config
 from .conftest import Row
 from .ledger import Ledger, Stopwatch, read_journal
 
 KEY = "site-0"
-
-
-def write_config(path: Path, bootstrap: str, topic: str, shutdown_timeout: str) -> Path:
-    path.write_text(
-        textwrap.dedent(
-            f"""\
-            server:
-              host: 127.0.0.1
-            kafka:
-              bootstrap-servers: {bootstrap}
-              consumer:
-                auto-offset-reset: earliest
-              listener:
-                shutdown-timeout: {shutdown_timeout}
-              topics:
-                - name: {topic}
-                  partitions: 1
-            """
-        )
-    )
-    return path
 
 
 async def send(template: KafkaTemplate, topic: str, ledger: Ledger, sequences, slow=None):
@@ -70,7 +48,12 @@ async def test_sigterm_mid_handler(
     kafka_bootstrap, tmp_path, report, case, shutdown_timeout, handler_seconds
 ):
     topic, ledger, clock = unique("sigterm"), Ledger(), Stopwatch()
-    config = write_config(tmp_path / "application.yml", kafka_bootstrap, topic, shutdown_timeout)
+    config = service_config(
+        tmp_path / "application.yml",
+        kafka_bootstrap,
+        topic=topic,
+        listener={"shutdown-timeout": shutdown_timeout},
+    )
     starts = tmp_path / "starts"
     consumer = CentralConsumer(
         kafka_bootstrap,

@@ -4,7 +4,6 @@ goes on — nothing lost, the slow record redelivered at most once."""
 
 import asyncio
 import signal
-import textwrap
 import time
 
 import httpx
@@ -14,7 +13,7 @@ from kafkaboot import load_settings
 from kafkaboot.template import KafkaTemplate
 
 from ..integration.kafka_helpers import unique
-from .central import CentralConsumer, all_handled, cleanup
+from .central import CentralConsumer, all_handled, cleanup, service_config
 from .conftest import Row
 from .ledger import Ledger, Stopwatch, read_journal
 from .test_graceful_shutdown import send, started
@@ -24,24 +23,11 @@ from .test_graceful_shutdown import send, started
 @pytest.mark.asyncio
 async def test_a_handler_slower_than_max_poll_interval(kafka_bootstrap, tmp_path, report):
     topic, ledger, clock = unique("stall"), Ledger(), Stopwatch()
-    config = tmp_path / "application.yml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            server:
-              host: 127.0.0.1
-            kafka:
-              bootstrap-servers: {kafka_bootstrap}
-              consumer:
-                auto-offset-reset: earliest
-                max-poll-interval: 3s
-                session-timeout: 6s
-                heartbeat-interval: 1s
-              topics:
-                - name: {topic}
-                  partitions: 1
-            """
-        )
+    config = service_config(
+        tmp_path / "application.yml",
+        kafka_bootstrap,
+        topic=topic,
+        consumer={"max-poll-interval": "3s", "session-timeout": "6s", "heartbeat-interval": "1s"},
     )
     starts = tmp_path / "starts"
     consumer = CentralConsumer(

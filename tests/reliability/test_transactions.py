@@ -4,40 +4,18 @@ exactly one copy of each input message."""
 
 import asyncio
 import signal
-import textwrap
 import time
 from collections import Counter
 
 import pytest
 
 from ..integration.kafka_helpers import unique
-from .central import CentralConsumer, cleanup
+from .central import CentralConsumer, cleanup, service_config
 from .cluster_support import read_topic, wait_in_sync
 from .conftest import Row
 from .ledger import Handling, Ledger, Stopwatch
 from .load import Load
 from .test_broker_failures import PARTITIONS, create_replicated_topic
-
-
-def write_config(path, bootstrap):
-    path.write_text(
-        textwrap.dedent(
-            f"""\
-            server:
-              host: 127.0.0.1
-            kafka:
-              bootstrap-servers: {bootstrap}
-              consumer:
-                auto-offset-reset: earliest
-                isolation-level: read_committed
-                session-timeout: 6s
-                heartbeat-interval: 1s
-              producer:
-                transaction-id-prefix: {unique("copier-")}-
-            """
-        )
-    )
-    return path
 
 
 async def copies(bootstrap: str, sink: str) -> Counter:
@@ -64,7 +42,16 @@ async def test_copier_killed_and_a_broker_restarted_copy_exactly_once(
         tmp_path / "journal",
         tmp_path / "copier.log",
         target="tests.reliability.services.copier",
-        config=write_config(tmp_path / "application.yml", bootstrap),
+        config=service_config(
+            tmp_path / "application.yml",
+            bootstrap,
+            consumer={
+                "isolation-level": "read_committed",
+                "session-timeout": "6s",
+                "heartbeat-interval": "1s",
+            },
+            producer={"transaction-id-prefix": f"{unique('copier-')}-"},
+        ),
         env={"SOURCE_TOPIC": source, "SINK_TOPIC": sink},
     )
     # A record listener runs one transaction per record (as Spring's does): about 50 copies
