@@ -345,3 +345,23 @@ def test_unresolvable_type_hint_names_the_fix():
 
     with pytest.raises(ListenerDefinitionError, match="cannot be resolved"):
         bind(handler, name="test", batch=False, manual_ack=False)
+
+
+def test_a_decoded_record_keeps_every_other_field_of_the_fetched_one():
+    """The decoded record is built field by field (for speed): a field aiokafka adds must
+    not be dropped on the way."""
+    import dataclasses as dc
+
+    from aiokafka import ConsumerRecord as Fetched
+
+    values = {f.name: f"<{f.name}>" for f in dc.fields(Fetched)}
+    values |= {"key": b"k", "value": b"v", "headers": ()}
+    fetched = Fetched(**values)
+
+    def handler(record: ConsumerRecord[str, str]) -> ConsumerRecord[str, str]:
+        return record
+
+    invoker = bind(handler, name="h", batch=False, manual_ack=False)
+    decoded = invoker.call(fetched, None, None)
+    expected = dc.asdict(fetched) | {"key": "k", "value": "v"}
+    assert dc.asdict(decoded) == expected
