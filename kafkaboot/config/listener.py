@@ -19,6 +19,7 @@ __all__ = [
     "ErrorHandlerProperties",
     "ListenerOverrides",
     "ListenerProperties",
+    "OrderingName",
     "RetryProperties",
     "RetryTopicProperties",
     "SeekProperties",
@@ -27,6 +28,7 @@ __all__ = [
 AckModeName = Literal[
     "record", "batch", "time", "count", "count_time", "manual", "manual_immediate"
 ]
+OrderingName = Literal["partition", "key", "none"]
 
 
 class BackOffProperties(Section):
@@ -70,6 +72,11 @@ class ListenerProperties(Section):
     missing_topics_fatal: bool = False
     shutdown_timeout: Duration = timedelta(seconds=10)
     error_handler: ErrorHandlerProperties = ErrorHandlerProperties()
+    ordering: Annotated[OrderingName, BeforeValidator(lowercase)] = "partition"
+    """``key``: records of different keys concurrently, each key's in offset order;
+    ``none``: any records concurrently; ``partition``: one record of a partition at a time."""
+    max_in_flight: int = Field(default=256, ge=1)
+    """With ``ordering`` key or none: records handled or waiting at once, at most."""
 
 
 class RetryTopicProperties(Section):
@@ -138,6 +145,8 @@ class ListenerOverrides(Section):
     ack_count: int | None = Field(default=None, ge=1)
     ack_time: Duration | None = None
     max_poll_records: int | None = Field(default=None, ge=1)
+    ordering: Annotated[OrderingName | None, BeforeValidator(lowercase)] = None
+    max_in_flight: int | None = Field(default=None, ge=1)
     properties: RawProperties = {}
     rebalance_listener: str | None = None
     """An import path, ``package.module:ClassOrFactory``."""

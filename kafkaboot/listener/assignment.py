@@ -14,7 +14,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -70,6 +70,9 @@ class PartitionAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
         self.name = f"{container.listener_id}-{index}"
         self.transactions: TransactionalProducers | None = None
         self.seeks: list[SeekRequest] = []
+        self.drain: Callable[[set[TopicPartition], float], Awaitable[None]] | None = None
+        """With lanes: lets the records in hand of revoked partitions finish (within a
+        timeout) and gives up the rest."""
         self.joined_at: float | None = None
         """When (monotonic clock) the consumer's latest group join completed (an empty
         assignment counts: more consumers than partitions is a steady state); ``None``
@@ -104,6 +107,8 @@ class PartitionAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
                     self.name,
                     timeout,
                 )
+        if self.drain is not None:
+            await self.drain(revoked, timeout)
         try:
             await asyncio.wait_for(self.outcomes.commit(revoked), timeout=timeout)
         except TimeoutError:
@@ -215,6 +220,8 @@ class PartitionAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def lost(self, lost: set[TopicPartition]) -> None:
         self.book.remove(lost)
+        if self.drain is not None:
+            await self.drain(lost, 0)  # Someone else has them: stop at once.
         listener = self.container.rebalance_listener
         if listener is not None and hasattr(listener, "on_partitions_lost"):
             await self._call_listener(listener.on_partitions_lost, lost, self.consumer)

@@ -19,6 +19,8 @@ from kafkaboot.errors import KafkaBootError
 from kafkaboot.listener.attempts import DeliveryAttempts
 from kafkaboot.listener.binding import Invoker
 from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
+from kafkaboot.listener.inflight import InFlight
+from kafkaboot.listener.lanes import LaneStatus
 from kafkaboot.listener.rebalance import SeekCallback
 from kafkaboot.listener.settings import ContainerSettings
 from kafkaboot.listener.worker import ConsumerWorker
@@ -63,6 +65,14 @@ class ContainerStatus:
     failure: str | None = None
     """Why the container stopped on its own (a fatal poll error, or its error handler
     asked), until it is started again."""
+    ordering: str = "partition"
+    in_flight: int | None = None
+    """With ``ordering`` key or none: records taken and not finished..."""
+    max_in_flight: int | None = None
+    """...at most this many; when reached, fetching pauses (``backpressure``)."""
+    backpressure: bool = False
+    stuck_lanes: tuple[LaneStatus, ...] = ()
+    """Keys whose record failed, or has been handled for more than 10 s."""
 
 
 class ListenerContainer:
@@ -104,6 +114,8 @@ class ListenerContainer:
         self.paused = False
         self.attempts = DeliveryAttempts()
         """Failed deliveries per record, kept across rebalances and restarts."""
+        self.in_flight = InFlight(settings.max_in_flight) if settings.concurrent else None
+        """With ``ordering`` key or none: records the consumers took and did not finish."""
         self.last_error: str | None = None
         self._workers: list[ConsumerWorker] = []
         self._state = ContainerState.STOPPED
@@ -342,6 +354,8 @@ class ListenerContainer:
             self.is_running and not all(worker.alive for worker in self._workers)
         ):
             state = "failed"  # Stopped on its own: health checks must see it.
+        in_flight = self.in_flight
+        stuck = [lane for w in self._workers if w.lanes is not None for lane in w.lanes.stuck()]
         return ContainerStatus(
             id=self.listener_id,
             state=state,
@@ -352,4 +366,9 @@ class ListenerContainer:
             last_poll=max(polls) if polls else None,
             last_error=self.last_error,
             failure=self.failure,
+            ordering=self.settings.ordering.value,
+            in_flight=None if in_flight is None else in_flight.count,
+            max_in_flight=None if in_flight is None else in_flight.limit,
+            backpressure=any(w.lanes is not None and w.lanes.pressed for w in self._workers),
+            stuck_lanes=tuple(sorted(stuck, key=lambda lane: lane.since)),
         )

@@ -11,7 +11,12 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from kafkaboot.listener.endpoint import AckModeName, ListenerEndpoint, TopicPartitionOffset
+from kafkaboot.listener.endpoint import (
+    AckModeName,
+    ListenerEndpoint,
+    OrderingName,
+    TopicPartitionOffset,
+)
 
 __all__ = [
     "ENDPOINTS_ATTRIBUTE",
@@ -43,12 +48,18 @@ def kafka_listener(
     error_handler: Any = None,
     rebalance_listener: Any = None,
     client_id_prefix: str | None = None,
+    ordering: OrderingName | None = None,
+    max_in_flight: int | None = None,
 ) -> Callable[[F], F]:
     """Declare a listener on a function or method (Spring's ``@KafkaListener``).
 
     Unset options come from ``kafka.consumer.*`` and ``kafka.listener.*``. Topics and group
     ids may hold ``${...}`` placeholders, resolved from configuration at registration.
     The function is returned unchanged; it can still be called directly.
+
+    ``ordering="key"`` handles records of different keys concurrently (each key's in
+    offset order), up to ``max_in_flight`` at once; ``"none"`` any records concurrently;
+    ``"partition"`` (the default) one record of a partition at a time.
 
     Raises:
         ConfigurationError: no topics, or topics mixed with a pattern or manual partitions.
@@ -73,6 +84,8 @@ def kafka_listener(
             error_handler=error_handler,
             rebalance_listener=rebalance_listener,
             client_id_prefix=client_id_prefix,
+            ordering=ordering,
+            max_in_flight=max_in_flight,
         )
         existing = list(getattr(handler, ENDPOINTS_ATTRIBUTE, ()))
         setattr(handler, ENDPOINTS_ATTRIBUTE, (*existing, endpoint))

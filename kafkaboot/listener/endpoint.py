@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 from kafkaboot.errors import ConfigurationError
 
-__all__ = ["AckModeName", "ListenerEndpoint", "TopicPartitionOffset"]
+__all__ = ["AckModeName", "ListenerEndpoint", "OrderingName", "TopicPartitionOffset"]
 
 AckModeName = Literal[
     "record", "batch", "time", "count", "count_time", "manual", "manual_immediate"
 ]
+OrderingName = Literal["partition", "key", "none"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,6 +75,11 @@ class ListenerEndpoint:
     send_to: str | None = None
     """Send the handler's return value here; ``""`` replies to the request's reply topic."""
     owner: type | None = None
+    ordering: OrderingName | None = None
+    """``"partition"``: a partition's records one at a time; ``"key"``: one key's records
+    one at a time, other keys concurrently; ``"none"``: no order."""
+    max_in_flight: int | None = None
+    """With ``ordering`` key or none: records handled or waiting at once, at most."""
 
     def __post_init__(self) -> None:
         sources = sum(bool(x) for x in (self.topics, self.topic_pattern, self.partitions))
@@ -89,6 +95,19 @@ class ListenerEndpoint:
             )
         if self.concurrency is not None and self.concurrency < 1:
             raise ConfigurationError(f"listener {name}: concurrency must be >= 1")
+        if self.ordering not in (None, "partition", "key", "none"):
+            raise ConfigurationError(
+                f"listener {name}: ordering={self.ordering!r} is not one of 'partition' "
+                "(the default), 'key' or 'none'"
+            )
+        if self.max_in_flight is not None and (
+            isinstance(self.max_in_flight, bool)
+            or not isinstance(self.max_in_flight, int)
+            or self.max_in_flight < 1
+        ):
+            raise ConfigurationError(
+                f"listener {name}: max_in_flight={self.max_in_flight!r} must be a whole number >= 1"
+            )
 
     @property
     def qualified_name(self) -> str:

@@ -93,13 +93,20 @@ class Outcomes:
     # -- failed -----------------------------------------------------------------------------
 
     async def decide(
-        self, record: Record, error: BaseException, batch: tuple[Record, ...] = ()
+        self,
+        record: Record,
+        error: BaseException,
+        batch: tuple[Record, ...] = (),
+        *,
+        bounded: bool = True,
     ) -> ErrorAction:
-        """Ask the error handler about a failed delivery of ``record`` (or of ``batch``)."""
+        """Ask the error handler about a failed delivery of ``record`` (or of ``batch``).
+        ``bounded``: the decision holds up the poll loop, so it must end in time for the
+        consumer to stay in its group (not so in a lane, see ``_decision_deadlines``)."""
         tp = TopicPartition(record.topic, record.partition)
         attempt = self.attempts.failed(tp, record.offset)
         self.record_error(error)
-        deadline, limit = self._decision_deadlines()
+        deadline, limit = self._decision_deadlines() if bounded else (None, None)
         failure = FailedRecord(
             record, error, attempt, self.listener_id, self.settings.group_id, batch, deadline
         )

@@ -70,6 +70,8 @@ class ConfiguredListeners:
             "ack_mode",
             "ack_count",
             "ack_time",
+            "ordering",
+            "max_in_flight",
         ):
             value = getattr(overrides, name)
             if value is not None:
@@ -186,6 +188,18 @@ class ConfiguredListeners:
                 "ack-time": (
                     f"{cs.ack_time:g}s",
                     origin("ack_time", declared.ack_time, ("kafka", "listener", "ack_time")),
+                ),
+                "ordering": (
+                    cs.ordering.value,
+                    origin("ordering", declared.ordering, ("kafka", "listener", "ordering")),
+                ),
+                "max-in-flight": (
+                    cs.max_in_flight,
+                    origin(
+                        "max_in_flight",
+                        declared.max_in_flight,
+                        ("kafka", "listener", "max_in_flight"),
+                    ),
                 ),
                 "max-poll-records": (
                     cs.consumer_kwargs.get("max_poll_records"),

@@ -33,7 +33,7 @@ from kafkaboot.listener.container import ListenerContainer
 from kafkaboot.listener.decorator import SEND_TO_ATTRIBUTE, declared_endpoints, kafka_listener
 from kafkaboot.listener.endpoint import ListenerEndpoint
 from kafkaboot.listener.overrides import ConfiguredListeners
-from kafkaboot.listener.settings import ContainerSettings
+from kafkaboot.listener.settings import ContainerSettings, Ordering
 from kafkaboot.serialization import Deserializer, deserializer_for
 
 __all__ = ["ListenerRegistry"]
@@ -195,12 +195,9 @@ class ListenerRegistry:
                 "KafkaTemplate; create it with ListenerRegistry(..., template=template) (the "
                 "ApplicationContainer does)"
             )
-        if settings.transactional and settings.ack_mode.is_manual:
-            raise ListenerDefinitionError(
-                f"listener {listener_id}: with transactions (kafka.producer."
-                "transaction-id-prefix) each record's offset commits in its transaction, so a "
-                "manual ack mode cannot apply; use an automatic ack mode"
-            )
+        conflict = settings.conflict()
+        if conflict is not None:
+            raise ListenerDefinitionError(f"listener {listener_id}: {conflict}")
         handler = endpoint.handler
         if endpoint.owner is not None:
             handler = handler.__get__(self.instance(endpoint.owner), endpoint.owner)
@@ -323,6 +320,8 @@ class ListenerRegistry:
             client_id_prefix=prefix or f"kafkaboot-{endpoint.listener_id.rsplit('.', 1)[-1]}",
             missing_topics_fatal=listener.missing_topics_fatal,
             transaction_id_prefix=self._transaction_prefix(group_id),
+            ordering=Ordering(endpoint.ordering or listener.ordering),
+            max_in_flight=endpoint.max_in_flight or listener.max_in_flight,
         )
 
     def _transaction_prefix(self, group_id: str | None) -> str | None:

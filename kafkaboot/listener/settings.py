@@ -4,6 +4,7 @@ consumers need of it."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import TopicPartition
@@ -15,8 +16,21 @@ if TYPE_CHECKING:
     from kafkaboot.listener.attempts import DeliveryAttempts
     from kafkaboot.listener.binding import Invoker
     from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
+    from kafkaboot.listener.inflight import InFlight
 
-__all__ = ["ContainerSettings", "Listener"]
+__all__ = ["ContainerSettings", "Listener", "Ordering"]
+
+
+class Ordering(enum.Enum):
+    """Which records of a listener may be handled at the same time."""
+
+    PARTITION = "partition"
+    """One record of a partition at a time, in offset order (the default)."""
+    KEY = "key"
+    """Records of one key one at a time, in offset order; different keys concurrently, up
+    to ``max_in_flight``. Records without a key share one lane per partition."""
+    NONE = "none"
+    """Any records concurrently, up to ``max_in_flight``: no order at all."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,10 +52,43 @@ class ContainerSettings:
     missing_topics_fatal: bool = False
     transaction_id_prefix: str | None = None
     """Set when each record is handled in a Kafka transaction together with its offset."""
+    ordering: Ordering = Ordering.PARTITION
+    max_in_flight: int = 256
+    """With ``ordering`` key or none: records taken and not finished, at most."""
 
     @property
     def transactional(self) -> bool:
         return self.transaction_id_prefix is not None
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether records of one partition may be handled at the same time."""
+        return self.ordering is not Ordering.PARTITION
+
+    def conflict(self) -> str | None:
+        """Why these options cannot work together (``None``: they can)."""
+        if self.transactional and self.ack_mode.is_manual:
+            return (
+                "with transactions (kafka.producer.transaction-id-prefix) each record's offset "
+                "commits in its transaction, so a manual ack mode cannot apply; use an "
+                "automatic ack mode"
+            )
+        if not self.concurrent:
+            return None
+        name = self.ordering.value
+        if self.transactional:
+            return (
+                f"ordering={name!r} cannot run in transactions (kafka.producer."
+                "transaction-id-prefix): a transaction commits its record's offset, and "
+                "records finishing out of order would commit past unfinished ones; use "
+                "ordering='partition' (the default) or a template without transactions"
+            )
+        if self.batch:
+            return (
+                f"ordering={name!r} applies to record listeners, and this one is a batch "
+                "listener; use ordering='partition' (the default), or a record listener"
+            )
+        return None
 
     @property
     def commits(self) -> bool:
@@ -68,6 +115,7 @@ class Listener(Protocol):
     seeked: set[TopicPartition]
     paused: bool
     attempts: DeliveryAttempts
+    in_flight: InFlight | None
 
     @property
     def listener_id(self) -> str: ...

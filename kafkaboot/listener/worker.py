@@ -27,6 +27,7 @@ from kafkaboot.listener.assignment import PartitionAssignment
 from kafkaboot.listener.batch import BatchDispatcher
 from kafkaboot.listener.coordinator import knows_coordinator
 from kafkaboot.listener.dispatch import Handling, RecordDispatcher
+from kafkaboot.listener.lanes import LaneDispatcher
 from kafkaboot.listener.outcomes import Outcomes
 from kafkaboot.listener.partition import PartitionBook, PartitionState, Record
 from kafkaboot.listener.poll_errors import PollBackOff, describe, is_fatal
@@ -39,6 +40,8 @@ __all__ = ["ConsumerWorker"]
 log = logging.getLogger("kafkaboot.listener")
 _MAX_IDLE_POLL_S = 0.5  # How soon a stop, pause or runtime seek is noticed while idle.
 _LOOP_ERROR_BACKOFF = timedelta(seconds=1)
+_LANE_COMMIT_INTERVAL_S = 0.1
+"""With lanes, records finish all the time: commit what is finished at most this often."""
 
 
 class ConsumerWorker:
@@ -78,6 +81,11 @@ class ConsumerWorker:
             after_late_ack=self._after_late_ack,
         )
         self._records: RecordDispatcher | TransactionalDispatcher = RecordDispatcher(self._handling)
+        self.lanes: LaneDispatcher | None = None
+        if settings.concurrent and container.in_flight is not None:
+            self.lanes = LaneDispatcher(
+                self._handling, settings.ordering, container.in_flight, self.commit_soon
+            )
         self._batches = BatchDispatcher(self._handling) if settings.batch else None
         self._txn: TransactionalProducers | None = None
         self._task: asyncio.Task[None] | None = None
@@ -90,7 +98,10 @@ class ConsumerWorker:
         self.assignment = PartitionAssignment(
             container, index, consumer, self.book, self.outcomes, self._idle
         )
+        if self.lanes is not None:
+            self.assignment.drain = self.lanes.drain
         self._pending_commit: asyncio.Future[None] | None = None
+        self._commit_again = False
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -172,6 +183,7 @@ class ConsumerWorker:
     async def stop(self, timeout: float) -> None:
         """Stop fetching, let the record in hand finish, commit, leave the group; each
         step is bounded by ``timeout`` so a dead broker cannot hang the stop."""
+        deadline = time.monotonic() + timeout
         self._stop_now()
         if self._task is not None:
             done, _ = await asyncio.wait({self._task}, timeout=timeout)
@@ -185,6 +197,8 @@ class ConsumerWorker:
                 self._task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
+        if self.lanes is not None:
+            await self.lanes.drain(None, max(0.0, deadline - time.monotonic()))
         try:
             if self._pending_commit is not None:
                 await asyncio.wait_for(asyncio.shield(self._pending_commit), timeout)
@@ -225,12 +239,23 @@ class ConsumerWorker:
         consumer = self.consumer
         outcomes = self.outcomes
         commits = self._settings.commits
+        lanes = self.lanes
+        commit_every = 0.0 if lanes is None else _LANE_COMMIT_INTERVAL_S
+        room: int | None = None
         while not self._stopping:
             if self.assignment.seeks:
                 await self.assignment.apply_runtime_seeks()
             outcomes.resume_due(hold_all=self.container.paused)
+            if lanes is not None:
+                room = await lanes.room(poll_ms / 1000, hold_all=self.container.paused)
             try:
-                batches = await consumer.getmany(timeout_ms=poll_ms)
+                if lanes is None:
+                    batches = await consumer.getmany(timeout_ms=poll_ms)
+                elif room == 0:
+                    # Partitions are paused; poll anyway, so that the group keeps us.
+                    batches = await consumer.getmany(timeout_ms=0)
+                else:
+                    batches = await lanes.take(room or 1, poll_ms)
             except ConsumerStoppedError:
                 return
             except Exception as exc:
@@ -243,10 +268,15 @@ class ConsumerWorker:
             if batches:
                 self._idle.clear()
                 try:
-                    await self._dispatch(batches)
+                    await self._dispatch(batches, hold=room == 0)
                 finally:
                     self._idle.set()
-            if commits and outcomes.commit_due() and self.book.has_pending:
+            if (
+                commits
+                and outcomes.commit_due()
+                and time.monotonic() - outcomes.last_commit >= commit_every
+                and self.book.has_pending
+            ):
                 await outcomes.commit()
 
     async def _poll_failed(self, error: Exception) -> bool:
@@ -274,7 +304,11 @@ class ConsumerWorker:
             await asyncio.wait_for(self._stop_requested.wait(), delay)
         return not self._stopping
 
-    async def _dispatch(self, batches: dict[TopicPartition, list[Record]]) -> None:
+    async def _dispatch(
+        self, batches: dict[TopicPartition, list[Record]], *, hold: bool = False
+    ) -> None:
+        """Hand the polled records to the listener; with ``hold`` (no room in the lanes)
+        only put them back to be read again."""
         parts: dict[PartitionState, list[Record]] = {}
         for tp in sorted(batches):
             records = batches[tp]
@@ -298,6 +332,9 @@ class ConsumerWorker:
                 records = state.past_seek(records)
                 if not records:
                     continue
+            if hold:
+                self.consumer.seek(tp, records[0].offset)
+                continue
             state.fetched(records[0].offset)
             if state.ready:
                 state.position = records[-1].offset + 1
@@ -315,7 +352,10 @@ class ConsumerWorker:
         if not parts:
             return
         try:
-            if self._batches is not None:
+            if self.lanes is not None:
+                for state, records in parts.items():
+                    self.lanes.dispatch(state, records)
+            elif self._batches is not None:
                 await self._batches.dispatch(parts)
             else:
                 dispatch = self._records.dispatch
@@ -336,10 +376,27 @@ class ConsumerWorker:
     def _after_late_ack(self) -> None:
         """An acknowledgment that came after its handler returned: commit it now in the
         immediate mode (when no handler is running; otherwise the loop commits soon)."""
-        if self._settings.ack_mode is not AckMode.MANUAL_IMMEDIATE or not self._idle.is_set():
-            return
+        if self._settings.ack_mode is AckMode.MANUAL_IMMEDIATE and self._idle.is_set():
+            self.commit_soon()
+
+    def commit_soon(self) -> None:
+        """Commit what is finished on a task of its own, now (or right after the commit
+        under way): immediate acknowledgments, and the record ack mode with lanes."""
         if self._pending_commit is None or self._pending_commit.done():
-            self._pending_commit = asyncio.ensure_future(self.outcomes.commit())
+            self._pending_commit = asyncio.ensure_future(self._commit_while_asked())
+        else:
+            self._commit_again = True
+
+    async def _commit_while_asked(self) -> None:
+        self._commit_again = True
+        while self._commit_again and not self._stopping:
+            self._commit_again = False
+            try:
+                await self.outcomes.commit()
+            except Exception as exc:  # The loop's next commit tries again.
+                self.container.record_error(exc)
+                log.warning("listener %s: commit failed: %r", self.name, exc)
+                return
 
     async def _on_lost(self, lost: set[TopicPartition]) -> None:
         await self.assignment.lost(lost)

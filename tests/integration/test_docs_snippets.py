@@ -138,3 +138,22 @@ async def test_application_container_runs_topics_template_and_listeners_in_order
     finally:
         container.unwire()
     assert container.repository().orders == [{"id": 9}]
+
+
+async def test_listener_ordering(kafka_bootstrap, monkeypatch):
+    from aiokafka import AIOKafkaProducer
+
+    topic = await create_topic(kafka_bootstrap, partitions=2)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        for n in range(400):
+            site = f"site-{n % 20}"
+            value = b'{"site": "%s", "sequence": %d}' % (site.encode(), n // 20)
+            await producer.send(topic, value, key=site.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    snippet = load("listener_ordering", monkeypatch)
+    saved = await snippet.run(registry_for(kafka_bootstrap), topic, expected=400)
+    assert saved == {f"site-{s}": list(range(20)) for s in range(20)}

@@ -1,6 +1,7 @@
 """Registering listeners: effective settings, placeholders and definition errors (no broker)."""
 
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,6 +15,7 @@ from kafkaboot import (
 )
 from kafkaboot.errors import KafkaBootError, ListenerDefinitionError
 from kafkaboot.listener.acks import AckMode
+from kafkaboot.listener.settings import Ordering
 
 
 def registry(environ=None, **kafka):
@@ -117,3 +119,66 @@ def test_scanning_a_module_finds_its_own_listeners_only():
 def test_decorator_returns_the_function_unchanged():
     assert module_listener.__name__ == "module_listener"
     assert callable(module_listener)
+
+
+def test_ordering_and_max_in_flight_come_from_configuration_unless_the_listener_sets_them():
+    reg = registry(
+        consumer={"group-id": "g"},
+        listener={"ordering": "KEY", "max-in-flight": 64},
+        listeners={"tuned": {"ordering": "none", "max-in-flight": 8}},
+    )
+    defaults = reg.register(ListenerEndpoint(handler=handle, topics=("a",), id="defaults"))
+    own = reg.register(
+        ListenerEndpoint(
+            handler=handle, topics=("a",), id="own", ordering="partition", max_in_flight=3
+        )
+    )
+    tuned = reg.register(
+        ListenerEndpoint(handler=handle, topics=("a",), id="tuned", ordering="key")
+    )
+    assert defaults.settings.ordering is Ordering.KEY
+    assert defaults.settings.max_in_flight == 64
+    assert (own.settings.ordering, own.settings.max_in_flight) == (Ordering.PARTITION, 3)
+    assert (tuned.settings.ordering, tuned.settings.max_in_flight) == (Ordering.NONE, 8)
+    assert own.in_flight is None  # Ordering by partition keeps no in-flight count.
+    assert defaults.in_flight is not None
+    assert defaults.in_flight.limit == 64
+
+
+def test_ordering_by_key_with_a_batch_listener_is_refused_naming_the_listener():
+    reg = registry(consumer={"group-id": "g"})
+
+    async def on_batch(values: list[str]) -> None: ...
+
+    with pytest.raises(ListenerDefinitionError, match="listener keyed-batch: ordering='key'"):
+        reg.register(
+            ListenerEndpoint(
+                handler=on_batch, topics=("a",), id="keyed-batch", batch=True, ordering="key"
+            )
+        )
+
+
+def test_ordering_by_key_in_transactions_is_refused_naming_the_listener():
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {"consumer": {"group-id": "g"}, "producer": {"transaction-id-prefix": "tx-"}}
+        },
+    )
+    reg = ListenerRegistry(settings, environ={}, template=SimpleNamespace(transactional=True))
+    with pytest.raises(
+        ListenerDefinitionError, match="listener keyed: ordering='none' cannot run in transactions"
+    ):
+        reg.register(ListenerEndpoint(handler=handle, topics=("a",), id="keyed", ordering="none"))
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"ordering": "keys"}, "ordering='keys' is not one of"),
+        ({"max_in_flight": 0}, "max_in_flight=0 must be a whole number >= 1"),
+    ],
+)
+def test_a_bad_ordering_option_names_the_listener_and_the_choices(options, problem):
+    with pytest.raises(ConfigurationError, match=problem):
+        kafka_listener("a", id="bad", **options)(handle)

@@ -3,90 +3,23 @@ arrive at awkward moments."""
 
 import asyncio
 import time
-from types import SimpleNamespace
 
 import pytest
-from aiokafka import ConsumerRecord, TopicPartition
 
-from kafkaboot.errorhandling.handler import DefaultErrorHandler
 from kafkaboot.listener.acks import AckMode, Acknowledgment
-from kafkaboot.listener.attempts import DeliveryAttempts
-from kafkaboot.listener.binding import bind
-from kafkaboot.listener.endpoint import ListenerEndpoint
-from kafkaboot.listener.settings import ContainerSettings
 from kafkaboot.listener.transactions import TransactionalDispatcher
-from kafkaboot.listener.worker import ConsumerWorker
 
-TP = TopicPartition("t", 0)
+from .standins import TP, StandInConsumer, records, stand_in_worker
+
 pytestmark = pytest.mark.asyncio
 
 
-class StandInConsumer:
-    def __init__(self, assigned):
-        self.assigned = set(assigned)
-        self.seeks = []
-        self.paused = set()
-
-    def assignment(self):
-        return set(self.assigned)
-
-    def seek(self, tp, offset):
-        self.seeks.append((tp, offset))
-
-    def pause(self, *partitions):
-        self.paused |= set(partitions)
-
-    def resume(self, *partitions):
-        self.paused -= set(partitions)
-
-
-def _worker(
-    handled, consumer, *, handler=None, shutdown_timeout=1.0, ack_mode=AckMode.BATCH, batch=False
-):
-    async def collect(value: bytes) -> None:
-        handled.append(value)
-
-    async def with_ack(value: bytes, ack: Acknowledgment) -> None:
-        handled.append(value)
-
-    if handler is None:
-        handler = with_ack if ack_mode.is_manual else collect
-    settings = ContainerSettings(
-        group_id="g",
-        concurrency=1,
-        ack_mode=ack_mode,
-        ack_count=1,
-        ack_time=1.0,
-        poll_timeout=0.1,
-        shutdown_timeout=shutdown_timeout,
-        auto_startup=True,
-        batch=batch,
-        consumer_kwargs={},
-        client_id_prefix="c",
-    )
-    container = SimpleNamespace(
-        endpoint=ListenerEndpoint(handler=handler, topics=("t",)),
-        settings=settings,
-        invoker=bind(handler, name="h", batch=batch, manual_ack=ack_mode.is_manual),
-        template=None,
-        send_to=None,
-        error_handler=DefaultErrorHandler(),
-        rebalance_listener=None,
-        initial_seek=None,
-        seeked=set(),
-        paused=False,
-        attempts=DeliveryAttempts(),
-        listener_id="h",
-        filter=None,
-        not_before=None,
-        record_error=lambda error: None,
-        fail=lambda reason: None,
-    )
-    return ConsumerWorker(container, 0, consumer)
+def _worker(handled, consumer, **options):
+    return stand_in_worker(handled, consumer, **options)
 
 
 def _records(offsets):
-    return [ConsumerRecord("t", 0, o, 0, 0, None, b"v%d" % o, None, -1, 2, ()) for o in offsets]
+    return records(list(offsets))
 
 
 async def test_records_fetched_before_the_assignment_callback_are_read_again():
@@ -120,24 +53,15 @@ async def test_records_fetched_while_the_assignment_callback_runs_are_read_again
     await worker.assignment.assigned({TP})
     assert handled == []
     assert consumer.seeks == [(TP, 3)]
-    assert consumer.paused == set()  # Paused during the callback, resumed after it.
+    assert consumer.paused_partitions == set()  # Paused during the callback, resumed after it.
     await worker._dispatch({TP: _records([3, 4])})
     assert handled == [b"v3", b"v4"]
-
-
-class CommittingConsumer(StandInConsumer):
-    def __init__(self, assigned):
-        super().__init__(assigned)
-        self.commits = []
-
-    async def commit(self, offsets):
-        self.commits.append(dict(offsets))
 
 
 async def test_a_revocation_that_cannot_wait_commits_the_records_finished_before():
     """The handler hangs on record 5 past the shutdown timeout: records 0-4 are committed
     when the partition is revoked, not delivered again."""
-    consumer = CommittingConsumer({TP})
+    consumer = StandInConsumer({TP})
     stuck, release = asyncio.Event(), asyncio.Event()
 
     async def handler(value: bytes) -> None:
@@ -160,7 +84,7 @@ async def test_a_revocation_that_cannot_wait_commits_the_records_finished_before
 async def test_a_failed_poll_keeps_records_waiting_for_their_acknowledgment():
     """A retriable poll error reads each partition again from where it was, and takes
     back no delivery: a later acknowledgment still counts."""
-    consumer, acks = CommittingConsumer({TP}), []
+    consumer, acks = StandInConsumer({TP}), []
 
     async def keep(value: bytes, ack: Acknowledgment) -> None:
         acks.append(ack)  # Acknowledged later, from elsewhere.
@@ -190,7 +114,7 @@ async def test_an_assignment_whose_seek_back_fails_still_resumes_its_partitions(
 
     worker.container.rebalance_listener = Fetching()
     await worker.assignment.assigned({TP})
-    assert consumer.paused == set()
+    assert consumer.paused_partitions == set()
     assert worker.book.get(TP).ready
 
 
@@ -209,7 +133,7 @@ async def test_a_batch_whose_first_record_is_still_backing_off_waits_for_it():
     await worker._dispatch({TP: _records([0, 1, 2])})
     assert handled == []
     assert consumer.seeks == [(TP, 0)]
-    assert TP in consumer.paused
+    assert TP in consumer.paused_partitions
 
 
 async def test_a_transactional_retry_topic_record_waits_until_it_is_due():
@@ -227,4 +151,4 @@ async def test_a_transactional_retry_topic_record_waits_until_it_is_due():
     state = worker.book.assign(TP)
     await dispatcher.dispatch(state, _records([4, 5]))
     assert consumer.seeks == [(TP, 4)]
-    assert TP in consumer.paused
+    assert TP in consumer.paused_partitions
