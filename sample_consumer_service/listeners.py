@@ -71,11 +71,16 @@ class Stats:
         self.customers: defaultdict[str, CustomerSequences] = defaultdict(CustomerSequences)
         self.duplicates = 0
         self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.last_offsets: dict[tuple[str, int], int] = {}
+        """Per customer and partition, the offset of its latest new event."""
+        self.out_of_order = 0
+        """New events of a customer handled after a later one of the same partition: the
+        per-key order the listener promises (ordering="key"), checked on every event."""
         self.first_at: float | None = None
         self.last_at: float | None = None
         """Epoch seconds of the first and the latest record handled (for drain rates)."""
 
-    def add(self, message: Message, instance: str) -> None:
+    def add(self, message: Message, instance: str, partition: int = -1, offset: int = -1) -> None:
         self.last_at = time.time()
         if self.first_at is None:
             self.first_at = self.last_at
@@ -84,7 +89,13 @@ class Stats:
         self.latencies_ms.append((datetime.now(UTC) - message.timestamp).total_seconds() * 1000)
         self.per_instance[instance] += 1
         if not self.customers[message.customer_id].add(message.sequence):
-            self.duplicates += 1
+            self.duplicates += 1  # Redelivered: its order was checked the first time.
+            return
+        where = (message.customer_id, partition)
+        if offset < self.last_offsets.get(where, -1):
+            self.out_of_order += 1
+        else:
+            self.last_offsets[where] = offset
 
     @property
     def gaps(self) -> int:
@@ -100,6 +111,7 @@ class Stats:
             "per_instance": dict(self.per_instance),
             "duplicates": self.duplicates,
             "gaps": self.gaps,
+            "out_of_order": self.out_of_order,
             # Over the latest LATENCY_WINDOW records.
             "latency_ms": _percentiles(list(self.latencies_ms)),
             "first_at": self.first_at,
@@ -158,8 +170,15 @@ class LoggingRebalance(RebalanceListener):
 
 
 # Its rebalance logging and its replay on start (seek) come from application.yml:
-# kafka.listeners.central-events.
-@kafka_listener(EVENTS_TOPIC, id="central-events", group_id="central-consumer", ack_mode="manual")
+# kafka.listeners.central-events. Records are keyed by customer_id: with ordering="key",
+# each site's events are handled in order while different sites are handled concurrently.
+@kafka_listener(
+    EVENTS_TOPIC,
+    id="central-events",
+    group_id="central-consumer",
+    ack_mode="manual",
+    ordering="key",
+)
 async def on_event(
     message: Message,
     ack: Acknowledgment,
@@ -171,7 +190,7 @@ async def on_event(
     offset: Annotated[int, Offset] = -1,
 ) -> None:
     label = instance.decode(errors="backslashreplace") if instance else "unknown"
-    stats.add(message, label)
+    stats.add(message, label, partition, offset)
     if journal is not None:
         journal.write(message, partition, offset)
     ack.acknowledge()

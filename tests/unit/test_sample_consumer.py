@@ -115,6 +115,20 @@ def test_stats_count_gaps_and_duplicates_whatever_the_arrival_order():
     assert (stats.as_dict()["gaps"], stats.customers["c"].above) == (0, set())
 
 
+def test_stats_count_a_customers_new_event_handled_after_a_later_offset_as_out_of_order():
+    import sample_consumer_service.listeners as service
+    from sample_producer_service.models import Message
+
+    stats = service.Stats()
+    stats.add(Message(customer_id="c", sequence=0), "site", partition=3, offset=10)
+    stats.add(Message(customer_id="d", sequence=0), "site", partition=3, offset=9)  # Other key.
+    stats.add(Message(customer_id="c", sequence=1), "site", partition=3, offset=12)
+    stats.add(Message(customer_id="c", sequence=0), "site", partition=3, offset=10)  # Again.
+    assert stats.as_dict()["out_of_order"] == 0
+    stats.add(Message(customer_id="c", sequence=2), "site", partition=3, offset=11)
+    assert stats.as_dict()["out_of_order"] == 1
+
+
 def test_the_journal_records_every_handled_event_durably(tmp_path, monkeypatch):
     """With ``EVENTS_JOURNAL`` set, each handled event is written (one line, straight to
     the kernel) before it is acknowledged, so a SIGKILL cannot lose the evidence."""
