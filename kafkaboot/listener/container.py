@@ -211,12 +211,15 @@ class ListenerContainer:
                     self.listener_id,
                 )
             log.info(
-                "listener %s started: %d consumer(s) in group %s on %s (ack mode %s)",
+                "listener %s started: %d consumer(s) in group %s on %s (ack mode %s, "
+                "ordering %s%s)",
                 self.listener_id,
                 count,
                 self.settings.group_id,
                 self._subscription(),
                 self.settings.ack_mode.value,
+                self.settings.ordering.value,
+                f", max in flight {self.settings.max_in_flight}" if self.in_flight else "",
             )
 
     async def _check_topics_exist(self) -> None:

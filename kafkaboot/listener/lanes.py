@@ -112,13 +112,14 @@ class LaneDispatcher:
         mode = handling.ack_mode
         self._manual = mode.is_manual
         self._commit_each = mode in (AckMode.RECORD, AckMode.MANUAL_IMMEDIATE)
-        self._plain = (
+        self._fast = (
             handling.invoker.is_coroutine
             and handling.filter is None
             and handling.send_to is None
             and handling.not_before is None
-            and not self._manual
         )
+        """Nothing per record but the call (and an acknowledgment in the manual modes)."""
+        self._plain = self._fast and not self._manual
 
     # -- intake -------------------------------------------------------------------------------
 
@@ -201,15 +202,15 @@ class LaneDispatcher:
         lane again)."""
         queue = lane.queue
         release = self.in_flight.release
-        plain = self._plain
+        fast = self._fast
         attempts = self.handling.outcomes.attempts
         try:
             while queue:
                 state, record, epoch = queue[0]
                 if state.open and not state.closing and state.epoch == epoch:
                     lane.since = time.time()
-                    if plain and not attempts.of(lane.tp):
-                        await self._plain_first(lane, state, record, epoch)
+                    if fast and not attempts.of(lane.tp):
+                        await self._first(lane, state, record, epoch)
                     else:
                         await self._handle(lane, state, record, epoch)
                 # Else taken back (a rewind or seek since) or its partition is going away:
@@ -266,25 +267,35 @@ class LaneDispatcher:
         )
         handling.outcomes.attempts.wait_until(state.tp, record.offset, _INTERNAL_ERROR_BACKOFF_S)
 
-    async def _plain_first(
-        self, lane: _Lane, state: PartitionState, record: Record, epoch: int
-    ) -> None:
-        """The common case's first delivery (an async handler, automatic acks, nothing
-        failing in the partition): the call, and the outcome; a failure goes on in
-        ``_handle`` after the error handler's decision."""
+    async def _first(self, lane: _Lane, state: PartitionState, record: Record, epoch: int) -> None:
+        """The common case's first delivery (an async handler with nothing else per record,
+        nothing failing in the partition): the call, and its outcome; a failure or a nack
+        goes on in ``_handle``, after the error handler's decision."""
         handling = self.handling
+        offset = record.offset
+        ack = TrackedAcknowledgment(handling, state, offset) if self._manual else None
         try:
-            await handling.invoker.call(record, None, handling.consumer)
+            await handling.invoker.call(record, ack, handling.consumer)
         except Exception as exc:
+            if ack is not None:
+                ack.handler_returned()
             try:
                 if await self._failed(state, record, epoch, exc):
                     return
             except Exception as bug:  # In kafkaboot: keep the record, try again later.
                 self._internal_error(state, record, bug)
-            if state.open and not state.closing and state.epoch == epoch:
-                await self._handle(lane, state, record, epoch)
-            return
-        self._finished(state, record.offset, epoch)
+        else:
+            if ack is None:
+                self._finished(state, offset, epoch)
+                return
+            ack.handler_returned()
+            if not ack.nacked:
+                if ack.acknowledged and self._commit_each:
+                    self._commit_soon()
+                return
+            handling.outcomes.attempts.wait_until(state.tp, offset, ack.nack_sleep.total_seconds())
+        if state.open and not state.closing and state.epoch == epoch:
+            await self._handle(lane, state, record, epoch)
 
     async def _plain_attempt(self, state: PartitionState, record: Record, epoch: int) -> bool:
         """The common case: an async handler, automatic acks, nothing else per record."""

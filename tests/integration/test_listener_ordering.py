@@ -250,3 +250,47 @@ async def test_a_member_joining_mid_stream_loses_nothing_and_keeps_key_order(kaf
     total = len(handled["first"]) + len(handled["second"])
     # Only what was in hand when the partitions moved may come twice.
     assert total - len(messages) <= 16, f"{total - len(messages)} records handled twice"
+
+
+async def test_a_stop_commits_what_finished_and_the_next_run_gets_the_rest(kafka_bootstrap):
+    """One key's record hangs past the shutdown timeout while the other keys finish: the
+    stop commits up to the hung record (never past it), and the next run of the group gets
+    it again, with the records after it, in key order."""
+    topic = await create_topic(kafka_bootstrap)
+    messages = [
+        ("early", "early:0"),
+        ("stuck", "stuck:0"),
+        *keyed_messages(keys=5, per_key=4),
+        ("stuck", "stuck:1"),
+    ]
+    await produce_keyed(kafka_bootstrap, topic, messages)
+    group, first_run, second_run, hanging = unique("keyed-stop"), [], [], asyncio.Event()
+
+    first = registry_for(kafka_bootstrap, listener={"shutdown-timeout": "300ms"})
+
+    @first.listener(topic, group_id=group, id="first", ordering="key")
+    async def hang_on_stuck(record: ConsumerRecord[str, str]) -> None:
+        if record.value == "stuck:0":
+            hanging.set()
+            await asyncio.Event().wait()  # Never finishes: the stop cancels it.
+        first_run.append(record.value)
+
+    others = {v for k, v in messages if k != "stuck"}
+    async with first:
+        await asyncio.wait_for(hanging.wait(), 15)
+        await wait_for(lambda: others <= set(first_run), message="the other keys")
+    assert (await committed(kafka_bootstrap, group, topic))[0] == 1  # Up to the hung record.
+
+    second = registry_for(kafka_bootstrap)
+
+    @second.listener(topic, group_id=group, id="second", ordering="key")
+    async def take_the_rest(record: ConsumerRecord[str, str]) -> None:
+        second_run.append(record.value)
+
+    async with second:
+        await wait_for(lambda: "stuck:1" in second_run, message="the stuck key's records")
+        await wait_committed_to_end(kafka_bootstrap, group, topic, 1, {0: len(messages)})
+    assert [v for v in second_run if v.startswith("stuck")] == ["stuck:0", "stuck:1"]
+    # The others after it come again (duplicates); the one before it does not.
+    assert set(second_run) == {v for _, v in messages} - {"early:0"}
+    assert out_of_order(second_run) == []
