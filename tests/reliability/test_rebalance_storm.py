@@ -67,7 +67,7 @@ async def test_instances_joining_and_leaving_under_load_lose_nothing(
     verdict = ledger.verdict(handlings)
     report.append(
         Row(
-            "3. Rebalance storm (3 instances)",
+            "3. Rebalance storm (3 instances, ordering=key)",
             f"{changes} joins/leaves",
             verdict,
             longest_stall(handlings, faults_from, load_stopped),
