@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from bench import harness
 from bench.harness import Row
-from bench.scenarios import consume, dispatch, fanin, latency, produce, serialization
+from bench.scenarios import consume, dispatch, fanin, keyed, latency, produce, serialization
 
 SCENARIOS = harness.GROUPS
 FULL = {
@@ -29,6 +29,7 @@ FULL = {
     "dispatch": 100_000,
     "fanin": 160_000,
     "serialization": 200_000,
+    "keyed": 100_000,
 }
 QUICK = {
     "consume": 2_000,
@@ -36,6 +37,7 @@ QUICK = {
     "dispatch": 2_000,
     "fanin": 1_600,
     "serialization": 2_000,
+    "keyed": 2_000,
 }
 
 
@@ -84,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += latency.run(bootstrap, rates, seconds, 1 if args.quick else runs, loop)
             elif name == "fanin":
                 rows += fanin.run(bootstrap, sizes["fanin"], 1 if args.quick else runs, loop)
+            elif name == "keyed":
+                rows += keyed.run(bootstrap, sizes["keyed"], runs, loop)
             elif name == "serialization":
                 rows += serialization.run(sizes["serialization"], runs)
             for row in rows[before:]:

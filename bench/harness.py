@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
-GROUPS = ("consume", "produce", "dispatch", "latency", "fanin", "serialization")
+GROUPS = ("consume", "produce", "dispatch", "keyed", "latency", "fanin", "serialization")
 """Scenario families, in the order the table shows them."""
 
 
@@ -44,7 +44,8 @@ class Row:
 
     scenario: str
     unit: str
-    kafkaboot: Measured
+    kafkaboot: Measured | None
+    """``None`` in a row that shows a baseline alone."""
     raw: Measured | None = None
     faststream: Measured | None = None
     higher_is_better: bool = True
@@ -55,7 +56,9 @@ class Row:
     """The scenario family (``consume``, ``produce``, ...) for ``--only`` runs."""
 
     def _ratio(self, other: Measured | None) -> float | None:
-        if other is None or not other.median or not self.kafkaboot.median:
+        if other is None or self.kafkaboot is None or not other.median:
+            return None
+        if not self.kafkaboot.median:
             return None
         if self.higher_is_better:
             return self.kafkaboot.median / other.median
@@ -216,7 +219,7 @@ def markdown_from_json(data: dict[str, Any]) -> str:
         Row(
             e["scenario"],
             e["unit"],
-            measured(e["kafkaboot"]) or Measured([0.0]),
+            measured(e["kafkaboot"]),
             measured(e["raw"]),
             measured(e["faststream"]),
             higher_is_better=e["higher_is_better"],

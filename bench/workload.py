@@ -10,6 +10,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel
 
+from kafkaboot import ListenerRegistry, load_settings
+
 PARTITIONS = 6
 
 
@@ -69,3 +71,14 @@ async def fill(bootstrap: str, records: int, prefix: str = "consume") -> str:
     finally:
         await producer.stop()
     return topic
+
+
+def registry_for(bootstrap: str) -> ListenerRegistry:
+    """A listener registry on ``bootstrap`` whose new groups read from the beginning."""
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {"bootstrap-servers": bootstrap, "consumer": {"auto-offset-reset": "earliest"}}
+        },
+    )
+    return ListenerRegistry(settings, environ={})

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer
 
 from bench.harness import Measured, Row, repeat
-from bench.workload import PARTITIONS, Event, fill, payload
-from kafkaboot import Acknowledgment, ListenerRegistry, load_settings
+from bench.workload import PARTITIONS, Event, fill, payload, registry_for
+from kafkaboot import Acknowledgment
 
 Run = Callable[[str, str, int], Awaitable[float]]
 
@@ -50,16 +50,6 @@ async def raw(bootstrap: str, topic: str, records: int) -> float:
         await consumer.stop()
 
 
-def _registry(bootstrap: str) -> ListenerRegistry:
-    settings = load_settings(
-        environ={},
-        overrides={
-            "kafka": {"bootstrap-servers": bootstrap, "consumer": {"auto-offset-reset": "earliest"}}
-        },
-    )
-    return ListenerRegistry(settings, environ={})
-
-
 class _Clock:
     def __init__(self, records: int) -> None:
         self.records = records
@@ -80,7 +70,7 @@ class _Clock:
 
 
 async def single(bootstrap: str, topic: str, records: int) -> float:
-    registry, clock = _registry(bootstrap), _Clock(records)
+    registry, clock = registry_for(bootstrap), _Clock(records)
 
     @registry.listener(topic, group_id=_group("kb"))
     async def on_event(event: Event) -> None:
@@ -91,7 +81,7 @@ async def single(bootstrap: str, topic: str, records: int) -> float:
 
 
 async def batch(bootstrap: str, topic: str, records: int) -> float:
-    registry, clock = _registry(bootstrap), _Clock(records)
+    registry, clock = registry_for(bootstrap), _Clock(records)
 
     @registry.listener(topic, group_id=_group("kb-batch"), batch=True)
     async def on_events(events: list[Event]) -> None:
@@ -102,7 +92,7 @@ async def batch(bootstrap: str, topic: str, records: int) -> float:
 
 
 async def manual(bootstrap: str, topic: str, records: int) -> float:
-    registry, clock = _registry(bootstrap), _Clock(records)
+    registry, clock = registry_for(bootstrap), _Clock(records)
 
     @registry.listener(topic, group_id=_group("kb-manual"), ack_mode="manual")
     async def on_event(event: Event, ack: Acknowledgment) -> None:
