@@ -2,6 +2,7 @@
 at the same time, what may be committed meanwhile, retries, back-pressure, revocation."""
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from kafkaboot.errorhandling.backoff import FixedBackOff
 from kafkaboot.errorhandling.handler import DefaultErrorHandler
 from kafkaboot.listener.acks import AckMode, Acknowledgment
+from kafkaboot.listener.lanes import LaneDispatcher
 from kafkaboot.listener.settings import Ordering
 
 from .standins import TP, StandInConsumer, records, stand_in_worker
@@ -314,3 +316,75 @@ async def test_an_internal_error_keeps_the_record_and_tries_it_again(monkeypatch
     assert handler.started == [b"v0", b"v0", b"v0"]  # Failed, failed again, handled.
     assert worker.book.get(TP).commit_offset() == 1
     assert "unexpected error while handling t-0@0" in caplog.text
+
+
+def rebuild_lanes(worker):
+    """After changing the worker's handling (filter, send_to, due times): the lanes pick
+    their fast path when they are built."""
+    worker.lanes = LaneDispatcher(
+        worker._handling, Ordering.KEY, worker.container.in_flight, worker.commit_soon
+    )
+
+
+async def test_a_filtered_out_record_is_finished_and_the_key_goes_on():
+    handled = []
+
+    async def collect(value: bytes) -> None:
+        handled.append(value)
+
+    worker, _ = await assigned_worker(collect)
+    worker._handling.filter = lambda record: record.offset != 1
+
+    rebuild_lanes(worker)
+    await worker._dispatch({TP: records(range(3), [b"a", b"a", b"a"])})
+    await settle()
+    assert handled == [b"v0", b"v2"]
+    assert worker.book.get(TP).commit_offset() == 3
+
+
+async def test_a_result_is_sent_on_before_its_record_counts_as_finished():
+    sent, confirm = [], asyncio.get_running_loop().create_future()
+
+    class Template:
+        async def send(self, topic, value, key=None, headers=None):
+            sent.append((topic, value, key))
+            return confirm
+
+    async def double(value: bytes) -> bytes:
+        return value * 2
+
+    worker, _ = await assigned_worker(double)
+    worker._handling.send_to, worker._handling.template = "out", Template()
+
+    rebuild_lanes(worker)
+    await worker._dispatch({TP: records([0], [b"a"])})
+    await settle()
+    assert sent == [("out", b"v0v0", b"a")]
+    assert worker.book.get(TP).commit_offset() is None  # Not confirmed yet.
+    confirm.set_result(None)
+    await settle()
+    assert worker.book.get(TP).commit_offset() == 1
+
+
+async def test_a_retry_topic_record_not_due_waits_in_its_lane_while_other_keys_go_on():
+    handled = []
+
+    async def collect(value: bytes) -> None:
+        handled.append(value)
+
+    worker, consumer = await assigned_worker(collect)
+    due = {0: 0.2}  # Offset 0 is due in 0.2 s; the others now.
+    now = time.time()
+    worker._handling.not_before = lambda record: now + due.get(record.offset, 0)
+
+    rebuild_lanes(worker)
+    await worker._dispatch({TP: records(range(3), [b"late", b"late", b"now"])})
+    await settle()
+    assert handled == [b"v2"]
+    assert consumer.paused_partitions == set()
+    for _ in range(200):
+        if len(handled) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert handled == [b"v2", b"v0", b"v1"]
+    assert worker.book.get(TP).commit_offset() == 3
