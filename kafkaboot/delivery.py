@@ -39,10 +39,24 @@ from kafkaboot.producer_listener import ProducerListener
 from kafkaboot.records import ProducerRecord, SendResult
 from kafkaboot.serialization import SerializerArg
 
-__all__ = ["Deliveries"]
+__all__ = ["Deliveries", "Enqueue"]
 
 log = logging.getLogger("kafkaboot.template")
 _COMPACT_ABOVE = 10_000
+
+
+class Enqueue:
+    """A send inside aiokafka's ``send()``, which can wait there (for the topic's metadata,
+    or for room in the partition's batch) up to its request timeout before the record is
+    queued at all. Past ``deadline`` the sweeper cancels the waiting ``task``, and the send
+    fails as not queued."""
+
+    __slots__ = ("deadline", "expired", "task")
+
+    def __init__(self, deadline: float, task: asyncio.Task[Any] | None) -> None:
+        self.deadline = deadline
+        self.task = task
+        self.expired = False
 
 
 class Deliveries:
@@ -58,6 +72,7 @@ class Deliveries:
         "_bootstrap_servers",
         "_health",
         "_sweeper",
+        "enqueuing",
         "in_flight",
         "listener",
         "suspect",
@@ -82,6 +97,8 @@ class Deliveries:
         ] = collections.deque()
         self.suspect = False  # A send ran into trouble: ask the brokers on the next sweep.
         self._sweeper: asyncio.Task[None] | None = None
+        self.enqueuing: set[Enqueue] = set()
+        """Sends still inside aiokafka's ``send()``."""
 
     def start(self) -> None:
         """Start the sweeper."""
@@ -112,6 +129,10 @@ class Deliveries:
             # A send unconfirmed for the unavailable timeout (or a quarter of the delivery
             # timeout) makes the template ask whether any broker answers.
             probe_after = min(availability.timeout, self.timeout / 4)
+            for waiting in tuple(self.enqueuing):
+                if waiting.deadline <= now and not waiting.expired and waiting.task is not None:
+                    waiting.expired = True
+                    waiting.task.cancel()  # The template turns it into a KafkaSendError.
             in_flight = self.in_flight
             while in_flight and in_flight[0][2].done():
                 in_flight.popleft()
@@ -135,6 +156,20 @@ class Deliveries:
                 self.in_flight = collections.deque(e for e in in_flight if not e[2].done())
 
     # -- outcomes -------------------------------------------------------------------------
+
+    def not_queued_in_time(self, record: ProducerRecord) -> KafkaSendError:
+        """Why a send that waited inside the producer past the delivery timeout failed."""
+        self.suspect = True
+        return KafkaSendError(
+            f"record for topic {record.topic!r} (key {record.key!r}) was not queued within "
+            f"the delivery timeout of {self.timeout:g}s: the producer was still waiting for "
+            "the topic's metadata or for room in the partition's batch (is Kafka at "
+            f"{self._bootstrap_servers} reachable, and can the partition take writes?); "
+            "nothing was written",
+            topic=record.topic,
+            key=record.key,
+            retriable=True,
+        )
 
     def not_queued(
         self, record: ProducerRecord, exc: KafkaError | IllegalOperation, size: int, limit: int
@@ -272,6 +307,7 @@ class Deliveries:
                     r.headers,
                     key_serializer,
                     value_serializer,
+                    time.monotonic() + self.timeout,
                 )
             except KafkaSendError as exc:
                 outcomes.append(exc)

@@ -20,7 +20,7 @@ from aiokafka.errors import IllegalOperation, KafkaError
 
 from kafkaboot.availability import Availability, ask_brokers
 from kafkaboot.config.settings import KafkaBootSettings
-from kafkaboot.delivery import Deliveries
+from kafkaboot.delivery import Deliveries, Enqueue
 from kafkaboot.errors import KafkaBootError, KafkaSendError
 from kafkaboot.partition_health import PartitionHealth
 from kafkaboot.producer_listener import LoggingProducerListener, ProducerListener
@@ -256,13 +256,22 @@ class KafkaTemplate:
             KafkaSendError: the record was not queued, so not written (too large, unknown
                 partition, no metadata for the topic, no broker answering).
         """
-        record, delivery = await self._enqueue(
-            topic, value, key, partition, timestamp_ms, headers, key_serializer, value_serializer
-        )
         deliveries = self._deliveries
+        deadline = time.monotonic() + deliveries.timeout  # From the call: enqueue included.
+        record, delivery = await self._enqueue(
+            topic,
+            value,
+            key,
+            partition,
+            timestamp_ms,
+            headers,
+            key_serializer,
+            value_serializer,
+            deadline,
+        )
         result: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
         delivery.add_done_callback(functools.partial(deliveries.delivered, record, result))
-        deliveries.in_flight.append((time.monotonic() + deliveries.timeout, record, result))
+        deliveries.in_flight.append((deadline, record, result))
         return result
 
     async def _enqueue(
@@ -275,8 +284,10 @@ class KafkaTemplate:
         headers: HeadersArg,
         key_serializer: SerializerArg,
         value_serializer: SerializerArg,
+        deadline: float,
     ) -> tuple[ProducerRecord, asyncio.Future[Any]]:
-        """Serialize and hand a record to the producer; its aiokafka delivery future."""
+        """Serialize and hand a record to the producer; its aiokafka delivery future. Past
+        ``deadline`` (``time.monotonic()``) a wait inside the producer ends the send."""
         scope = current_scope()
         if scope is not None:
             producer = scope.producer
@@ -308,6 +319,9 @@ class KafkaTemplate:
             )
         if topic in self._health.topics and scope is None:
             partition = self._health.admit(topic, partition, key_bytes, key)
+        waiting = Enqueue(deadline, asyncio.current_task())
+        enqueuing = self._deliveries.enqueuing
+        enqueuing.add(waiting)
         try:
             if partition is not None:
                 await self._check_partition(producer, topic, partition, key)
@@ -319,10 +333,17 @@ class KafkaTemplate:
                 timestamp_ms=timestamp_ms,
                 headers=encode_headers(headers) if headers else None,
             )
+        except asyncio.CancelledError:
+            # The sweeper's doing (and no one else's): nothing was queued.
+            if not waiting.expired or waiting.task is None or waiting.task.uncancel() > 0:
+                raise
+            raise self._deliveries.not_queued_in_time(record) from None
         except (KafkaError, IllegalOperation) as exc:
             size = len(key_bytes or b"") + len(value_bytes or b"")
             limit = self._kwargs.get("max_request_size", 1048576)
             raise self._deliveries.not_queued(record, exc, size, limit) from exc
+        finally:
+            enqueuing.discard(waiting)
         if scope is not None:
             scope.deliveries.append(delivery)
         return record, delivery
