@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import time
 from collections import deque
@@ -41,6 +42,8 @@ log = logging.getLogger("kafkaboot.listener")
 _INTERNAL_ERROR_BACKOFF_S = 1.0
 _STUCK_AFTER_S = 10.0
 """A lane whose record has been in the handler this long shows in the status as stuck..."""
+_CANCEL_WAIT_S = 1.0
+"""How long a revocation or stop waits for cancelled handlers to end."""
 _STUCK_SHOWN = 20
 """...and so does one whose record failed; at most this many, the oldest first."""
 
@@ -63,6 +66,18 @@ class LaneStatus:
     """Epoch seconds since when the record has been in the lane's hands."""
     queued: int
     """Records of the same key waiting behind it."""
+
+
+class _LaneAcknowledgment(TrackedAcknowledgment):
+    """An acknowledgment given while the handler runs counts once the handler returns: a
+    handler that acknowledges and then raises is retried with its record still open (as a
+    rewind takes it back with ``ordering="partition"``)."""
+
+    __slots__ = ()
+
+    def _report(self) -> None:
+        if self._returned:
+            super()._report()
 
 
 class _Lane:
@@ -138,37 +153,52 @@ class LaneDispatcher:
             if lane is None:
                 lane = lanes[key] = _Lane(key, state)
             lane.queue.append((state, record, epoch))
-            if lane.task is None:
-                lane.task = asyncio.create_task(self._run(lane))
+            if lane.task is None or lane.task.done():
+                task = lane.task = asyncio.create_task(self._run(lane))
+                task.add_done_callback(functools.partial(self._ended, lane))
 
     @property
     def active(self) -> int:
         """Lanes with records."""
         return len(self._lanes)
 
-    async def room(self, wait: float, *, hold_all: bool = False) -> int:
+    async def room(self, wait: float, *, held: Callable[[], bool] = lambda: False) -> int:
         """How many records the lanes can take now. With little room, wait up to ``wait``
         seconds for more; with none, pause the consumer's partitions until there is some
-        (back-pressure; ``hold_all``: the container is paused, so resume none)."""
+        (back-pressure; ``held()``: the container is paused, so resume none)."""
         room = await self.in_flight.wait_for_room(wait)
+        consumer = self.handling.consumer
+        # Only what aiokafka has assigned: a pattern subscription that found a new topic
+        # has none until the revocation, while the partition states are still here.
+        assigned = self.handling.outcomes.book.partitions & consumer.assignment()
         if room <= 0:
-            consumer = self.handling.consumer
             # Also those resumed meanwhile (the container's resume(), a new assignment).
-            running = self.handling.outcomes.book.partitions - consumer.paused()
+            running = assigned - consumer.paused()
             if running:
                 consumer.pause(*running)
                 self.pressed |= running
             return 0
         if self.pressed:
-            self._unpress(hold_all=hold_all)
+            self._unpress(assigned, hold_all=held())
         return room
 
     async def take(self, room: int, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
         """Poll up to ``room`` records, shared among the partitions that are fetched:
         aiokafka hands out one partition's buffered records before the next one's, and
         lanes filled from one partition would see only its keys."""
+        # Reserved while polling: the container's other consumers poll meanwhile. Given
+        # back before the records are dispatched (which counts them), with no await between.
+        self.in_flight.take(room)
+        try:
+            return await self._poll(room, timeout_ms)
+        finally:
+            self.in_flight.release(room)
+
+    async def _poll(self, room: int, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
         consumer = self.handling.consumer
-        fetched = self.handling.outcomes.book.partitions - consumer.paused()
+        fetched = (self.handling.outcomes.book.partitions & consumer.assignment()) - (
+            consumer.paused()
+        )
         polled: dict[TopicPartition, list[Record]]
         if len(fetched) <= 1:
             polled = await consumer.getmany(timeout_ms=timeout_ms, max_records=room)
@@ -182,13 +212,13 @@ class LaneDispatcher:
         polled = await consumer.getmany(*fetched, timeout_ms=timeout_ms, max_records=share)
         return polled
 
-    def _unpress(self, *, hold_all: bool) -> None:
+    def _unpress(self, assigned: set[TopicPartition], *, hold_all: bool) -> None:
         pressed, self.pressed = self.pressed, set()
         if hold_all:
             return
         outcomes = self.handling.outcomes
         resume = set()
-        for tp in pressed - outcomes.held:
+        for tp in (pressed & assigned) - outcomes.held:
             state = outcomes.book.get(tp)
             if state is not None and state.paused_until is None:
                 resume.add(tp)  # Not backing off either.
@@ -204,26 +234,32 @@ class LaneDispatcher:
         release = self.in_flight.release
         fast = self._fast
         attempts = self.handling.outcomes.attempts
-        try:
-            while queue:
-                state, record, epoch = queue[0]
-                if state.open and not state.closing and state.epoch == epoch:
-                    lane.since = time.time()
-                    if fast and not attempts.of(lane.tp):
-                        await self._first(lane, state, record, epoch)
-                    else:
-                        await self._handle(lane, state, record, epoch)
-                # Else taken back (a rewind or seek since) or its partition is going away:
-                # it stays unfinished, and is read again by whoever owns the partition.
-                queue.popleft()
-                release()
-        finally:
-            if queue:  # Cancelled (a revocation or stop that could not wait): given up.
-                release(len(queue))
-                queue.clear()
-            lane.task = None
-            if self._lanes.get(lane.key) is lane:
-                del self._lanes[lane.key]
+        while queue:
+            state, record, epoch = queue[0]
+            if state.open and not state.closing and state.epoch == epoch:
+                lane.since = time.time()
+                if fast and not attempts.of(lane.tp):
+                    await self._first(lane, state, record, epoch)
+                else:
+                    await self._handle(lane, state, record, epoch)
+            # Else taken back (a rewind or seek since) or its partition is going away:
+            # it stays unfinished, and is read again by whoever owns the partition.
+            queue.popleft()
+            release()
+
+    def _ended(self, lane: _Lane, task: asyncio.Task[None]) -> None:
+        """A lane's task ended, however (also cancelled before it ever ran): what is still
+        queued is given up (unfinished, so read again by whoever owns the partition), and
+        an idle lane is forgotten. Not if a newer task took the lane over meanwhile."""
+        if lane.task is not task:
+            return
+        queue = lane.queue
+        if queue:
+            self.in_flight.release(len(queue))
+            queue.clear()
+        lane.task = None
+        if self._lanes.get(lane.key) is lane:
+            del self._lanes[lane.key]
 
     async def _handle(self, lane: _Lane, state: PartitionState, record: Record, epoch: int) -> None:
         """One record, until it is finished, recovered, or its partition goes away; a retry
@@ -273,7 +309,7 @@ class LaneDispatcher:
         goes on in ``_handle``, after the error handler's decision."""
         handling = self.handling
         offset = record.offset
-        ack = TrackedAcknowledgment(handling, state, offset) if self._manual else None
+        ack = _LaneAcknowledgment(handling, state, offset) if self._manual else None
         try:
             await handling.invoker.call(record, ack, handling.consumer)
         except Exception as exc:
@@ -290,8 +326,7 @@ class LaneDispatcher:
                 return
             ack.handler_returned()
             if not ack.nacked:
-                if ack.acknowledged and self._commit_each:
-                    self._commit_soon()
+                self._returned_acknowledged(ack)
                 return
             handling.outcomes.attempts.wait_until(state.tp, offset, ack.nack_sleep.total_seconds())
         if state.open and not state.closing and state.epoch == epoch:
@@ -317,13 +352,13 @@ class LaneDispatcher:
         """One delivery of ``record``; ``True`` once it needs no other."""
         handling = self.handling
         offset = record.offset
-        ack: TrackedAcknowledgment | None = None
+        ack: _LaneAcknowledgment | None = None
         try:
             if handling.filter is not None and not handling.filter(record):
                 self._finished(state, offset, epoch)  # Filtered out: finished.
                 return True
             if self._manual:
-                ack = TrackedAcknowledgment(handling, state, offset)
+                ack = _LaneAcknowledgment(handling, state, offset)
             result = await handling.invoke(record, ack)
             await handling.reply(record, result)
         except Exception as exc:
@@ -339,9 +374,15 @@ class LaneDispatcher:
             # Delivered again after the sleep, in this lane: its key's later records wait.
             handling.outcomes.attempts.wait_until(state.tp, offset, ack.nack_sleep.total_seconds())
             return False
-        if ack.acknowledged and self._commit_each:
-            self._commit_soon()
+        self._returned_acknowledged(ack)
         return True
+
+    def _returned_acknowledged(self, ack: _LaneAcknowledgment) -> None:
+        """The handler returned: an acknowledgment it gave counts now."""
+        if ack.acknowledged:
+            ack.apply(self.handling.outcomes)
+            if self._commit_each:
+                self._commit_soon()
 
     async def _failed(
         self, state: PartitionState, record: Record, epoch: int, error: Exception
@@ -400,7 +441,14 @@ class LaneDispatcher:
         for task in pending:
             task.cancel()
         if pending:
-            await asyncio.wait(pending)
+            _, stubborn = await asyncio.wait(pending, timeout=_CANCEL_WAIT_S)
+            if stubborn:
+                log.warning(
+                    "listener %s: %d handler(s) did not stop when cancelled; going on without "
+                    "them (their records stay uncommitted)",
+                    self.handling.listener_id,
+                    len(stubborn),
+                )
 
     # -- status -------------------------------------------------------------------------------
 

@@ -247,7 +247,7 @@ class ConsumerWorker:
                 await self.assignment.apply_runtime_seeks()
             outcomes.resume_due(hold_all=self.container.paused)
             if lanes is not None:
-                room = await lanes.room(poll_ms / 1000, hold_all=self.container.paused)
+                room = await lanes.room(poll_ms / 1000, held=lambda: self.container.paused)
             try:
                 if lanes is None:
                     batches = await consumer.getmany(timeout_ms=poll_ms)

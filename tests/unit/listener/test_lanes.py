@@ -388,3 +388,86 @@ async def test_a_retry_topic_record_not_due_waits_in_its_lane_while_other_keys_g
         await asyncio.sleep(0.01)
     assert handled == [b"v2", b"v0", b"v1"]
     assert worker.book.get(TP).commit_offset() == 3
+
+
+async def test_lanes_cancelled_before_they_ever_ran_give_their_records_back():
+    """A partition lost in the same loop turn its records were dispatched: the lane tasks
+    are cancelled before their first step, and must not keep the in-flight count or block
+    the key's next records."""
+    handler = Gates()
+    worker, _ = await assigned_worker(handler)
+    await worker._dispatch({TP: records(range(2), [b"a", b"b"])})
+    await worker.lanes.drain(None, 0)  # No await in between: the tasks never started.
+    await settle()
+    assert worker.container.in_flight.count == 0
+    worker.book.assign(TP)  # Assigned again, read again from the start.
+    handler.open(b"v0", b"v1")
+    await worker._dispatch({TP: records(range(2), [b"a", b"b"])})
+    await settle()
+    assert handler.finished == [b"v0", b"v1"]  # Key a's lane was not left blocked.
+
+
+async def test_a_container_paused_while_waiting_for_room_stays_paused():
+    handler = Gates()
+    worker, consumer = await assigned_worker(handler, max_in_flight=2)
+    lanes = worker.lanes
+    await worker._dispatch({TP: records(range(2), [b"a", b"b"])})
+    assert await lanes.room(0.01) == 0
+    assert consumer.paused_partitions == {TP}
+    waiting = asyncio.create_task(lanes.room(5, held=lambda: worker.container.paused))
+    await settle()
+    worker.container.paused = True  # container.pause() while the loop waits for room.
+    handler.open(b"v0", b"v1")
+    assert await waiting > 0
+    assert consumer.paused_partitions == {TP}
+
+
+async def test_back_pressure_pauses_only_partitions_the_consumer_has_assigned():
+    """A pattern subscription that found a new topic: aiokafka has no assignment until the
+    revocation, while the partition states are still here; pausing them would raise."""
+    handler = Gates()
+    worker, consumer = await assigned_worker(handler, max_in_flight=1)
+    await worker._dispatch({TP: records([0], [b"a"])})
+    consumer.assigned = set()
+
+    def strict_pause(*partitions):
+        assert set(partitions) <= consumer.assigned, "paused a partition not assigned"
+
+    consumer.pause = strict_pause
+    assert await worker.lanes.room(0.01) == 0
+
+
+async def test_room_is_reserved_while_a_consumer_polls():
+    """The container's consumers share max_in_flight: while one polls for N records, the
+    others must not count on the same room."""
+    handler = Gates()
+    worker, consumer = await assigned_worker(handler, max_in_flight=8)
+    seen = []
+
+    async def getmany(*partitions, timeout_ms=0, max_records=None):
+        seen.append(worker.container.in_flight.room)
+        return {}
+
+    consumer.getmany = getmany
+    await worker.lanes.take(8, 0)
+    assert seen == [0]
+    assert worker.container.in_flight.count == 0
+
+
+async def test_an_acknowledgment_given_before_the_handler_raises_does_not_count():
+    attempts = []
+
+    async def ack_then_fail(value: bytes, ack: Acknowledgment) -> None:
+        attempts.append(value)
+        ack.acknowledge()
+        raise RuntimeError("failed after acknowledging")
+
+    error_handler = DefaultErrorHandler(FixedBackOff(timedelta(seconds=30), max_attempts=5))
+    worker, _ = await assigned_worker(
+        ack_then_fail, ack_mode=AckMode.MANUAL, error_handler=error_handler
+    )
+    await worker._dispatch({TP: records([0], [b"a"])})
+    await settle()
+    assert attempts == [b"v0"]
+    assert worker.book.get(TP).commit_offset() is None  # Waiting for its retry: open.
+    await worker.lanes.drain(None, 0)
