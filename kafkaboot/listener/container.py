@@ -372,6 +372,6 @@ class ListenerContainer:
             ordering=self.settings.ordering.value,
             in_flight=None if in_flight is None else in_flight.count,
             max_in_flight=None if in_flight is None else in_flight.limit,
-            backpressure=any(w.lanes is not None and w.lanes.pressed for w in self._workers),
+            backpressure=any(w.intake is not None and w.intake.pressed for w in self._workers),
             stuck_lanes=tuple(sorted(stuck, key=lambda lane: lane.since)),
         )

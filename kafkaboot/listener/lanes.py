@@ -122,8 +122,6 @@ class LaneDispatcher:
         self.in_flight = in_flight
         self._commit_soon = commit_soon
         self._lanes: dict[Hashable, _Lane] = {}
-        self.pressed: set[TopicPartition] = set()
-        """Partitions paused because ``max_in_flight`` records are in flight."""
         mode = handling.ack_mode
         self._manual = mode.is_manual
         self._commit_each = mode in (AckMode.RECORD, AckMode.MANUAL_IMMEDIATE)
@@ -161,69 +159,6 @@ class LaneDispatcher:
     def active(self) -> int:
         """Lanes with records."""
         return len(self._lanes)
-
-    async def room(self, wait: float, *, held: Callable[[], bool] = lambda: False) -> int:
-        """How many records the lanes can take now. With little room, wait up to ``wait``
-        seconds for more; with none, pause the consumer's partitions until there is some
-        (back-pressure; ``held()``: the container is paused, so resume none)."""
-        room = await self.in_flight.wait_for_room(wait)
-        consumer = self.handling.consumer
-        # Only what aiokafka has assigned: a pattern subscription that found a new topic
-        # has none until the revocation, while the partition states are still here.
-        assigned = self.handling.outcomes.book.partitions & consumer.assignment()
-        if room <= 0:
-            # Also those resumed meanwhile (the container's resume(), a new assignment).
-            running = assigned - consumer.paused()
-            if running:
-                consumer.pause(*running)
-                self.pressed |= running
-            return 0
-        if self.pressed:
-            self._unpress(assigned, hold_all=held())
-        return room
-
-    async def take(self, room: int, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
-        """Poll up to ``room`` records, shared among the partitions that are fetched:
-        aiokafka hands out one partition's buffered records before the next one's, and
-        lanes filled from one partition would see only its keys."""
-        # Reserved while polling: the container's other consumers poll meanwhile. Given
-        # back before the records are dispatched (which counts them), with no await between.
-        self.in_flight.take(room)
-        try:
-            return await self._poll(room, timeout_ms)
-        finally:
-            self.in_flight.release(room)
-
-    async def _poll(self, room: int, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
-        consumer = self.handling.consumer
-        fetched = (self.handling.outcomes.book.partitions & consumer.assignment()) - (
-            consumer.paused()
-        )
-        polled: dict[TopicPartition, list[Record]]
-        if len(fetched) <= 1:
-            polled = await consumer.getmany(timeout_ms=timeout_ms, max_records=room)
-            return polled
-        share = max(1, room // len(fetched))
-        taken: dict[TopicPartition, list[Record]] = {}
-        for tp in fetched:
-            taken.update(await consumer.getmany(tp, timeout_ms=0, max_records=share))
-        if taken:
-            return taken
-        polled = await consumer.getmany(*fetched, timeout_ms=timeout_ms, max_records=share)
-        return polled
-
-    def _unpress(self, assigned: set[TopicPartition], *, hold_all: bool) -> None:
-        pressed, self.pressed = self.pressed, set()
-        if hold_all:
-            return
-        outcomes = self.handling.outcomes
-        resume = set()
-        for tp in (pressed & assigned) - outcomes.held:
-            state = outcomes.book.get(tp)
-            if state is not None and state.paused_until is None:
-                resume.add(tp)  # Not backing off either.
-        if resume:
-            self.handling.consumer.resume(*resume)
 
     # -- a lane -------------------------------------------------------------------------------
 

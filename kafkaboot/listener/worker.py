@@ -27,6 +27,7 @@ from kafkaboot.listener.assignment import PartitionAssignment
 from kafkaboot.listener.batch import BatchDispatcher
 from kafkaboot.listener.coordinator import knows_coordinator
 from kafkaboot.listener.dispatch import Handling, RecordDispatcher
+from kafkaboot.listener.intake import Intake
 from kafkaboot.listener.lanes import LaneDispatcher
 from kafkaboot.listener.outcomes import Outcomes
 from kafkaboot.listener.partition import PartitionBook, PartitionState, Record
@@ -82,10 +83,12 @@ class ConsumerWorker:
         )
         self._records: RecordDispatcher | TransactionalDispatcher = RecordDispatcher(self._handling)
         self.lanes: LaneDispatcher | None = None
+        self.intake: Intake | None = None
         if settings.concurrent and container.in_flight is not None:
             self.lanes = LaneDispatcher(
                 self._handling, settings.ordering, container.in_flight, self.commit_soon
             )
+            self.intake = Intake(container.in_flight, consumer, self.outcomes)
         self._batches = BatchDispatcher(self._handling) if settings.batch else None
         self._txn: TransactionalProducers | None = None
         self._task: asyncio.Task[None] | None = None
@@ -239,23 +242,23 @@ class ConsumerWorker:
         consumer = self.consumer
         outcomes = self.outcomes
         commits = self._settings.commits
-        lanes = self.lanes
+        lanes, intake = self.lanes, self.intake
         commit_every = 0.0 if lanes is None else _LANE_COMMIT_INTERVAL_S
         room: int | None = None
         while not self._stopping:
             if self.assignment.seeks:
                 await self.assignment.apply_runtime_seeks()
             outcomes.resume_due(hold_all=self.container.paused)
-            if lanes is not None:
-                room = await lanes.room(poll_ms / 1000, held=lambda: self.container.paused)
+            if intake is not None:
+                room = await intake.room(poll_ms / 1000, held=lambda: self.container.paused)
             try:
-                if lanes is None:
+                if intake is None:
                     batches = await consumer.getmany(timeout_ms=poll_ms)
                 elif room == 0:
                     # Partitions are paused; poll anyway, so that the group keeps us.
                     batches = await consumer.getmany(timeout_ms=0)
                 else:
-                    batches = await lanes.take(room or 1, poll_ms)
+                    batches = await intake.take(room or 1, poll_ms)
             except ConsumerStoppedError:
                 return
             except Exception as exc:

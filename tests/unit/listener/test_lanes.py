@@ -162,18 +162,18 @@ async def test_a_stuck_lane_shows_its_key_offset_and_attempts():
 async def test_a_full_container_pauses_its_partitions_and_resumes_as_lanes_drain():
     handler = Gates()
     worker, consumer = await assigned_worker(handler, max_in_flight=2)
-    lanes = worker.lanes
-    assert await lanes.room(0.01) == 2
+    intake = worker.intake
+    assert await intake.room(0.01) == 2
     await worker._dispatch({TP: records(range(2), [b"a", b"b"])})
-    assert await lanes.room(0.01) == 0
+    assert await intake.room(0.01) == 0
     assert consumer.paused_partitions == {TP}
     worker.resume()  # The container's resume() while still full: paused again.
     assert consumer.paused_partitions == set()
-    assert await lanes.room(0.01) == 0
+    assert await intake.room(0.01) == 0
     assert consumer.paused_partitions == {TP}
     handler.open(b"v0")
     await settle()
-    assert await lanes.room(0.01) == 1
+    assert await intake.room(0.01) == 1
     assert consumer.paused_partitions == set()
 
 
@@ -410,11 +410,11 @@ async def test_lanes_cancelled_before_they_ever_ran_give_their_records_back():
 async def test_a_container_paused_while_waiting_for_room_stays_paused():
     handler = Gates()
     worker, consumer = await assigned_worker(handler, max_in_flight=2)
-    lanes = worker.lanes
+    intake = worker.intake
     await worker._dispatch({TP: records(range(2), [b"a", b"b"])})
-    assert await lanes.room(0.01) == 0
+    assert await intake.room(0.01) == 0
     assert consumer.paused_partitions == {TP}
-    waiting = asyncio.create_task(lanes.room(5, held=lambda: worker.container.paused))
+    waiting = asyncio.create_task(intake.room(5, held=lambda: worker.container.paused))
     await settle()
     worker.container.paused = True  # container.pause() while the loop waits for room.
     handler.open(b"v0", b"v1")
@@ -434,7 +434,7 @@ async def test_back_pressure_pauses_only_partitions_the_consumer_has_assigned():
         assert set(partitions) <= consumer.assigned, "paused a partition not assigned"
 
     consumer.pause = strict_pause
-    assert await worker.lanes.room(0.01) == 0
+    assert await worker.intake.room(0.01) == 0
 
 
 async def test_room_is_reserved_while_a_consumer_polls():
@@ -449,7 +449,7 @@ async def test_room_is_reserved_while_a_consumer_polls():
         return {}
 
     consumer.getmany = getmany
-    await worker.lanes.take(8, 0)
+    await worker.intake.take(8, 0)
     assert seen == [0]
     assert worker.container.in_flight.count == 0
 
