@@ -9,6 +9,7 @@ from kafkaboot.errorhandling import (
     ExponentialBackOff,
     FailedRecord,
     FixedBackOff,
+    Recovery,
     dlt_handler,
     retryable_topic,
 )
@@ -24,6 +25,12 @@ from kafkaboot.errors import (
     SendBatchError,
     SendOutcomeUnknownError,
     SerializationError,
+)
+from kafkaboot.interceptors import (
+    BatchInterceptor,
+    ListenerInterceptor,
+    ProducerInterceptor,
+    RecordInterceptor,
 )
 from kafkaboot.listener import (
     AckMode,
@@ -51,6 +58,7 @@ __all__ = [
     "AckMode",
     "Acknowledgment",
     "AcknowledgmentError",
+    "BatchInterceptor",
     "BatchListenerFailedError",
     "BrokerError",
     "ConfigProblem",
@@ -72,11 +80,15 @@ __all__ = [
     "Key",
     "ListenerContainer",
     "ListenerEndpoint",
+    "ListenerInterceptor",
     "ListenerRegistry",
     "Offset",
     "Partition",
     "PartitionUnavailableError",
+    "ProducerInterceptor",
     "RebalanceListener",
+    "RecordInterceptor",
+    "Recovery",
     "SeekCallback",
     "SendBatchError",
     "SendOutcomeUnknownError",

@@ -34,6 +34,7 @@ from kafkaboot.errors import (
     SendOutcomeUnknownError,
     SerializationError,
 )
+from kafkaboot.interceptors import ProducerInterceptors
 from kafkaboot.partition_health import PartitionHealth
 from kafkaboot.producer_listener import ProducerListener
 from kafkaboot.records import ProducerRecord, SendResult
@@ -74,6 +75,7 @@ class Deliveries:
         "_sweeper",
         "enqueuing",
         "in_flight",
+        "interceptors",
         "listener",
         "suspect",
         "timeout",
@@ -99,6 +101,8 @@ class Deliveries:
         self._sweeper: asyncio.Task[None] | None = None
         self.enqueuing: set[Enqueue] = set()
         """Sends still inside aiokafka's ``send()``."""
+        self.interceptors: ProducerInterceptors | None = None
+        """The template's producer interceptors (``None``: none, nothing to call)."""
 
     def start(self) -> None:
         """Start the sweeper."""
@@ -224,6 +228,7 @@ class Deliveries:
         self,
         record: ProducerRecord,
         result: asyncio.Future[SendResult],
+        size: int,
         delivery: asyncio.Future[Any],
     ) -> None:
         """Done callback of aiokafka's delivery future: settle the caller's ``result``."""
@@ -231,22 +236,29 @@ class Deliveries:
             self._health.delivered(delivery)
         if result.done():
             return  # Cancelled by the caller, or already failed by the delivery timeout.
-        outcome = self.outcome(record, delivery)
+        outcome = self.outcome(record, delivery, size)
         if isinstance(outcome, KafkaSendError):
             self.fail(record, result, outcome)
             return
         result.set_result(outcome)
         _notify(self.listener.on_success, record, outcome)
+        if self.interceptors is not None:
+            self.interceptors.on_acknowledgement(record, outcome, None)
 
     def outcome(
-        self, record: ProducerRecord, delivery: asyncio.Future[Any]
+        self, record: ProducerRecord, delivery: asyncio.Future[Any], size: int = -1
     ) -> SendResult | KafkaSendError:
-        """What a finished aiokafka delivery means for ``record``."""
+        """What a finished aiokafka delivery means for ``record`` (of ``size`` bytes)."""
         error = delivery.exception() if not delivery.cancelled() else asyncio.CancelledError()
         if error is None:
             metadata = delivery.result()
             return SendResult(
-                record, metadata.topic, metadata.partition, metadata.offset, metadata.timestamp
+                record,
+                metadata.topic,
+                metadata.partition,
+                metadata.offset,
+                metadata.timestamp,
+                size,
             )
         failure: KafkaSendError
         if isinstance(error, asyncio.CancelledError) or getattr(error, "retriable", False):
@@ -270,11 +282,13 @@ class Deliveries:
         # The listener reports it; a caller that never awaits the future is not warned twice.
         result.exception()
         _notify(self.listener.on_error, record, failure)
+        if self.interceptors is not None:
+            self.interceptors.on_acknowledgement(record, None, failure)
 
     async def send_batch(
         self,
         batch: Sequence[ProducerRecord],
-        enqueue: Callable[..., Awaitable[tuple[ProducerRecord, asyncio.Future[Any]]]],
+        enqueue: Callable[..., Awaitable[tuple[ProducerRecord, asyncio.Future[Any], int]]],
         key_serializer: SerializerArg,
         value_serializer: SerializerArg,
     ) -> list[SendResult]:
@@ -285,7 +299,8 @@ class Deliveries:
             SendBatchError: some records were not delivered, with each record's outcome.
         """
         outcomes: list[SendResult | KafkaSendError | None] = []
-        queued: list[tuple[int, asyncio.Future[Any]]] = []
+        queued: list[tuple[int, asyncio.Future[Any], int]] = []
+        batch = list(batch)  # As the interceptors leave each record.
         refusal: KafkaSendError | None = None
         for index, r in enumerate(batch):
             try:
@@ -298,16 +313,8 @@ class Deliveries:
                         key=r.key,
                         retriable=True,
                     )
-                _, delivery = await enqueue(
-                    r.topic,
-                    r.value,
-                    r.key,
-                    r.partition,
-                    r.timestamp_ms,
-                    r.headers,
-                    key_serializer,
-                    value_serializer,
-                    time.monotonic() + self.timeout,
+                batch[index], delivery, size = await enqueue(
+                    r, key_serializer, value_serializer, time.monotonic() + self.timeout
                 )
             except KafkaSendError as exc:
                 outcomes.append(exc)
@@ -324,7 +331,7 @@ class Deliveries:
                 failure.__cause__ = exc
                 outcomes.append(failure)
                 continue
-            queued.append((index, delivery))
+            queued.append((index, delivery, size))
             outcomes.append(None)  # Known once the delivery settles, below.
         return await self.settle_batch(batch, outcomes, queued)
 
@@ -332,7 +339,7 @@ class Deliveries:
         self,
         batch: Sequence[ProducerRecord],
         outcomes: list[SendResult | KafkaSendError | None],
-        queued: Sequence[tuple[int, asyncio.Future[Any]]],
+        queued: Sequence[tuple[int, asyncio.Future[Any], int]],
     ) -> list[SendResult]:
         """Wait for the queued records of a batch (``outcomes`` holds None for them) and tell
         the listener of each record.
@@ -343,26 +350,30 @@ class Deliveries:
         # One wait for all of them instead of a result future per record: the batch path
         # costs little more than aiokafka's own send loop.
         if queued:
-            _, pending = await asyncio.wait([d for _, d in queued], timeout=self.timeout)
+            _, pending = await asyncio.wait([d for _, d, _ in queued], timeout=self.timeout)
             if self._health.open:
-                for _, delivery in queued:
+                for _, delivery, _ in queued:
                     delivery.add_done_callback(self._health.delivered)
-            for index, delivery in queued:
+            for index, delivery, size in queued:
                 record = batch[index]
                 outcomes[index] = (
                     self.unknown_error(record, None)
                     if delivery in pending
-                    else self.outcome(record, delivery)
+                    else self.outcome(record, delivery, size)
                 )
-        listener = self.listener
+        listener, interceptors = self.listener, self.interceptors
         settled: list[SendResult | KafkaSendError] = []
         results: list[SendResult] = []
         for record, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, SendResult):
                 results.append(outcome)
                 _notify(listener.on_success, record, outcome)
+                if interceptors is not None:
+                    interceptors.on_acknowledgement(record, outcome, None)
             elif outcome is not None:
                 _notify(listener.on_error, record, outcome)
+                if interceptors is not None:
+                    interceptors.on_acknowledgement(record, None, outcome)
             settled.append(outcome or self.unknown_error(record, None))
         if len(results) < len(batch):
             raise SendBatchError(batch, settled)

@@ -32,3 +32,5 @@ class SendResult(NamedTuple):
     offset: int
     timestamp: int
     """Epoch milliseconds: the record's timestamp as the broker stored it (-1 if unknown)."""
+    serialized_size: int = -1
+    """Bytes of the serialized key and value (-1 if unknown)."""

@@ -19,9 +19,11 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import IllegalOperation, KafkaError
 
 from kafkaboot.availability import Availability, ask_brokers
+from kafkaboot.components import import_component
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.delivery import Deliveries, Enqueue
-from kafkaboot.errors import KafkaBootError, KafkaSendError
+from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
+from kafkaboot.interceptors import ProducerInterceptor, ProducerInterceptors
 from kafkaboot.partition_health import PartitionHealth
 from kafkaboot.producer_listener import LoggingProducerListener, ProducerListener
 from kafkaboot.records import HeadersArg, ProducerRecord, SendResult
@@ -113,6 +115,16 @@ class KafkaTemplate:
             self._availability,
             self._health,
         )
+        for path in self.settings.kafka.template.interceptors:
+            self.add_interceptor(
+                import_component(
+                    path,
+                    "kafka.template.interceptors",
+                    "a producer interceptor",
+                    lambda obj: isinstance(obj, ProducerInterceptor),
+                    "to subclass kafkaboot.ProducerInterceptor",
+                )
+            )
         self._producer: AIOKafkaProducer | None = None
         self._checked_partitions: dict[str, set[int]] = {}
         self._transaction_lock = asyncio.Lock()
@@ -125,6 +137,27 @@ class KafkaTemplate:
     @producer_listener.setter
     def producer_listener(self, listener: ProducerListener) -> None:
         self._deliveries.listener = listener
+
+    def add_interceptor(self, interceptor: ProducerInterceptor) -> None:
+        """Run ``interceptor`` around every send, after those added before it.
+
+        Raises:
+            TypeError: it is not a ``ProducerInterceptor``.
+        """
+        if not isinstance(interceptor, ProducerInterceptor):
+            raise TypeError(
+                f"{interceptor!r} is not a producer interceptor; subclass "
+                "kafkaboot.ProducerInterceptor"
+            )
+        current = self._deliveries.interceptors
+        given = current.interceptors if current is not None else ()
+        self._deliveries.interceptors = ProducerInterceptors([*given, interceptor])
+
+    @property
+    def interceptors(self) -> tuple[ProducerInterceptor, ...]:
+        """The producer interceptors, in the order they run."""
+        current = self._deliveries.interceptors
+        return current.interceptors if current is not None else ()
 
     @property
     def delivery_timeout(self) -> float:
@@ -258,36 +291,34 @@ class KafkaTemplate:
         """
         deliveries = self._deliveries
         deadline = time.monotonic() + deliveries.timeout  # From the call: enqueue included.
-        record, delivery = await self._enqueue(
-            topic,
-            value,
-            key,
-            partition,
-            timestamp_ms,
-            headers,
-            key_serializer,
-            value_serializer,
-            deadline,
-        )
+        given = ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
+        try:
+            record, delivery, size = await self._enqueue(
+                given, key_serializer, value_serializer, deadline
+            )
+        except (KafkaSendError, SerializationError) as exc:
+            if deliveries.interceptors is not None:
+                deliveries.interceptors.on_acknowledgement(given, None, exc)
+            raise
         result: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
-        delivery.add_done_callback(functools.partial(deliveries.delivered, record, result))
+        delivery.add_done_callback(functools.partial(deliveries.delivered, record, result, size))
         deliveries.in_flight.append((deadline, record, result))
         return result
 
     async def _enqueue(
         self,
-        topic: str,
-        value: Any,
-        key: Any,
-        partition: int | None,
-        timestamp_ms: int | None,
-        headers: HeadersArg,
+        record: ProducerRecord,
         key_serializer: SerializerArg,
         value_serializer: SerializerArg,
         deadline: float,
-    ) -> tuple[ProducerRecord, asyncio.Future[Any]]:
-        """Serialize and hand a record to the producer; its aiokafka delivery future. Past
+    ) -> tuple[ProducerRecord, asyncio.Future[Any], int]:
+        """Serialize and hand a record to the producer: the record as the interceptors left
+        it, its aiokafka delivery future and its size in bytes (key and value). Past
         ``deadline`` (``time.monotonic()``) a wait inside the producer ends the send."""
+        interceptors = self._deliveries.interceptors
+        if interceptors is not None:
+            record = interceptors.on_send(record)
+        topic, value, key, partition, timestamp_ms, headers = record
         scope = current_scope()
         if scope is not None:
             producer = scope.producer
@@ -305,7 +336,6 @@ class KafkaTemplate:
                     topic=topic,
                     key=key,
                 )
-        record = ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
         key_bytes = (
             self.key_serializer if key_serializer is None else _resolve(key_serializer, None)
         ).serialize(topic, key)
@@ -346,7 +376,7 @@ class KafkaTemplate:
             enqueuing.discard(waiting)
         if scope is not None:
             scope.deliveries.append(delivery)
-        return record, delivery
+        return record, delivery, len(key_bytes or b"") + len(value_bytes or b"")
 
     async def _check_partition(
         self, producer: AIOKafkaProducer, topic: str, partition: int, key: Any

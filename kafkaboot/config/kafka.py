@@ -34,7 +34,7 @@ from kafkaboot.config.listener import (
 )
 from kafkaboot.config.properties import map_properties
 from kafkaboot.config.section import RawProperties, Section, lowercase, uppercase
-from kafkaboot.config.types import DataSize, Duration, ServerList, to_ms
+from kafkaboot.config.types import DataSize, Duration, ImportPaths, ServerList, to_ms
 from kafkaboot.errors import ConfigurationError, SerializationError
 
 __all__ = [
@@ -277,6 +277,8 @@ class ConsumerProperties(Section):
 
 class TemplateProperties(Section):
     default_topic: str | None = None
+    interceptors: ImportPaths = []
+    """Producer interceptors, in order: import paths (``package.module:Name``)."""
     unavailable_timeout: Duration = timedelta(seconds=5)
     """How long a broker has to answer the template's "are you there?" before it counts as
     not answering; asked when a send stays unconfirmed this long (or aiokafka fails to

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from kafkaboot.config.section import RawProperties, Section, lowercase
-from kafkaboot.config.types import Duration, ServerList
+from kafkaboot.config.types import Duration, ImportPaths, ServerList
 
 __all__ = [
     "AckModeName",
@@ -77,6 +77,9 @@ class ListenerProperties(Section):
     ``none``: any records concurrently; ``partition``: one record of a partition at a time."""
     max_in_flight: int = Field(default=256, ge=1)
     """With ``ordering`` key or none: records handled or waiting at once, at most."""
+    interceptors: ImportPaths = []
+    """Record or batch interceptors of every listener, in order: import paths
+    (``package.module:ClassOrFactoryOrObject``)."""
 
 
 class RetryTopicProperties(Section):
@@ -147,6 +150,9 @@ class ListenerOverrides(Section):
     max_poll_records: int | None = Field(default=None, ge=1)
     ordering: Annotated[OrderingName | None, BeforeValidator(lowercase)] = None
     max_in_flight: int | None = Field(default=None, ge=1)
+    interceptors: ImportPaths = []
+    """This listener's interceptors, after ``kafka.listener.interceptors`` and the
+    decorator's."""
     properties: RawProperties = {}
     rebalance_listener: str | None = None
     """An import path, ``package.module:ClassOrFactory``."""

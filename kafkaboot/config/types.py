@@ -13,7 +13,15 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
 
-__all__ = ["DataSize", "Duration", "ServerList", "parse_data_size", "parse_duration", "to_ms"]
+__all__ = [
+    "DataSize",
+    "Duration",
+    "ImportPaths",
+    "ServerList",
+    "parse_data_size",
+    "parse_duration",
+    "to_ms",
+]
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _SIMPLE_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
@@ -120,3 +128,10 @@ ServerList = Annotated[
     PlainSerializer(_join_servers, return_type=str),
 ]
 """``host:port`` addresses from a comma-separated string or a YAML list."""
+
+ImportPaths = Annotated[
+    list[str],
+    BeforeValidator(_split_servers),
+    PlainSerializer(_join_servers, return_type=str),
+]
+"""``package.module:Name`` import paths from a comma-separated string or a YAML list."""

@@ -13,6 +13,7 @@ from kafkaboot.errorhandling.handler import (
     ErrorHandler,
     FailedRecord,
     Recoverer,
+    Recovery,
     log_record,
 )
 from kafkaboot.errorhandling.retry_topics import RetryTopicConfig, dlt_handler, retryable_topic
@@ -31,6 +32,7 @@ __all__ = [
     "FailedRecord",
     "FixedBackOff",
     "Recoverer",
+    "Recovery",
     "RetryTopicConfig",
     "dead_letter_headers",
     "dlt_handler",

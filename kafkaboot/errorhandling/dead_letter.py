@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRecord
 
-from kafkaboot.errorhandling.handler import FailedRecord
+from kafkaboot.errorhandling.handler import FailedRecord, Recovery
 from kafkaboot.errorhandling.topics import TopicCreator
 from kafkaboot.errors import DeserializationError
 
@@ -185,9 +185,11 @@ class DeadLetterPublishingRecoverer:
         chosen = self._destination(record, error)
         return (chosen, None) if isinstance(chosen, str) else chosen
 
-    async def __call__(self, failure: FailedRecord) -> None:
+    async def __call__(self, failure: FailedRecord) -> Recovery:
+        topic = ""
         for record in failure.records:
-            await self.publish(record, failure.error, failure.group_id, failure.listener_id)
+            topic = await self.publish(record, failure.error, failure.group_id, failure.listener_id)
+        return Recovery("dead-letter", topic)
 
     async def publish(
         self,
@@ -195,8 +197,8 @@ class DeadLetterPublishingRecoverer:
         error: BaseException,
         group_id: str | None = None,
         listener_id: str = "?",
-    ) -> None:
-        """Publish one dead letter and wait for the broker's acknowledgement.
+    ) -> str:
+        """Publish one dead letter and wait for the broker's acknowledgement; its topic.
 
         Raises:
             KafkaSendError: the dead letter could not be written.
@@ -219,6 +221,7 @@ class DeadLetterPublishingRecoverer:
             result.partition,
             result.offset,
         )
+        return topic
 
 
 async def send_raw(

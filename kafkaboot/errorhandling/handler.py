@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
@@ -30,11 +30,20 @@ __all__ = [
     "ErrorHandler",
     "FailedRecord",
     "Recoverer",
+    "Recovery",
     "log_record",
 ]
 
 log = logging.getLogger("kafkaboot.listener")
 _T = TypeVar("_T")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Recovery:
+    """Where a recoverer sent a record it gave up on (what it returns, if it sends one)."""
+
+    kind: Literal["dead-letter", "retry-topic"]
+    topic: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -45,6 +54,9 @@ class ErrorAction:
     delay: timedelta = timedelta(0)
     stop_reason: str | None = None
     """Set when the container must stop: the record stays uncommitted."""
+    recovery: Recovery | None = None
+    """For a recovered record: where its recoverer sent it (``None``: logged, or a
+    recoverer that does not say)."""
 
     @classmethod
     def retry_after(cls, delay: timedelta = timedelta(0)) -> ErrorAction:
@@ -52,9 +64,9 @@ class ErrorAction:
         return cls(True, delay)
 
     @classmethod
-    def recovered(cls) -> ErrorAction:
+    def recovered(cls, recovery: Recovery | None = None) -> ErrorAction:
         """The record is dealt with (logged, dead-lettered): commit past it."""
-        return cls(False)
+        return cls(False, recovery=recovery)
 
     @classmethod
     def stop_container(cls, reason: str) -> ErrorAction:
@@ -97,9 +109,10 @@ class ErrorHandler(Protocol):
     def handle(self, failure: FailedRecord) -> ErrorAction | Awaitable[ErrorAction]: ...
 
 
-Recoverer = Callable[[FailedRecord], Awaitable[None] | None]
+Recoverer = Callable[[FailedRecord], Awaitable[Recovery | None] | Recovery | None]
 """Called once retries are over, before the record is committed: it must not return until
-the record is safe (a dead-letter send acknowledged), and raise if it could not be. An async
+the record is safe (a dead-letter send acknowledged), and raise if it could not be; it may
+return where it sent the record (a :class:`Recovery`, for interceptors and metrics). An async
 recoverer still running at the failure's ``deadline`` is cancelled and counts as failed."""
 
 _MAX_TRACKED = 10_000
@@ -194,7 +207,7 @@ class DefaultErrorHandler:
         try:
             outcome = self.recoverer(failure)
             if inspect.isawaitable(outcome):
-                await _within(outcome, failure.deadline, "the recoverer")
+                outcome = await _within(outcome, failure.deadline, "the recoverer")
         except Exception as exc:
             failures = self._recovery_failures.pop(key, 0) + 1
             self._recovery_failures[key] = failures
@@ -218,7 +231,7 @@ class DefaultErrorHandler:
             )
             return ErrorAction.retry_after(timedelta(seconds=1))
         self._recovery_failures.pop(key, None)
-        return ErrorAction.recovered()
+        return ErrorAction.recovered(outcome if isinstance(outcome, Recovery) else None)
 
 
 class _TooLate(TimeoutError):

@@ -27,7 +27,7 @@ from kafkaboot.errorhandling.dead_letter import (
     dead_letter_headers,
     send_raw,
 )
-from kafkaboot.errorhandling.handler import NOT_RETRYABLE, FailedRecord
+from kafkaboot.errorhandling.handler import NOT_RETRYABLE, FailedRecord, Recovery
 from kafkaboot.errorhandling.topics import TopicCreator
 
 if TYPE_CHECKING:
@@ -197,11 +197,16 @@ class RetryTopicForwarder:
         self.template = template
         self.topics = TopicCreator(template)
 
-    async def __call__(self, failure: FailedRecord) -> None:
+    async def __call__(self, failure: FailedRecord) -> Recovery | None:
+        recovery = None
         for record in failure.records:
-            await self.forward(record, failure)
+            recovery = await self.forward(record, failure)
+        return recovery
 
-    async def forward(self, record: ConsumerRecord[bytes, bytes], failure: FailedRecord) -> None:
+    async def forward(
+        self, record: ConsumerRecord[bytes, bytes], failure: FailedRecord
+    ) -> Recovery | None:
+        """Send ``record`` on: where it went (``None``: logged, no dead-letter topic)."""
         config, error = self.config, failure.error
         main = _main_topic(record)
         attempt = _int_header(record, ATTEMPTS_HEADER) or 1
@@ -229,7 +234,7 @@ class RetryTopicForwarder:
                 attempt,
                 error,
             )
-            return
+            return None
         await self.topics.ensure_like(main, [topic])
         partition = record.partition
         if partition not in await self.template.partitions_for(topic):
@@ -249,3 +254,4 @@ class RetryTopicForwarder:
             result.partition,
             result.offset,
         )
+        return Recovery("retry-topic" if retry else "dead-letter", topic)

@@ -96,8 +96,8 @@ class BatchDispatcher:
             return
         ack = self._acknowledgment(parts) if handling.ack_mode.is_manual else None
         try:
-            result = await handling.invoke(values, ack)
-            await handling.reply(first, result)
+            if not await self._call(values, ack, first, passed):
+                ack = None  # An interceptor skipped the batch: finished.
         except BatchListenerFailedError as exc:
             if ack is not None:
                 ack.handler_returned()
@@ -145,14 +145,38 @@ class BatchDispatcher:
         handling = self.handling
 
         async def work() -> None:
-            result = await handling.invoke(values, None)
-            await handling.reply(first, result)
+            await self._call(values, None, first, passed)
 
         last = records[-1].offset
         batch = tuple(passed) or (first,)
         if await self.transactions.run(state, first, work, last, batch):
             handling.outcomes.attempts.done(state.tp, first.offset)
             self._forget_recovered(state, last)
+
+    async def _call(
+        self,
+        values: list[Any],
+        ack: BatchAcknowledgment | None,
+        first: Record,
+        passed: list[Record],
+    ) -> bool:
+        """The handler and its reply, inside the batch interceptors; ``False`` when one of
+        them skipped the batch."""
+        handling = self.handling
+        interceptor = handling.batch_interceptor
+        if interceptor is None:
+            await handling.reply(first, await handling.invoke(values, ack))
+            return True
+        consumer = handling.consumer
+        try:
+            if interceptor.intercept(passed, consumer) is None:
+                return False
+            await handling.reply(first, await handling.invoke(values, ack))
+        except Exception as exc:
+            interceptor.failure(passed, exc, consumer)
+            raise
+        interceptor.success(passed, consumer)
+        return True
 
     def _acknowledgment(self, parts: Parts) -> BatchAcknowledgment:
         """One acknowledgment for every record of the batch (the filtered and recovered

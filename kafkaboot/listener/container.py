@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from kafkaboot.config.kafka import SeekProperties
 from kafkaboot.errors import KafkaBootError
+from kafkaboot.interceptors import ListenerInterceptor
 from kafkaboot.listener.attempts import DeliveryAttempts
 from kafkaboot.listener.binding import Invoker
 from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
@@ -94,6 +95,10 @@ class ListenerContainer:
         send_to: str | None = None,
         not_before: Callable[[Any], float | None] | None = None,
         initial_seek: SeekProperties | None = None,
+        interceptors: tuple[Sequence[ListenerInterceptor], Sequence[ListenerInterceptor]] = (
+            (),
+            (),
+        ),
     ) -> None:
         self.endpoint = endpoint
         self.template = template
@@ -104,6 +109,7 @@ class ListenerContainer:
         self.error_handler = error_handler
         self.rebalance_listener = rebalance_listener
         self.filter: Callable[[Any], bool] | None = endpoint.filter
+        self._interceptors = interceptors
         self.initial_seek = initial_seek
         """``kafka.listeners.<id>.seek``: where assigned partitions start."""
         self.seeked: set[TopicPartition] = set()
@@ -125,6 +131,12 @@ class ListenerContainer:
         self._stopper: asyncio.Future[None] | None = None
         self._run = 0
         """Counts starts, so a stop requested by a failed run never stops a later one."""
+
+    @property
+    def interceptors(self) -> tuple[ListenerInterceptor, ...]:
+        """The registry's interceptors, then this listener's own (taken at each start)."""
+        shared, own = self._interceptors
+        return (*shared, *own)
 
     @property
     def listener_id(self) -> str:

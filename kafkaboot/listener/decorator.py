@@ -50,6 +50,7 @@ def kafka_listener(
     client_id_prefix: str | None = None,
     ordering: OrderingName | None = None,
     max_in_flight: int | None = None,
+    interceptors: Iterable[Any] = (),
 ) -> Callable[[F], F]:
     """Declare a listener on a function or method (Spring's ``@KafkaListener``).
 
@@ -60,6 +61,9 @@ def kafka_listener(
     ``ordering="key"`` handles records of different keys concurrently (each key's in
     offset order), up to ``max_in_flight`` at once; ``"none"`` any records concurrently;
     ``"partition"`` (the default) one record of a partition at a time.
+
+    ``interceptors``: :class:`~kafkaboot.RecordInterceptor` (or, for a batch listener,
+    :class:`~kafkaboot.BatchInterceptor`) objects, run after the registry's, in order.
 
     Raises:
         ConfigurationError: no topics, or topics mixed with a pattern or manual partitions.
@@ -86,6 +90,7 @@ def kafka_listener(
             client_id_prefix=client_id_prefix,
             ordering=ordering,
             max_in_flight=max_in_flight,
+            interceptors=tuple(interceptors),
         )
         existing = list(getattr(handler, ENDPOINTS_ATTRIBUTE, ()))
         setattr(handler, ENDPOINTS_ATTRIBUTE, (*existing, endpoint))

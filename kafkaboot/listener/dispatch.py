@@ -19,6 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from kafkaboot.interceptors import BatchInterceptors, RecordInterceptors
 from kafkaboot.listener.acks import AckMode, Acknowledgment
 from kafkaboot.listener.attempts import Failures
 from kafkaboot.listener.binding import Invoker
@@ -49,6 +50,60 @@ class Handling:
     """Called after an acknowledgment that came while no handler ran (immediate commits)."""
     loop: asyncio.AbstractEventLoop | None = None
     loop_thread: int | None = None
+    interceptor: RecordInterceptors | None = None
+    batch_interceptor: BatchInterceptors | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Nothing per record but the call: an async handler, no filter, reply, due time
+        or interceptor (the dispatch styles' fast paths)."""
+        return (
+            self.invoker.is_coroutine
+            and self.filter is None
+            and self.send_to is None
+            and self.not_before is None
+            and self.interceptor is None
+        )
+
+    def keep(self, record: Record) -> Record | None:
+        """Whether to hand ``record`` on: the interceptors' ``intercept``, then the filter.
+        ``None``: left out (finished, and the interceptors' delivery is over). Raises what
+        they raise: the record's failure."""
+        interceptor = self.interceptor
+        if interceptor is None:
+            if self.filter is not None and not self.filter(record):
+                return None
+            return record
+        consumer = self.consumer
+        try:
+            kept = interceptor.intercept(record, consumer)
+            if kept is not None and (self.filter is None or self.filter(kept)):
+                return kept
+        except Exception as exc:
+            interceptor.failure(record, exc, consumer)
+            interceptor.after_record(record, consumer)
+            raise
+        interceptor.filtered(record, consumer)
+        interceptor.after_record(record, consumer)
+        return None
+
+    async def run(self, record: Record, ack: Acknowledgment | None) -> None:
+        """The handler and its reply for a record ``keep`` handed on, with the interceptors'
+        ``success`` or ``failure`` and ``after_record``."""
+        interceptor = self.interceptor
+        if interceptor is None:
+            await self.reply(record, await self.invoke(record, ack))
+            return
+        consumer = self.consumer
+        try:
+            await self.reply(record, await self.invoke(record, ack))
+        except Exception as exc:
+            interceptor.failure(record, exc, consumer)
+            raise
+        else:
+            interceptor.success(record, consumer)
+        finally:
+            interceptor.after_record(record, consumer)
 
     async def invoke(self, argument: Any, ack: Acknowledgment | None) -> Any:
         """Call the handler (a ``def`` one in a worker thread) and its ``@send_to``."""
@@ -132,13 +187,7 @@ class RecordDispatcher:
 
     def __init__(self, handling: Handling) -> None:
         self.handling = handling
-        invoker = handling.invoker
-        plain = (
-            invoker.is_coroutine
-            and handling.filter is None
-            and handling.send_to is None
-            and handling.not_before is None
-        )
+        plain = handling.plain
         mode = handling.ack_mode
         self._fast = plain and mode is not AckMode.RECORD and not mode.is_manual
         self._fast_manual = plain and mode.is_manual
@@ -258,14 +307,14 @@ class RecordDispatcher:
         ack: TrackedAcknowledgment | None = None
         epoch = state.epoch
         try:
-            if handling.filter is not None and not handling.filter(record):
+            kept = handling.keep(record)
+            if kept is None:
                 outcomes.handled(state, offset, 1)  # Filtered out: finished.
                 return True
             if manual:
                 state.delivered(offset)
                 ack = TrackedAcknowledgment(handling, state, offset)
-            result = await handling.invoke(record, ack)
-            await handling.reply(record, result)
+            await handling.run(kept, ack)
         except Exception as exc:
             if ack is not None:
                 ack.handler_returned()

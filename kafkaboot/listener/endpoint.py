@@ -80,6 +80,8 @@ class ListenerEndpoint:
     one at a time, other keys concurrently; ``"none"``: no order."""
     max_in_flight: int | None = None
     """With ``ordering`` key or none: records handled or waiting at once, at most."""
+    interceptors: tuple[Any, ...] = ()
+    """Record or batch interceptors of this listener, after the registry's."""
 
     def __post_init__(self) -> None:
         sources = sum(bool(x) for x in (self.topics, self.topic_pattern, self.partitions))

@@ -125,12 +125,7 @@ class LaneDispatcher:
         mode = handling.ack_mode
         self._manual = mode.is_manual
         self._commit_each = mode in (AckMode.RECORD, AckMode.MANUAL_IMMEDIATE)
-        self._fast = (
-            handling.invoker.is_coroutine
-            and handling.filter is None
-            and handling.send_to is None
-            and handling.not_before is None
-        )
+        self._fast = handling.plain
         """Nothing per record but the call (and an acknowledgment in the manual modes)."""
         self._plain = self._fast and not self._manual
 
@@ -289,13 +284,13 @@ class LaneDispatcher:
         offset = record.offset
         ack: _LaneAcknowledgment | None = None
         try:
-            if handling.filter is not None and not handling.filter(record):
+            kept = handling.keep(record)
+            if kept is None:
                 self._finished(state, offset, epoch)  # Filtered out: finished.
                 return True
             if self._manual:
                 ack = _LaneAcknowledgment(handling, state, offset)
-            result = await handling.invoke(record, ack)
-            await handling.reply(record, result)
+            await handling.run(kept, ack)
         except Exception as exc:
             if ack is not None:
                 ack.handler_returned()

@@ -20,6 +20,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.util import commit_structure_validate
 
 from kafkaboot.errorhandling.handler import ErrorAction, FailedRecord, decide
+from kafkaboot.interceptors import ErrorHandlingHooks
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.attempts import DeliveryAttempts
 from kafkaboot.listener.coordinator import group_coordinator
@@ -78,6 +79,8 @@ class Outcomes:
         self.held: set[TopicPartition] = set()
         """Partitions paused by the user or by a paused container: a back-off that ends
         does not resume them."""
+        self.observer: ErrorHandlingHooks[Any] | None = None
+        """The listener's interceptors, told of each decision (retry or recovery)."""
 
     # -- handled ----------------------------------------------------------------------------
 
@@ -113,6 +116,13 @@ class Outcomes:
         action = await decide(self.error_handler, failure, limit)
         if not action.retry:
             self.attempts.done(tp, record.offset)
+        observer = self.observer
+        if observer is not None and action.stop_reason is None:
+            if action.retry:
+                observer.retrying(record, error, attempt)
+            else:
+                for each in failure.records:
+                    observer.recovered(each, error, action.recovery)
         return action
 
     def _decision_deadlines(self) -> tuple[float | None, float | None]:

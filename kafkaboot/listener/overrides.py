@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from kafkaboot.components import import_component
 from kafkaboot.config.binding import canonical
 from kafkaboot.config.kafka import ListenerOverrides, SeekProperties
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.errors import ConfigurationError, ListenerDefinitionError
+from kafkaboot.interceptors import ListenerInterceptor
 from kafkaboot.listener.endpoint import ListenerEndpoint
 
 __all__ = ["ConfiguredListeners"]
@@ -98,6 +99,11 @@ class ConfiguredListeners:
                 lambda obj: callable(getattr(obj, "handle", None)),
                 "handle(failure) -> ErrorAction (an ErrorHandler)",
             )
+        if overrides.interceptors:
+            changes["interceptors"] = (
+                *endpoint.interceptors,
+                *self.interceptors(overrides.interceptors, f"{where}.interceptors"),
+            )
         if overrides.seek is not None:
             self.seeks[listener_id] = overrides.seek
         try:
@@ -105,38 +111,25 @@ class ConfiguredListeners:
         except ConfigurationError as exc:
             raise ListenerDefinitionError(f"{where}: {exc}") from None
 
+    def interceptors(self, paths: Iterable[str], key: str) -> list[Any]:
+        """Listener interceptors named by import path, in order."""
+        return [
+            self._import_component(
+                path,
+                key,
+                "a listener interceptor",
+                is_listener_interceptor,
+                "to subclass kafkaboot.RecordInterceptor or kafkaboot.BatchInterceptor",
+            )
+            for path in paths
+        ]
+
     def _import_component(
         self, path: str, key: str, kind: str, check: Callable[[Any], bool], needs: str
     ) -> Any:
-        module_name, colon, attr = path.partition(":")
-        if not colon or not module_name or not attr:
-            raise ListenerDefinitionError(
-                f"{key}: {path!r} is not an import path; write package.module:ClassOrFactory"
-            )
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:
-            raise ListenerDefinitionError(
-                f"{key}: cannot import module {module_name!r} of {path!r}: {exc!r}"
-            ) from None
-        if not hasattr(module, attr):
-            raise ListenerDefinitionError(f"{key}: module {module_name!r} has no {attr!r}")
-        target = getattr(module, attr)
-        try:
-            if inspect.isclass(target):
-                component = self._instance(target)  # Through the DI container when there is one.
-            elif callable(target) and not check(target):
-                component = target()  # A factory.
-            else:
-                component = target
-        except Exception as exc:
-            raise ListenerDefinitionError(f"{key}: creating {path!r} failed: {exc!r}") from None
-        if not check(component):
-            raise ListenerDefinitionError(
-                f"{key}: {path!r} gives a {type(component).__name__}, which is not {kind}; "
-                f"it needs {needs}"
-            )
-        return component
+        return import_component(
+            path, key, kind, check, needs, instance=self._instance, error=ListenerDefinitionError
+        )
 
     def describe(self, containers: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Each listener's effective settings and where each came from: ``kafka.listeners``
@@ -271,6 +264,10 @@ class ConfiguredListeners:
         raise ListenerDefinitionError(
             " ".join(problems) + f"known ids: {', '.join(known) or 'none'}"
         )
+
+
+def is_listener_interceptor(component: Any) -> bool:
+    return isinstance(component, ListenerInterceptor)
 
 
 def _is_rebalance_listener(component: Any) -> bool:

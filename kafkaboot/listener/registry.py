@@ -27,6 +27,7 @@ from kafkaboot.errorhandling.retry_topics import (
 )
 from kafkaboot.errorhandling.topics import TopicCreator
 from kafkaboot.errors import KafkaBootError, ListenerDefinitionError
+from kafkaboot.interceptors import ListenerInterceptor
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.binding import bind
 from kafkaboot.listener.container import ListenerContainer
@@ -76,10 +77,37 @@ class ListenerRegistry:
         self._tree: dict[str, Any] | None = None
         self._retry_default = retry_config_from(self.settings.kafka.retry.topic)
         self._configured = ConfiguredListeners(self.settings, self.instance)
+        self._configured_interceptors: list[ListenerInterceptor] = self._configured.interceptors(
+            self.settings.kafka.listener.interceptors, "kafka.listener.interceptors"
+        )
+        self._interceptors = list(self._configured_interceptors)
+        """Every listener's interceptors (in code, then ``kafka.listener.interceptors``),
+        before each listener's own; containers see later additions too."""
         self._derived_topics: list[tuple[str, list[str]]] = []
         """Retry and dead-letter topics to create at start, with their main topic."""
 
     # -- registration -------------------------------------------------------------------
+
+    def add_interceptor(self, interceptor: ListenerInterceptor) -> None:
+        """Run ``interceptor`` (a ``RecordInterceptor`` or ``BatchInterceptor``) for every
+        listener, after those added before it and before ``kafka.listener.interceptors`` and
+        each listener's own; it applies from the next start of a container.
+
+        Raises:
+            TypeError: it is not a listener interceptor.
+        """
+        if not isinstance(interceptor, ListenerInterceptor):
+            raise TypeError(
+                f"{interceptor!r} is not a listener interceptor; subclass "
+                "kafkaboot.RecordInterceptor or kafkaboot.BatchInterceptor"
+            )
+        before_configured = len(self._interceptors) - len(self._configured_interceptors)
+        self._interceptors.insert(before_configured, interceptor)
+
+    @property
+    def interceptors(self) -> list[ListenerInterceptor]:
+        """Every listener's interceptors, in the order they run."""
+        return self._interceptors
 
     def register(self, endpoint: ListenerEndpoint) -> ListenerContainer:
         """Build the container for ``endpoint``; it starts with :meth:`start`. A
@@ -203,6 +231,14 @@ class ListenerRegistry:
             handler = handler.__get__(self.instance(endpoint.owner), endpoint.owner)
         key_deserializer, value_deserializer = self._deserializers(endpoint)
         invoker = self._bind(endpoint, handler, settings, key_deserializer, value_deserializer)
+        own = [self._component(i) for i in endpoint.interceptors]
+        for interceptor in own:
+            if not isinstance(interceptor, ListenerInterceptor):
+                raise ListenerDefinitionError(
+                    f"listener {listener_id}: interceptor {interceptor!r} is not a listener "
+                    "interceptor; subclass kafkaboot.RecordInterceptor or "
+                    "kafkaboot.BatchInterceptor"
+                )
         container = ListenerContainer(
             endpoint,
             invoker,
@@ -213,6 +249,7 @@ class ListenerRegistry:
             send_to=reply_to,
             not_before=not_before,
             initial_seek=self._configured.seeks.get(listener_id),
+            interceptors=(self._interceptors, own),
         )
         self._containers[listener_id] = container
         return container

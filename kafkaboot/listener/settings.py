@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import TopicPartition
@@ -125,6 +126,9 @@ class Listener(Protocol):
 
     @property
     def not_before(self) -> Any: ...
+
+    @property
+    def interceptors(self) -> Sequence[Any]: ...
 
     def partitions_for(self, index: int) -> list[TopicPartitionOffset]: ...
 

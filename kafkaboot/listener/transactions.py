@@ -137,7 +137,6 @@ class TransactionalDispatcher:
         """Record listeners: one transaction per record, in order."""
         handling = self.handling
         outcomes = handling.outcomes
-        keep = handling.filter
         if outcomes.attempts.of(state.tp):
             outcomes.attempts.forget_before(state.tp, records[0].offset)
         for record in records:
@@ -153,10 +152,9 @@ class TransactionalDispatcher:
                 return
 
             async def work(record: Record = record) -> None:
-                if keep is not None and not keep(record):
-                    return  # Filtered out: only its offset is committed.
-                result = await handling.invoke(record, None)
-                await handling.reply(record, result)
+                kept = handling.keep(record)
+                if kept is not None:  # Else filtered out: only its offset is committed.
+                    await handling.run(kept, None)
 
             if not await self.run(state, record, work, record.offset):
                 return

@@ -22,6 +22,7 @@ from datetime import timedelta
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import ConsumerStoppedError
 
+from kafkaboot.interceptors import listener_hooks
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.assignment import PartitionAssignment
 from kafkaboot.listener.batch import BatchDispatcher
@@ -69,6 +70,8 @@ class ConsumerWorker:
             halt=self._halt,
             on_lost=self._on_lost,
         )
+        record_hooks, batch_hooks, error_hooks = listener_hooks(container.interceptors)
+        self.outcomes.observer = error_hooks
         self._handling = Handling(
             container.invoker,
             consumer,
@@ -80,6 +83,8 @@ class ConsumerWorker:
             not_before=container.not_before,
             template=container.template,
             after_late_ack=self._after_late_ack,
+            interceptor=record_hooks,
+            batch_interceptor=batch_hooks,
         )
         self._records: RecordDispatcher | TransactionalDispatcher = RecordDispatcher(self._handling)
         self.lanes: LaneDispatcher | None = None

@@ -56,6 +56,8 @@ def stand_in_worker(
     ordering=Ordering.PARTITION,
     max_in_flight=256,
     error_handler=None,
+    interceptors=(),
+    filter=None,
 ):
     """A worker of a listener on topic ``t`` (group ``g``) whose default handler appends
     each value to ``handled``."""
@@ -97,8 +99,9 @@ def stand_in_worker(
         attempts=DeliveryAttempts(),
         in_flight=InFlight(max_in_flight) if settings.concurrent else None,
         listener_id="h",
-        filter=None,
+        filter=filter,
         not_before=None,
+        interceptors=tuple(interceptors),
         record_error=lambda error: None,
         fail=lambda reason: None,
     )

@@ -1,0 +1,252 @@
+"""Interceptors: the one hook into every record a listener handles and every record the
+template sends (Spring's ``RecordInterceptor``, ``BatchInterceptor`` and ``RetryListener``,
+and Kafka's ``ProducerInterceptor``). Metrics, tracing and log context are built on them.
+
+Subclass one, override the hooks you need (each default does nothing) and register it in
+code (``@kafka_listener(interceptors=[...])``, ``registry.add_interceptor(...)``,
+``template.add_interceptor(...)``) or by import path in ``application.yml``
+(``kafka.listener.interceptors``, ``kafka.listeners.<id>.interceptors``,
+``kafka.template.interceptors``). They run in the order given, on the event loop, so they
+must be quick and never block. ``intercept`` and ``on_send`` are part of the record's
+handling (one that raises fails the record, which goes to the error handler, or fails the
+send); an exception from any other hook is logged and ignored: an observer cannot change an
+outcome. With no interceptor registered, none of this costs anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
+
+from aiokafka import ConsumerRecord
+
+if TYPE_CHECKING:
+    from kafkaboot.errorhandling.handler import Recovery
+    from kafkaboot.records import ProducerRecord, SendResult
+
+__all__ = [
+    "BatchInterceptor",
+    "BatchInterceptors",
+    "ErrorHandlingHooks",
+    "ListenerInterceptor",
+    "ProducerInterceptor",
+    "ProducerInterceptors",
+    "RecordInterceptor",
+    "RecordInterceptors",
+]
+
+log = logging.getLogger("kafkaboot.interceptors")
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+class ListenerInterceptor:
+    """What record and batch interceptors share: the error handler's decisions about a
+    failed record (Spring's ``RetryListener``)."""
+
+    def retrying(self, record: Record, exception: BaseException, attempt: int) -> None:
+        """Delivery ``attempt`` of ``record`` failed and it will be delivered again (after
+        the back-off)."""
+
+    def recovered(
+        self, record: Record, exception: BaseException, recovery: Recovery | None
+    ) -> None:
+        """The error handler gave up on ``record`` and its recoverer dealt with it: where it
+        went (``recovery``: a dead-letter or retry topic; ``None``: logged or a custom
+        recoverer). Its offset is committed past it."""
+
+
+class RecordInterceptor(ListenerInterceptor):
+    """Around each delivery of a record to a record listener. The record is the one
+    fetched: key and value are still bytes (the handler's parameters are decoded after
+    ``intercept``, so a record that cannot be decoded reaches ``failure``)."""
+
+    def intercept(self, record: Record, consumer: Any) -> Record | None:
+        """Before the handler: the record to hand on, or ``None`` to skip it (it counts as
+        handled and is committed, like one a ``filter`` leaves out). Raising fails it."""
+        return record
+
+    def success(self, record: Record, consumer: Any) -> None:
+        """The handler returned (and its ``send_to`` reply was sent)."""
+
+    def failure(self, record: Record, exception: BaseException, consumer: Any) -> None:
+        """The handler (or the decoding of its parameters, or ``intercept``) raised; the
+        error handler decides next."""
+
+    def after_record(self, record: Record, consumer: Any) -> None:
+        """Last, after every delivery: handled, failed, skipped or cancelled."""
+
+    def filtered(self, record: Record, consumer: Any) -> None:
+        """The listener's ``filter`` (or an ``intercept``) left the record out."""
+
+
+class BatchInterceptor(ListenerInterceptor):
+    """Around each delivery of a batch to a batch listener; the records as fetched."""
+
+    def intercept(self, records: list[Record], consumer: Any) -> list[Record] | None:
+        """Before the handler: ``records`` to go on, or ``None`` to skip the whole batch (it
+        counts as handled). Raising fails the batch. To leave records out, give the listener
+        a ``filter``: a different list is refused (its offsets would not add up)."""
+        return records
+
+    def success(self, records: list[Record], consumer: Any) -> None:
+        """The handler returned."""
+
+    def failure(self, records: list[Record], exception: BaseException, consumer: Any) -> None:
+        """The handler raised (or ``intercept`` did)."""
+
+
+class ProducerInterceptor:
+    """Around every send of the template (Kafka's ``ProducerInterceptor``)."""
+
+    def on_send(self, record: ProducerRecord) -> ProducerRecord:
+        """Before serialization: the record to send (e.g. with headers added). Raising
+        fails the send; nothing is written."""
+        return record
+
+    def on_acknowledgement(
+        self,
+        record: ProducerRecord,
+        result: SendResult | None,
+        error: Exception | None,
+    ) -> None:
+        """The send ended: delivered (``result``) or not (``error``: a ``KafkaSendError``
+        when it was not queued, refused, or not confirmed within the delivery timeout; a
+        ``SerializationError`` when it could not be serialized)."""
+
+
+def _guarded(owner: object, hook: str, error: Exception) -> None:
+    log.error("interceptor %r failed in %s: %r (ignored)", owner, hook, error, exc_info=error)
+
+
+_I = TypeVar("_I", bound=ListenerInterceptor)
+
+
+class ErrorHandlingHooks(Generic[_I]):
+    """The error-handling hooks of several interceptors, in order."""
+
+    def __init__(self, interceptors: Sequence[_I]) -> None:
+        self.interceptors = tuple(interceptors)
+
+    def retrying(self, record: Record, exception: BaseException, attempt: int) -> None:
+        for interceptor in self.interceptors:
+            try:
+                interceptor.retrying(record, exception, attempt)
+            except Exception as exc:
+                _guarded(interceptor, "retrying", exc)
+
+    def recovered(
+        self, record: Record, exception: BaseException, recovery: Recovery | None
+    ) -> None:
+        for interceptor in self.interceptors:
+            try:
+                interceptor.recovered(record, exception, recovery)
+            except Exception as exc:
+                _guarded(interceptor, "recovered", exc)
+
+
+class RecordInterceptors(ErrorHandlingHooks[RecordInterceptor]):
+    """Several record interceptors as one: ``intercept`` chains them (the first to skip
+    ends the chain), every other hook calls each in order."""
+
+    def intercept(self, record: Record, consumer: Any) -> Record | None:
+        current: Record | None = record
+        for interceptor in self.interceptors:
+            current = interceptor.intercept(current, consumer)
+            if current is None:
+                return None
+        return current
+
+    def success(self, record: Record, consumer: Any) -> None:
+        for interceptor in self.interceptors:
+            try:
+                interceptor.success(record, consumer)
+            except Exception as exc:
+                _guarded(interceptor, "success", exc)
+
+    def failure(self, record: Record, exception: BaseException, consumer: Any) -> None:
+        for interceptor in self.interceptors:
+            try:
+                interceptor.failure(record, exception, consumer)
+            except Exception as exc:
+                _guarded(interceptor, "failure", exc)
+
+    def after_record(self, record: Record, consumer: Any) -> None:
+        for interceptor in self.interceptors:
+            try:
+                interceptor.after_record(record, consumer)
+            except Exception as exc:
+                _guarded(interceptor, "after_record", exc)
+
+    def filtered(self, record: Record, consumer: Any) -> None:
+        for interceptor in self.interceptors:
+            try:
+                interceptor.filtered(record, consumer)
+            except Exception as exc:
+                _guarded(interceptor, "filtered", exc)
+
+
+class BatchInterceptors(ErrorHandlingHooks[BatchInterceptor]):
+    """Several batch interceptors as one, in order."""
+
+    def intercept(self, records: list[Record], consumer: Any) -> list[Record] | None:
+        for interceptor in self.interceptors:
+            kept = interceptor.intercept(records, consumer)
+            if kept is None:
+                return None
+            if kept is not records:
+                raise TypeError(
+                    f"batch interceptor {interceptor!r} returned a different list of records; "
+                    "return the records given, or None to skip the batch (leave records out "
+                    "with the listener's filter)"
+                )
+        return records
+
+    def success(self, records: list[Record], consumer: Any) -> None:
+        for interceptor in self.interceptors:
+            try:
+                interceptor.success(records, consumer)
+            except Exception as exc:
+                _guarded(interceptor, "success", exc)
+
+    def failure(self, records: list[Record], exception: BaseException, consumer: Any) -> None:
+        for interceptor in self.interceptors:
+            try:
+                interceptor.failure(records, exception, consumer)
+            except Exception as exc:
+                _guarded(interceptor, "failure", exc)
+
+
+class ProducerInterceptors:
+    """Several producer interceptors as one: ``on_send`` chains them, in order."""
+
+    def __init__(self, interceptors: Sequence[ProducerInterceptor]) -> None:
+        self.interceptors = tuple(interceptors)
+
+    def on_send(self, record: ProducerRecord) -> ProducerRecord:
+        for interceptor in self.interceptors:
+            record = interceptor.on_send(record)
+        return record
+
+    def on_acknowledgement(
+        self, record: ProducerRecord, result: SendResult | None, error: Exception | None
+    ) -> None:
+        for interceptor in self.interceptors:
+            try:
+                interceptor.on_acknowledgement(record, result, error)
+            except Exception as exc:
+                _guarded(interceptor, "on_acknowledgement", exc)
+
+
+def listener_hooks(
+    interceptors: Sequence[ListenerInterceptor],
+) -> tuple[RecordInterceptors | None, BatchInterceptors | None, ErrorHandlingHooks[Any] | None]:
+    """A listener's interceptors as the record, batch and error-handling hooks its
+    dispatch calls (``None`` where there are none: the fast paths stay)."""
+    records = [i for i in interceptors if isinstance(i, RecordInterceptor)]
+    batches = [i for i in interceptors if isinstance(i, BatchInterceptor)]
+    return (
+        RecordInterceptors(records) if records else None,
+        BatchInterceptors(batches) if batches else None,
+        ErrorHandlingHooks(list(interceptors)) if interceptors else None,
+    )
