@@ -17,7 +17,7 @@ import pkgutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.errors import KafkaError
 from dependency_injector import providers
@@ -28,6 +28,9 @@ from kafkaboot.di import ApplicationContainer
 from kafkaboot.errors import ConfigurationError, KafkaBootError
 from kafkaboot.listener.registry import ListenerRegistry
 from kafkaboot.template import KafkaTemplate
+
+if TYPE_CHECKING:
+    from kafkaboot.observability.prometheus import Metrics
 
 __all__ = ["KafkaBootApplication"]
 
@@ -56,6 +59,18 @@ def _module(value: str | ModuleType) -> ModuleType:
             f"cannot import module {value!r} ({exc}); check kafkaboot.application.module / "
             "the run target, and that the working directory is the project root"
         ) from exc
+
+
+def _metrics(registry: ListenerRegistry, template: KafkaTemplate) -> Metrics | None:
+    try:
+        from kafkaboot.observability.prometheus import Metrics
+    except ImportError:
+        log.info(
+            "metrics are off: prometheus-client is not installed (pip install "
+            "'kafkaboot[metrics]'); /actuator/prometheus answers 404"
+        )
+        return None
+    return Metrics(registry, template)
 
 
 class KafkaBootApplication:
@@ -98,6 +113,9 @@ class KafkaBootApplication:
         self.request_shutdown: Callable[[], None] | None = None
         """How the web integration asks the server to stop after a failed startup."""
         self._prepared = False
+        self.metrics: Metrics | None = None
+        """Prometheus metrics (``management.metrics.enabled`` and ``kafkaboot[metrics]``
+        installed), made by :meth:`prepare`."""
 
     @property
     def registry(self) -> ListenerRegistry:
@@ -116,6 +134,8 @@ class KafkaBootApplication:
         for module in self.modules:
             self.registry.scan(module)
         self.registry.check_overrides()
+        if self.metrics is None and self.settings.management.metrics.enabled:
+            self.metrics = _metrics(self.registry, self.template)
         self._prepared = True
 
     async def start(self) -> None:
@@ -194,6 +214,8 @@ class KafkaBootApplication:
             await self.registry.stop()
         finally:
             await self.template.stop()
+            if self.metrics is not None:
+                await self.metrics.close()
             if self.modules:
                 self.container.unwire()
             self._prepared = False

@@ -15,9 +15,10 @@ outcome. With no interceptor registered, none of this costs anything.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeAlias, TypeVar
 
 from aiokafka import ConsumerRecord
 
@@ -32,8 +33,9 @@ __all__ = [
     "ListenerInterceptor",
     "ProducerInterceptor",
     "ProducerInterceptors",
+    "RecordHooks",
     "RecordInterceptor",
-    "RecordInterceptors",
+    "hook_failed",
 ]
 
 log = logging.getLogger("kafkaboot.interceptors")
@@ -43,6 +45,12 @@ Record: TypeAlias = ConsumerRecord[bytes, bytes]
 class ListenerInterceptor:
     """What record and batch interceptors share: the error handler's decisions about a
     failed record (Spring's ``RetryListener``)."""
+
+    def for_listener(self, listener_id: str, group_id: str | None) -> Self:
+        """The interceptor to use for one listener, asked once as each of its consumers
+        starts (default: this one). Return a per-listener copy to keep per-listener state,
+        such as metric label values, out of the per-record hooks."""
+        return self
 
     def retrying(self, record: Record, exception: BaseException, attempt: int) -> None:
         """Delivery ``attempt`` of ``record`` failed and it will be delivered again (after
@@ -145,45 +153,71 @@ class ErrorHandlingHooks(Generic[_I]):
                 _guarded(interceptor, "recovered", exc)
 
 
-class RecordInterceptors(ErrorHandlingHooks[RecordInterceptor]):
-    """Several record interceptors as one: ``intercept`` chains them (the first to skip
-    ends the chain), every other hook calls each in order."""
+class RecordHooks:
+    """A listener's record interceptors as the hooks its dispatch calls. Each hook is
+    ``None`` when no interceptor overrides it (nothing is called), the one interceptor's
+    own method, or a function that calls each in order: a hook costs only what the
+    interceptors do. ``intercept`` may raise (the record fails); callers guard the others
+    with :func:`hook_failed`."""
 
-    def intercept(self, record: Record, consumer: Any) -> Record | None:
-        current: Record | None = record
-        for interceptor in self.interceptors:
-            current = interceptor.intercept(current, consumer)
-            if current is None:
-                return None
-        return current
+    __slots__ = ("after_record", "failure", "filtered", "intercept", "success")
 
-    def success(self, record: Record, consumer: Any) -> None:
-        for interceptor in self.interceptors:
+    def __init__(self, interceptors: Sequence[RecordInterceptor]) -> None:
+        self.intercept: Callable[[Record, Any], Record | None] | None = None
+        chain = _overriding(interceptors, RecordInterceptor, "intercept")
+        if len(chain) == 1:
+            self.intercept = chain[0].intercept
+        elif chain:
+            self.intercept = functools.partial(_chain, tuple(i.intercept for i in chain))
+        self.success: Callable[[Record, Any], None] | None = _each(interceptors, "success")
+        self.failure: Callable[[Record, BaseException, Any], None] | None = _each(
+            interceptors, "failure"
+        )
+        self.after_record: Callable[[Record, Any], None] | None = _each(
+            interceptors, "after_record"
+        )
+        self.filtered: Callable[[Record, Any], None] | None = _each(interceptors, "filtered")
+
+
+def _overriding(interceptors: Sequence[Any], base: type, hook: str) -> list[Any]:
+    default = getattr(base, hook)
+    return [i for i in interceptors if getattr(type(i), hook, default) is not default]
+
+
+def _chain(
+    intercepts: tuple[Callable[[Record, Any], Record | None], ...], record: Record, consumer: Any
+) -> Record | None:
+    current: Record | None = record
+    for intercept in intercepts:
+        current = intercept(current, consumer)
+        if current is None:
+            return None
+    return current
+
+
+def _each(interceptors: Sequence[RecordInterceptor], hook: str) -> Any:
+    """The ``hook`` of the interceptors that override it: ``None``, one bound method, or a
+    function calling each in turn (one that raises does not keep the next from running)."""
+    chosen = _overriding(interceptors, RecordInterceptor, hook)
+    if not chosen:
+        return None
+    if len(chosen) == 1:
+        return getattr(chosen[0], hook)
+    methods = tuple(getattr(i, hook) for i in chosen)
+
+    def each(*args: Any) -> None:
+        for method in methods:
             try:
-                interceptor.success(record, consumer)
+                method(*args)
             except Exception as exc:
-                _guarded(interceptor, "success", exc)
+                hook_failed(method, exc)
 
-    def failure(self, record: Record, exception: BaseException, consumer: Any) -> None:
-        for interceptor in self.interceptors:
-            try:
-                interceptor.failure(record, exception, consumer)
-            except Exception as exc:
-                _guarded(interceptor, "failure", exc)
+    return each
 
-    def after_record(self, record: Record, consumer: Any) -> None:
-        for interceptor in self.interceptors:
-            try:
-                interceptor.after_record(record, consumer)
-            except Exception as exc:
-                _guarded(interceptor, "after_record", exc)
 
-    def filtered(self, record: Record, consumer: Any) -> None:
-        for interceptor in self.interceptors:
-            try:
-                interceptor.filtered(record, consumer)
-            except Exception as exc:
-                _guarded(interceptor, "filtered", exc)
+def hook_failed(hook: object, error: Exception) -> None:
+    """An interceptor's observer hook raised: logged, and the outcome stands."""
+    log.error("interceptor hook %r failed: %r (ignored)", hook, error, exc_info=error)
 
 
 class BatchInterceptors(ErrorHandlingHooks[BatchInterceptor]):
@@ -240,13 +274,29 @@ class ProducerInterceptors:
 
 def listener_hooks(
     interceptors: Sequence[ListenerInterceptor],
-) -> tuple[RecordInterceptors | None, BatchInterceptors | None, ErrorHandlingHooks[Any] | None]:
-    """A listener's interceptors as the record, batch and error-handling hooks its
-    dispatch calls (``None`` where there are none: the fast paths stay)."""
-    records = [i for i in interceptors if isinstance(i, RecordInterceptor)]
-    batches = [i for i in interceptors if isinstance(i, BatchInterceptor)]
-    return (
-        RecordInterceptors(records) if records else None,
-        BatchInterceptors(batches) if batches else None,
-        ErrorHandlingHooks(list(interceptors)) if interceptors else None,
-    )
+    listener_id: str,
+    group_id: str | None,
+    *,
+    batch: bool,
+) -> tuple[RecordHooks | None, BatchInterceptors | None, ErrorHandlingHooks[Any] | None]:
+    """A listener's interceptors of its kind (record interceptors for a record listener,
+    batch interceptors for a batch listener; the others do not apply), each as its
+    ``for_listener`` gives it, as the hooks its dispatch calls (``None`` where there are
+    none: the fast paths stay)."""
+    if batch:
+        batches = [
+            i.for_listener(listener_id, group_id)
+            for i in interceptors
+            if isinstance(i, BatchInterceptor)
+        ]
+        return None, BatchInterceptors(batches) if batches else None, _hooks(batches)
+    records = [
+        i.for_listener(listener_id, group_id)
+        for i in interceptors
+        if isinstance(i, RecordInterceptor)
+    ]
+    return RecordHooks(records) if records else None, None, _hooks(records)
+
+
+def _hooks(interceptors: Sequence[ListenerInterceptor]) -> ErrorHandlingHooks[Any] | None:
+    return ErrorHandlingHooks(interceptors) if interceptors else None

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from kafkaboot.application import KafkaBootApplication
 
@@ -64,7 +64,8 @@ async def _start(application: KafkaBootApplication) -> None:
 
 
 def actuator_router(application: KafkaBootApplication) -> APIRouter:
-    """``/actuator/health``, ``/actuator/health/readiness``, ``/actuator/kafka/listeners``."""
+    """``/actuator/health``, ``/actuator/health/readiness``, ``/actuator/prometheus``,
+    ``/actuator/kafka/listeners``."""
     router = APIRouter(prefix="/actuator", tags=["actuator"])
 
     @router.get("/health")
@@ -77,6 +78,22 @@ def actuator_router(application: KafkaBootApplication) -> APIRouter:
         ready, details = await application.readiness()
         body = {"status": "UP" if ready else "OUT_OF_SERVICE", "details": details}
         return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/prometheus", response_class=Response)
+    async def prometheus() -> Response:
+        """Metrics in Prometheus's text format (``kafkaboot[metrics]``)."""
+        metrics = application.metrics
+        if metrics is None:
+            return JSONResponse(
+                {
+                    "error": "metrics are off: set management.metrics.enabled to true and "
+                    "install prometheus-client (pip install 'kafkaboot[metrics]')"
+                },
+                status_code=404,
+            )
+        from kafkaboot.observability.prometheus import CONTENT_TYPE
+
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     @router.get("/kafka/listeners")
     async def listeners() -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ ENV_PREFIXES = {
     "SPRING_KAFKA_": "kafka",
     "KAFKA_": "kafka",
     "SERVER_": "server",
+    "MANAGEMENT_": "management",
     "KAFKABOOT_": "kafkaboot",
 }
 """Environment variable prefixes and the section each one sets."""

@@ -1,7 +1,8 @@
 """The root settings model: the sections of ``application.yml`` that kafkaboot owns.
 
-``kafka`` (alias ``spring.kafka``), ``server`` and ``kafkaboot`` are validated; every other
-top-level key belongs to the application and is kept, unvalidated, in ``model_extra``.
+``kafka`` (alias ``spring.kafka``), ``server``, ``management`` and ``kafkaboot`` are
+validated; every other top-level key belongs to the application and is kept, unvalidated, in
+``model_extra``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from kafkaboot.config.documents import KeyPath
 from kafkaboot.config.kafka import KafkaProperties, Section
+from kafkaboot.config.management import ManagementProperties
 from kafkaboot.config.types import Duration
 
 __all__ = [
@@ -96,6 +98,7 @@ class KafkaBootSettings(BaseSettings):
 
     kafka: KafkaProperties = KafkaProperties()
     server: ServerProperties = ServerProperties()
+    management: ManagementProperties = ManagementProperties()
     kafkaboot: KafkaBootProperties = KafkaBootProperties()
 
     _origins: dict[KeyPath, str] = PrivateAttr(default_factory=dict)

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from kafkaboot.interceptors import BatchInterceptors, RecordInterceptors
+from kafkaboot.interceptors import BatchInterceptors, RecordHooks, hook_failed
 from kafkaboot.listener.acks import AckMode, Acknowledgment
 from kafkaboot.listener.attempts import Failures
 from kafkaboot.listener.binding import Invoker
@@ -50,7 +50,7 @@ class Handling:
     """Called after an acknowledgment that came while no handler ran (immediate commits)."""
     loop: asyncio.AbstractEventLoop | None = None
     loop_thread: int | None = None
-    interceptor: RecordInterceptors | None = None
+    interceptor: RecordHooks | None = None
     batch_interceptor: BatchInterceptors | None = None
 
     @property
@@ -69,41 +69,70 @@ class Handling:
         """Whether to hand ``record`` on: the interceptors' ``intercept``, then the filter.
         ``None``: left out (finished, and the interceptors' delivery is over). Raises what
         they raise: the record's failure."""
-        interceptor = self.interceptor
-        if interceptor is None:
+        hooks = self.interceptor
+        if hooks is None:
             if self.filter is not None and not self.filter(record):
                 return None
             return record
         consumer = self.consumer
         try:
-            kept = interceptor.intercept(record, consumer)
+            kept: Record | None = record
+            if hooks.intercept is not None:
+                kept = hooks.intercept(record, consumer)
             if kept is not None and (self.filter is None or self.filter(kept)):
                 return kept
         except Exception as exc:
-            interceptor.failure(record, exc, consumer)
-            interceptor.after_record(record, consumer)
+            self.failed_hooks(hooks, record, exc)
             raise
-        interceptor.filtered(record, consumer)
-        interceptor.after_record(record, consumer)
+        self.keep_skipped(hooks, record)
         return None
+
+    def keep_skipped(self, hooks: RecordHooks, record: Record) -> None:
+        """``filtered`` then ``after_record``, for a record an ``intercept`` left out."""
+        if hooks.filtered is not None:
+            try:
+                hooks.filtered(record, self.consumer)
+            except Exception as exc:
+                hook_failed(hooks.filtered, exc)
+        self.after_hooks(hooks, record)
 
     async def run(self, record: Record, ack: Acknowledgment | None) -> None:
         """The handler and its reply for a record ``keep`` handed on, with the interceptors'
         ``success`` or ``failure`` and ``after_record``."""
-        interceptor = self.interceptor
-        if interceptor is None:
+        hooks = self.interceptor
+        if hooks is None:
             await self.reply(record, await self.invoke(record, ack))
             return
-        consumer = self.consumer
         try:
             await self.reply(record, await self.invoke(record, ack))
         except Exception as exc:
-            interceptor.failure(record, exc, consumer)
+            self.failed_hooks(hooks, record, exc)
             raise
-        else:
-            interceptor.success(record, consumer)
-        finally:
-            interceptor.after_record(record, consumer)
+        except BaseException:  # Cancelled (a stop that could not wait): still "after".
+            self.after_hooks(hooks, record)
+            raise
+        if hooks.success is not None:
+            try:
+                hooks.success(record, self.consumer)
+            except Exception as exc:
+                hook_failed(hooks.success, exc)
+        self.after_hooks(hooks, record)
+
+    def failed_hooks(self, hooks: RecordHooks, record: Record, error: Exception) -> None:
+        """``failure`` then ``after_record``."""
+        if hooks.failure is not None:
+            try:
+                hooks.failure(record, error, self.consumer)
+            except Exception as exc:
+                hook_failed(hooks.failure, exc)
+        self.after_hooks(hooks, record)
+
+    def after_hooks(self, hooks: RecordHooks, record: Record) -> None:
+        if hooks.after_record is not None:
+            try:
+                hooks.after_record(record, self.consumer)
+            except Exception as exc:
+                hook_failed(hooks.after_record, exc)
 
     async def invoke(self, argument: Any, ack: Acknowledgment | None) -> Any:
         """Call the handler (a ``def`` one in a worker thread) and its ``@send_to``."""
@@ -189,8 +218,17 @@ class RecordDispatcher:
         self.handling = handling
         plain = handling.plain
         mode = handling.ack_mode
-        self._fast = plain and mode is not AckMode.RECORD and not mode.is_manual
+        automatic = mode is not AckMode.RECORD and not mode.is_manual
+        self._fast = plain and automatic
         self._fast_manual = plain and mode.is_manual
+        self._observed = (
+            automatic
+            and handling.interceptor is not None
+            and handling.invoker.is_coroutine
+            and handling.filter is None
+            and handling.send_to is None
+            and handling.not_before is None
+        )
 
     async def dispatch(self, state: PartitionState, records: list[Record]) -> None:
         attempts = self.handling.outcomes.attempts
@@ -200,6 +238,8 @@ class RecordDispatcher:
             failing = attempts.of(state.tp)
         if self._fast:
             await self._run_plain(state, records, failing)
+        elif self._observed:
+            await self._run_observed(state, records, failing)
         elif self._fast_manual:
             await self._run_manual(state, records, failing)
         else:
@@ -233,6 +273,63 @@ class RecordDispatcher:
                         return  # Rewound: the rest of its records come again.
                     # Recovered: finished like a handled record.
                     failing = outcomes.attempts.of(state.tp)
+                else:
+                    if failing:
+                        outcomes.attempts.done(state.tp, offset)
+                if state.open:
+                    state.finished = offset + 1
+                count += 1
+        finally:
+            outcomes.book.uncommitted += count
+
+    async def _run_observed(
+        self, state: PartitionState, records: list[Record], failing: Failures | None
+    ) -> None:
+        """``_run_plain`` with interceptors: what ``Handling.keep`` and ``Handling.run`` do,
+        inline, as metrics and tracing run on every record."""
+        handling = self.handling
+        hooks = handling.interceptor
+        assert hooks is not None  # noqa: S101 - checked by the caller
+        intercept, success, after = hooks.intercept, hooks.success, hooks.after_record
+        call = handling.invoker.call
+        consumer = handling.consumer
+        outcomes = handling.outcomes
+        count = 0
+        try:
+            for record in records:
+                if state.closing:
+                    return
+                offset = record.offset
+                if failing and offset in failing and self._waiting(state, record):
+                    return
+                try:
+                    kept = record if intercept is None else intercept(record, consumer)
+                    if kept is None:
+                        handling.keep_skipped(hooks, record)
+                    else:
+                        try:
+                            await call(kept, None, consumer)
+                        except BaseException:
+                            record = kept
+                            raise
+                        if success is not None:
+                            try:
+                                success(kept, consumer)
+                            except Exception as exc:
+                                hook_failed(success, exc)
+                        if after is not None:
+                            try:
+                                after(kept, consumer)
+                            except Exception as exc:
+                                hook_failed(after, exc)
+                except Exception as exc:
+                    handling.failed_hooks(hooks, record, exc)
+                    if not await outcomes.failed(state, record, exc):
+                        return
+                    failing = outcomes.attempts.of(state.tp)
+                except BaseException:
+                    handling.after_hooks(hooks, record)
+                    raise
                 else:
                     if failing:
                         outcomes.attempts.done(state.tp, offset)

@@ -15,6 +15,8 @@ outlived its ownership can never move another owner's offsets.
 
 from __future__ import annotations
 
+import bisect
+import operator
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TypeAlias
@@ -25,6 +27,7 @@ __all__ = ["PartitionBook", "PartitionState", "Record"]
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 """A record as fetched: raw key and value bytes."""
+_offset = operator.attrgetter("offset")
 
 
 class PartitionState:
@@ -50,6 +53,7 @@ class PartitionState:
         "position",
         "ready",
         "recovered",
+        "runs",
         "tp",
     )
 
@@ -89,6 +93,9 @@ class PartitionState:
         """Manual modes: each outstanding record's delivery epoch."""
         self._acked: set[int] = set()
         """Manual modes: acknowledged out of order, waiting for the records before them."""
+        self.runs: deque[list[Record]] = deque()
+        """The fetched runs of records handed out and not all finished, oldest first:
+        where the age of the oldest unfinished record (the lag in seconds) comes from."""
 
     def __repr__(self) -> str:
         return (
@@ -104,6 +111,30 @@ class PartitionState:
         there after a failure."""
         if self._start is None:
             self._start = first_offset
+
+    def took(self, records: list[Record]) -> None:
+        """``records`` (a fetched run, in offset order) were handed out."""
+        self.runs.append(records)
+        if len(self.runs) > 1:
+            self._prune_runs()
+
+    def _prune_runs(self) -> int | None:
+        """Drop the runs that are finished; where reading would resume."""
+        resume = self.resume_offset
+        runs = self.runs
+        if resume is not None:
+            while runs and runs[0][-1].offset < resume:
+                runs.popleft()
+        return resume
+
+    def oldest_unfinished(self) -> Record | None:
+        """The first record handed out and not finished (``None``: none is)."""
+        resume = self._prune_runs()
+        if resume is None or not self.runs:
+            return None
+        run = self.runs[0]
+        at = bisect.bisect_left(run, resume, key=_offset)
+        return run[at] if at < len(run) and run[at].offset >= resume else None
 
     def handled(self, last_offset: int) -> None:
         """Records up to ``last_offset`` that were not delivered for acknowledgment are
@@ -166,6 +197,7 @@ class PartitionState:
         the next fetch says where reading resumes. Commits restart from the records
         handled after the seek."""
         self.epoch += 1
+        self.runs.clear()
         self._outstanding.clear()
         self._open.clear()
         self._acked.clear()

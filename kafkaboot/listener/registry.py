@@ -88,10 +88,11 @@ class ListenerRegistry:
 
     # -- registration -------------------------------------------------------------------
 
-    def add_interceptor(self, interceptor: ListenerInterceptor) -> None:
+    def add_interceptor(self, interceptor: ListenerInterceptor, *, first: bool = False) -> None:
         """Run ``interceptor`` (a ``RecordInterceptor`` or ``BatchInterceptor``) for every
-        listener, after those added before it and before ``kafka.listener.interceptors`` and
-        each listener's own; it applies from the next start of a container.
+        listener, after those added before it (``first``: before all of them) and before
+        ``kafka.listener.interceptors`` and each listener's own; it applies from the next
+        start of a container.
 
         Raises:
             TypeError: it is not a listener interceptor.
@@ -102,7 +103,7 @@ class ListenerRegistry:
                 "kafkaboot.RecordInterceptor or kafkaboot.BatchInterceptor"
             )
         before_configured = len(self._interceptors) - len(self._configured_interceptors)
-        self._interceptors.insert(before_configured, interceptor)
+        self._interceptors.insert(0 if first else before_configured, interceptor)
 
     @property
     def interceptors(self) -> list[ListenerInterceptor]:

@@ -70,7 +70,9 @@ class ConsumerWorker:
             halt=self._halt,
             on_lost=self._on_lost,
         )
-        record_hooks, batch_hooks, error_hooks = listener_hooks(container.interceptors)
+        record_hooks, batch_hooks, error_hooks = listener_hooks(
+            container.interceptors, container.listener_id, settings.group_id, batch=settings.batch
+        )
         self.outcomes.observer = error_hooks
         self._handling = Handling(
             container.invoker,
@@ -346,6 +348,7 @@ class ConsumerWorker:
             state.fetched(records[0].offset)
             if state.ready:
                 state.position = records[-1].offset + 1
+                state.took(records)
                 parts[state] = records
             else:
                 log.debug(

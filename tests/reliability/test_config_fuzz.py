@@ -30,8 +30,9 @@ def _walk(
     model: type[BaseModel], prefix: KeyPath, leaves: list[KeyPath], sections: list[KeyPath]
 ) -> None:
     """Every settings key as written in YAML (map keys get a sample name, lists index 0),
-    and every section that refuses unknown keys."""
-    if prefix:
+    and every section that refuses unknown keys (``management.*`` keeps Spring Boot's
+    other keys)."""
+    if prefix and model.model_config.get("extra") != "allow":
         sections.append(prefix)
     for name, info in model.model_fields.items():
         path = (*prefix, name.replace("_", "-"))

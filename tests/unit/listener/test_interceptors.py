@@ -159,7 +159,8 @@ async def test_an_observer_hook_that_raises_changes_no_outcome(caplog):
     await worker._dispatch({TP: records([0, 1])})
     assert handled == [b"v0", b"v1"]
     assert worker.book.get(TP).commit_offset() == 2
-    assert "failed in success" in caplog.text
+    assert "metrics are down" in caplog.text
+    assert "and so is this" in caplog.text
 
 
 async def test_lanes_call_the_hooks_for_each_record():
@@ -240,3 +241,20 @@ async def test_a_batch_interceptor_returning_another_list_fails_the_batch():
     assert got == []
     state = worker.book.get(TP)
     assert state.commit_offset() is None
+
+
+async def test_only_interceptors_of_the_listeners_kind_observe_its_retries():
+    handled = []
+
+    async def failing(value: bytes) -> None:
+        raise ValueError("no")
+
+    journal, batch_journal = Journal(), BatchJournal()
+    batch_journal.retrying = lambda *args: batch_journal.calls.append(("retrying",))
+    handler = DefaultErrorHandler(FixedBackOff(timedelta(0), max_attempts=5))
+    worker = await assigned(
+        handled, handler=failing, interceptors=[batch_journal, journal], error_handler=handler
+    )
+    await worker._dispatch({TP: records([0])})
+    assert [hook for _, hook, _ in journal.calls].count("retrying#1") == 1
+    assert batch_journal.calls == []

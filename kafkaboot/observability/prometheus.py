@@ -1,0 +1,51 @@
+"""An application's Prometheus metrics: the interceptors that count, the registry that
+``GET /actuator/prometheus`` serves (``kafkaboot[metrics]``: prometheus-client)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+from kafkaboot.observability.lag import LagProbe
+from kafkaboot.observability.metrics import (
+    BatchListenerMetrics,
+    KafkaBootCollector,
+    ListenerMetrics,
+    TemplateMetrics,
+    _Series,
+)
+
+__all__ = ["CONTENT_TYPE", "Metrics"]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """Counts what a registry's listeners and a template do, and exports it.
+
+    The listener interceptors go first in the registry (they time what later interceptors
+    do too), the producer interceptor last in the template. ``registry`` holds kafkaboot's
+    families; the scrape also shows prometheus-client's default registry (process metrics
+    and the service's own).
+    """
+
+    def __init__(self, listeners: Any, template: Any) -> None:
+        series = _Series()
+        self.template = TemplateMetrics()
+        self.lag = LagProbe()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(
+            KafkaBootCollector(series, self.template, lambda: list(listeners), self.lag)
+        )
+        listeners.add_interceptor(BatchListenerMetrics(series), first=True)
+        listeners.add_interceptor(ListenerMetrics(series), first=True)
+        template.add_interceptor(self.template)
+
+    def exposition(self) -> bytes:
+        """The text exposition format: kafkaboot's families, then the default registry's."""
+        return generate_latest(self.registry) + generate_latest(REGISTRY)
+
+    async def close(self) -> None:
+        await self.lag.close()
