@@ -155,6 +155,8 @@ class KafkaBootApplication:
             logging_limits.release()
             raise
         self.started = True
+        if self.metrics is not None:
+            await self.metrics.start()
         log.info(
             "kafkaboot application started: %d listener(s), Kafka at %s",
             len(self.registry),

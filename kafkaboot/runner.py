@@ -12,10 +12,12 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -26,6 +28,7 @@ from kafkaboot.application import KafkaBootApplication
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.di import ApplicationContainer
 from kafkaboot.errors import ConfigurationError
+from kafkaboot.observability import WORKERS_DIR_ENV
 from kafkaboot.transaction import WORKER_INDEX_ENV
 from kafkaboot.web import kafkaboot_app
 
@@ -121,7 +124,8 @@ def _serve(target: str, settings: KafkaBootSettings, log_level: str) -> int:
 def _supervise(argv: Sequence[str], workers: int) -> int:
     """Run ``workers`` processes of the service sharing the HTTP port; forward stop signals.
     Each knows its index, which keeps the transactional ids of its producers its own."""
-    env = os.environ | {_REUSE_PORT_ENV: "1"}
+    sockets = tempfile.mkdtemp(prefix="kafkaboot-workers-")  # For one scrape of all.
+    env = os.environ | {_REUSE_PORT_ENV: "1", WORKERS_DIR_ENV: sockets}
     children = [
         subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "kafkaboot", "run", *argv],
@@ -144,6 +148,7 @@ def _supervise(argv: Sequence[str], workers: int) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        shutil.rmtree(sockets, ignore_errors=True)
     return _exit_code(codes, forwarded)
 
 

@@ -93,7 +93,7 @@ def actuator_router(application: KafkaBootApplication) -> APIRouter:
             )
         from kafkaboot.observability.prometheus import CONTENT_TYPE
 
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+        return Response(await metrics.scrape(), media_type=CONTENT_TYPE)
 
     @router.get("/kafka/listeners")
     async def listeners() -> list[dict[str, Any]]:

@@ -162,7 +162,7 @@ class _ListenerSeries:
             stats.dead_lettered += 1
 
 
-class _Series:
+class Series:
     """The listener series of one application, by listener id."""
 
     def __init__(self) -> None:
@@ -179,7 +179,7 @@ class ListenerMetrics(RecordInterceptor):
     """The record interceptor behind ``kafkaboot_listener_*``: registered once, it gives
     each listener an observer bound to that listener's series (``for_listener``)."""
 
-    def __init__(self, series: _Series) -> None:
+    def __init__(self, series: Series) -> None:
         self._series = series
 
     def for_listener(self, listener_id: str, group_id: str | None) -> _RecordObserver:  # type: ignore[override]
@@ -229,7 +229,7 @@ class BatchListenerMetrics(BatchInterceptor):
     """The batch interceptor behind ``kafkaboot_listener_*`` for batch listeners: the timer
     times each batch (labelled with its first record's topic); the counters count records."""
 
-    def __init__(self, series: _Series) -> None:
+    def __init__(self, series: Series) -> None:
         self._series = series
 
     def for_listener(self, listener_id: str, group_id: str | None) -> _BatchObserver:  # type: ignore[override]
@@ -339,7 +339,7 @@ class KafkaBootCollector(Collector):
 
     def __init__(
         self,
-        series: _Series,
+        series: Series,
         template: TemplateMetrics,
         containers: Callable[[], Iterable[Any]],
         lag: LagProbe,

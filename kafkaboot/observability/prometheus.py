@@ -14,8 +14,9 @@ from kafkaboot.observability.metrics import (
     KafkaBootCollector,
     ListenerMetrics,
     TemplateMetrics,
-    _Series,
+    Series,
 )
+from kafkaboot.observability.workers import worker_exposition
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -32,7 +33,7 @@ class Metrics:
     """
 
     def __init__(self, listeners: Any, template: Any) -> None:
-        series = _Series()
+        series = Series()
         self.template = TemplateMetrics()
         self.lag = LagProbe()
         self.registry = CollectorRegistry(auto_describe=False)
@@ -42,10 +43,26 @@ class Metrics:
         listeners.add_interceptor(BatchListenerMetrics(series), first=True)
         listeners.add_interceptor(ListenerMetrics(series), first=True)
         template.add_interceptor(self.template)
+        self.workers = worker_exposition(self.exposition)
+        """Under ``kafkaboot run --workers N``: this worker's part in the one scrape."""
 
     def exposition(self) -> bytes:
-        """The text exposition format: kafkaboot's families, then the default registry's."""
+        """This process's metrics in the text exposition format: kafkaboot's families, then
+        the default registry's."""
         return generate_latest(self.registry) + generate_latest(REGISTRY)
 
+    async def scrape(self) -> bytes:
+        """What ``GET /actuator/prometheus`` answers: this process's metrics, or every
+        worker's under ``--workers N`` (each sample labelled ``worker``)."""
+        if self.workers is None:
+            return self.exposition()
+        return await self.workers.exposition()
+
+    async def start(self) -> None:
+        if self.workers is not None:
+            await self.workers.start()
+
     async def close(self) -> None:
+        if self.workers is not None:
+            await self.workers.stop()
         await self.lag.close()

@@ -1,0 +1,31 @@
+"""A service for the metrics tests under `kafkaboot run`: a listener whose "bad" records
+fail (and go to the dead-letter topic, as configured), and HTTP endpoints that pause and
+resume it."""
+
+import os
+
+from fastapi import FastAPI, Request
+
+from kafkaboot import kafka_listener
+
+TOPIC = os.environ.get("SERVICE_TOPIC", "events")
+
+app = FastAPI()
+
+
+@app.post("/pause")
+async def pause(request: Request) -> dict[str, str]:
+    request.app.state.kafkaboot.registry.get("observed").pause()
+    return {"listener": "paused"}
+
+
+@app.post("/resume")
+async def resume(request: Request) -> dict[str, str]:
+    request.app.state.kafkaboot.registry.get("observed").resume()
+    return {"listener": "resumed"}
+
+
+@kafka_listener(TOPIC, id="observed", group_id="${SERVICE_GROUP:observed}")
+async def on_value(value: str) -> None:
+    if value.startswith("bad"):
+        raise ValueError(f"{value} is bad")
