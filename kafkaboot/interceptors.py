@@ -15,10 +15,11 @@ outcome. With no interceptor registered, none of this costs anything.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 from aiokafka import ConsumerRecord
 
@@ -30,6 +31,7 @@ __all__ = [
     "BatchInterceptor",
     "BatchInterceptors",
     "ErrorHandlingHooks",
+    "ListenerInfo",
     "ListenerInterceptor",
     "ProducerInterceptor",
     "ProducerInterceptors",
@@ -42,14 +44,27 @@ log = logging.getLogger("kafkaboot.interceptors")
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ListenerInfo:
+    """What an interceptor may want to know of the listener consumer it serves."""
+
+    listener_id: str
+    group_id: str | None
+    batch: bool
+    concurrent: bool
+    """Records of this consumer are handled concurrently (``ordering`` key or none), each
+    in a task of its own: per-record state belongs in a ``contextvars.ContextVar``. When
+    false, one record is in hand at a time and an attribute will do."""
+
+
 class ListenerInterceptor:
     """What record and batch interceptors share: the error handler's decisions about a
     failed record (Spring's ``RetryListener``)."""
 
-    def for_listener(self, listener_id: str, group_id: str | None) -> Self:
-        """The interceptor to use for one listener, asked once as each of its consumers
-        starts (default: this one). Return a per-listener copy to keep per-listener state,
-        such as metric label values, out of the per-record hooks."""
+    def for_listener(self, listener: ListenerInfo) -> ListenerInterceptor:
+        """The interceptor to use for one consumer of one listener, asked as the consumer
+        starts (default: this one). Return a copy of the same kind to keep per-listener
+        state, such as metric label values, out of the per-record hooks."""
         return self
 
     def retrying(self, record: Record, exception: BaseException, attempt: int) -> None:
@@ -273,29 +288,37 @@ class ProducerInterceptors:
 
 
 def listener_hooks(
-    interceptors: Sequence[ListenerInterceptor],
-    listener_id: str,
-    group_id: str | None,
-    *,
-    batch: bool,
+    interceptors: Sequence[ListenerInterceptor], listener: ListenerInfo
 ) -> tuple[RecordHooks | None, BatchInterceptors | None, ErrorHandlingHooks[Any] | None]:
     """A listener's interceptors of its kind (record interceptors for a record listener,
     batch interceptors for a batch listener; the others do not apply), each as its
     ``for_listener`` gives it, as the hooks its dispatch calls (``None`` where there are
     none: the fast paths stay)."""
-    if batch:
+    if listener.batch:
         batches = [
-            i.for_listener(listener_id, group_id)
+            _bound(i, listener, BatchInterceptor)
             for i in interceptors
             if isinstance(i, BatchInterceptor)
         ]
         return None, BatchInterceptors(batches) if batches else None, _hooks(batches)
     records = [
-        i.for_listener(listener_id, group_id)
+        _bound(i, listener, RecordInterceptor)
         for i in interceptors
         if isinstance(i, RecordInterceptor)
     ]
     return RecordHooks(records) if records else None, None, _hooks(records)
+
+
+_K = TypeVar("_K", bound=ListenerInterceptor)
+
+
+def _bound(interceptor: ListenerInterceptor, listener: ListenerInfo, kind: type[_K]) -> _K:
+    bound = interceptor.for_listener(listener)
+    if not isinstance(bound, kind):
+        raise TypeError(
+            f"{interceptor!r}.for_listener gave {bound!r}, which is not a {kind.__name__}"
+        )
+    return bound
 
 
 def _hooks(interceptors: Sequence[ListenerInterceptor]) -> ErrorHandlingHooks[Any] | None:

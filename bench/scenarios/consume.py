@@ -80,6 +80,28 @@ async def single(bootstrap: str, topic: str, records: int) -> float:
         return await clock.rate()
 
 
+async def metered(bootstrap: str, topic: str, records: int) -> float:
+    """``single`` with Prometheus metrics on, as ``kafkaboot run`` has them by default; a
+    scrape at the end checks that every record was counted."""
+    from kafkaboot.observability.prometheus import Metrics
+    from kafkaboot.template import KafkaTemplate
+
+    registry, clock = registry_for(bootstrap), _Clock(records)
+    metrics = Metrics(registry, KafkaTemplate(registry.settings))
+
+    @registry.listener(topic, group_id=_group("kb-metered"))
+    async def on_event(event: Event) -> None:
+        clock.tick()
+
+    async with registry:
+        rate = await clock.rate()
+    counted = b"kafkaboot_listener_records_handled_total{group="
+    line = next(x for x in metrics.exposition().splitlines() if x.startswith(counted))
+    if float(line.rsplit(b" ", 1)[1]) < records:
+        raise AssertionError(f"metrics counted fewer records than handled: {line!r}")
+    return rate
+
+
 async def batch(bootstrap: str, topic: str, records: int) -> float:
     registry, clock = registry_for(bootstrap), _Clock(records)
 
@@ -124,10 +146,11 @@ def run(bootstrap: str, records: int, runs: int, loop: asyncio.AbstractEventLoop
     def measure(variant: Run) -> Callable[[], float]:
         return lambda: loop.run_until_complete(variant(bootstrap, topic, records))
 
-    raws, singles, batches, manuals, fss = repeat(
-        runs, *(measure(v) for v in (raw, single, batch, manual, faststream))
+    raws, singles, metereds, batches, manuals, fss = repeat(
+        runs, *(measure(v) for v in (raw, single, metered, batch, manual, faststream))
     )
     raw_m, fs_m = Measured(raws), Measured(fss)
+    off, on = Measured(singles), Measured(metereds)
     what = f"{records:,} records of {len(payload(0))} B over {PARTITIONS} partitions"
     return [
         Row(
@@ -138,6 +161,16 @@ def run(bootstrap: str, records: int, runs: int, loop: asyncio.AbstractEventLoop
             fs_m,
             target="≥ 0.85 x raw, ≥ 5 x FastStream",
             note=what,
+        ),
+        Row(
+            "consume: single-record listener, metrics on",
+            "records/s",
+            on,
+            raw_m,
+            fs_m,
+            target="≥ 0.90 x metrics off",
+            note=f"{on.median / off.median:.2f} x metrics off (the row above, same run); "
+            "Prometheus metrics as `kafkaboot run` has them by default",
         ),
         Row(
             "consume: batch listener (list[Event])",

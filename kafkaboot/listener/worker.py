@@ -22,7 +22,7 @@ from datetime import timedelta
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import ConsumerStoppedError
 
-from kafkaboot.interceptors import listener_hooks
+from kafkaboot.interceptors import ListenerInfo, listener_hooks
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.assignment import PartitionAssignment
 from kafkaboot.listener.batch import BatchDispatcher
@@ -71,7 +71,10 @@ class ConsumerWorker:
             on_lost=self._on_lost,
         )
         record_hooks, batch_hooks, error_hooks = listener_hooks(
-            container.interceptors, container.listener_id, settings.group_id, batch=settings.batch
+            container.interceptors,
+            ListenerInfo(
+                container.listener_id, settings.group_id, settings.batch, settings.concurrent
+            ),
         )
         self.outcomes.observer = error_hooks
         self._handling = Handling(
@@ -175,6 +178,12 @@ class ConsumerWorker:
         its work, with partitions or without."""
         joined, polled = self.assignment.joined_at, self.polled_at
         return self.in_group and joined is not None and polled is not None and polled >= joined
+
+    @property
+    def busy(self) -> bool:
+        """Whether the poll loop is handing out the records of a poll (a record listener
+        with ordering ``partition``: one record is in its handler)."""
+        return not self._idle.is_set()
 
     @property
     def assigned(self) -> set[TopicPartition]:

@@ -8,13 +8,13 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from kafkaboot.observability.export import KafkaBootCollector
 from kafkaboot.observability.lag import LagProbe
 from kafkaboot.observability.metrics import (
     BatchListenerMetrics,
-    KafkaBootCollector,
     ListenerMetrics,
-    TemplateMetrics,
     Series,
+    TemplateMetrics,
 )
 from kafkaboot.observability.workers import worker_exposition
 

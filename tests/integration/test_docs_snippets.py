@@ -157,3 +157,22 @@ async def test_listener_ordering(kafka_bootstrap, monkeypatch):
     snippet = load("listener_ordering", monkeypatch)
     saved = await snippet.run(registry_for(kafka_bootstrap), topic, expected=400)
     assert saved == {f"site-{s}": list(range(20)) for s in range(20)}
+
+
+async def test_interceptors(kafka_bootstrap, monkeypatch):
+    from kafkaboot import load_settings
+
+    topic = await create_topic(kafka_bootstrap)
+    snippet = load("interceptors", monkeypatch)
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {
+                "bootstrap-servers": kafka_bootstrap,
+                "consumer": {"auto-offset-reset": "earliest"},
+            }
+        },
+    )
+    handled, senders = await snippet.run(settings, topic)
+    assert handled == {b"site-0": 3, b"site-1": 3}
+    assert senders == {"site-gateway"}
