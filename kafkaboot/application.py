@@ -26,7 +26,12 @@ from kafkaboot import logging_limits
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.di import ApplicationContainer
 from kafkaboot.errors import ConfigurationError, KafkaBootError
+from kafkaboot.health import Health
 from kafkaboot.listener.registry import ListenerRegistry
+from kafkaboot.observability.lag import LagProbe
+from kafkaboot.observability.logcontext import LogContextInterceptor
+from kafkaboot.observability.metrics import Counts
+from kafkaboot.observability.status import StatusBoard
 from kafkaboot.template import KafkaTemplate
 
 if TYPE_CHECKING:
@@ -61,16 +66,40 @@ def _module(value: str | ModuleType) -> ModuleType:
         ) from exc
 
 
-def _metrics(registry: ListenerRegistry, template: KafkaTemplate) -> Metrics | None:
+def _trace(registry: ListenerRegistry, template: KafkaTemplate) -> bool:
+    """Install the tracing interceptors, if a tracer provider is set (``kafkaboot[otel]``)."""
+    try:
+        from kafkaboot.observability.tracing import (
+            TracingBatchInterceptor,
+            TracingProducerInterceptor,
+            TracingRecordInterceptor,
+            tracing_configured,
+        )
+    except ImportError:
+        return False  # No opentelemetry-api: nothing could record spans anyway.
+    if not tracing_configured():
+        log.debug("tracing is off: no OpenTelemetry tracer provider is set")
+        return False
+    registry.add_interceptor(TracingBatchInterceptor(), first=True)
+    registry.add_interceptor(TracingRecordInterceptor(), first=True)
+    # Last: the headers it adds are the ones sent, after other interceptors' changes.
+    template.add_interceptor(TracingProducerInterceptor())
+    log.info("tracing: spans for sends and handled records, context in record headers")
+    return True
+
+
+def _prometheus(
+    registry: ListenerRegistry, template: KafkaTemplate, lag: LagProbe, counts: Counts
+) -> Metrics | None:
     try:
         from kafkaboot.observability.prometheus import Metrics
     except ImportError:
         log.info(
-            "metrics are off: prometheus-client is not installed (pip install "
+            "Prometheus metrics are off: prometheus-client is not installed (pip install "
             "'kafkaboot[metrics]'); /actuator/prometheus answers 404"
         )
         return None
-    return Metrics(registry, template)
+    return Metrics(registry, template, lag, counts)
 
 
 class KafkaBootApplication:
@@ -113,6 +142,14 @@ class KafkaBootApplication:
         self.request_shutdown: Callable[[], None] | None = None
         """How the web integration asks the server to stop after a failed startup."""
         self._prepared = False
+        self.health = Health(self)
+        """Readiness and stalled partitions."""
+        self.status = StatusBoard(self)
+        """What the status page at ``/actuator/kafka`` shows."""
+        self._traced = False
+        self._log_context = False
+        self.counts: Counts | None = None
+        """What the listeners and the template did (``management.metrics.enabled``)."""
         self.metrics: Metrics | None = None
         """Prometheus metrics (``management.metrics.enabled`` and ``kafkaboot[metrics]``
         installed), made by :meth:`prepare`."""
@@ -134,8 +171,14 @@ class KafkaBootApplication:
         for module in self.modules:
             self.registry.scan(module)
         self.registry.check_overrides()
-        if self.metrics is None and self.settings.management.metrics.enabled:
-            self.metrics = _metrics(self.registry, self.template)
+        if not self._log_context and self.settings.kafkaboot.logging.record_context:
+            self.registry.add_interceptor(LogContextInterceptor(), first=True)
+            self._log_context = True
+        if not self._traced and self.settings.management.tracing.enabled:
+            self._traced = _trace(self.registry, self.template)
+        if self.counts is None and self.settings.management.metrics.enabled:
+            self.counts = Counts().install(self.registry, self.template)
+            self.metrics = _prometheus(self.registry, self.template, self.health.lag, self.counts)
         self._prepared = True
 
     async def start(self) -> None:
@@ -155,6 +198,8 @@ class KafkaBootApplication:
             logging_limits.release()
             raise
         self.started = True
+        await self.health.start()
+        await self.status.start()
         if self.metrics is not None:
             await self.metrics.start()
         log.info(
@@ -216,6 +261,8 @@ class KafkaBootApplication:
             await self.registry.stop()
         finally:
             await self.template.stop()
+            await self.health.stop()
+            await self.status.stop()
             if self.metrics is not None:
                 await self.metrics.close()
             if self.modules:
@@ -232,47 +279,5 @@ class KafkaBootApplication:
         await self.stop()
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Whether the service can do its work: started, a broker answering, and every
-        consumer of every auto-started listener in its group and polling.
-
-        A consumer counts once it has joined its group and completed a poll since, whatever
-        it was assigned: with more consumers (or replicas) than partitions some hold none,
-        and that is a steady state, not a fault. A consumer still joining, or whose group
-        coordinator cannot be reached, does not count.
-        """
-        reachable = self.started and await self.template.broker_reachable(timeout=1.5)
-        details: dict[str, Any] = {
-            "started": self.started,
-            "broker_reachable": reachable,
-            "listeners": {},
-        }
-        ready = reachable
-        limit = self.settings.kafka.consumer.max_poll_interval.total_seconds()
-        now = time.monotonic()
-        for container in self.registry:
-            if not container.settings.auto_startup:
-                continue
-            # From the container's own state: no broker round trip in a health check.
-            workers = container.workers
-            fresh = bool(workers) and all(
-                w.polled_at is not None and now - w.polled_at < limit for w in workers
-            )
-            in_group = sum(1 for w in workers if w.alive and w.polled_in_group)
-            state = container.state.value
-            if container.failure is not None or (
-                container.is_running and not all(w.alive for w in workers)
-            ):
-                state = "failed"
-            ok = state == "running" and bool(workers) and in_group == len(workers) and fresh
-            listener: dict[str, Any] = {
-                "state": state,
-                "partitions": len(container.assignment),
-                "consumers": len(workers),
-                "consumers_in_group": in_group,
-                "recent_poll": fresh,
-            }
-            if container.failure is not None:
-                listener["failure"] = container.failure
-            details["listeners"][container.listener_id] = listener
-            ready = ready and ok
-        return ready, details
+        """Whether the service can do its work (see :meth:`Health.readiness`)."""
+        return await self.health.readiness()

@@ -29,6 +29,7 @@ from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.di import ApplicationContainer
 from kafkaboot.errors import ConfigurationError
 from kafkaboot.observability import WORKERS_DIR_ENV
+from kafkaboot.observability.logcontext import configure_logging
 from kafkaboot.transaction import WORKER_INDEX_ENV
 from kafkaboot.web import kafkaboot_app
 
@@ -173,11 +174,10 @@ def run(
     port: int | None = None,
     workers: int = 1,
     log_level: str = "info",
+    log_format: str = "text",
 ) -> int:
     """Start the service; returns the process exit code (non-zero when startup failed)."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(log_level, log_format)
     # Modules that build their own application at import time read the same configuration.
     if config is not None:
         os.environ["KAFKABOOT_CONFIG"] = os.path.abspath(config)
@@ -194,7 +194,7 @@ def run(
             "`my_service:app`) or set kafkaboot.application.module in application.yml"
         )
     if workers > 1:
-        child = [target, "--log-level", log_level]
+        child = [target, "--log-level", log_level, "--log-format", log_format]
         child += ["--config", config] if config is not None else []
         child += ["--profile", profile] if profile is not None else []
         child += ["--host", host] if host is not None else []

@@ -19,9 +19,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from kafkaboot.application import KafkaBootApplication
+from kafkaboot.observability.status import page
 
 __all__ = ["actuator_router", "kafkaboot_app", "lifespan"]
 
@@ -69,9 +70,11 @@ def actuator_router(application: KafkaBootApplication) -> APIRouter:
     router = APIRouter(prefix="/actuator", tags=["actuator"])
 
     @router.get("/health")
-    async def health() -> dict[str, str]:
-        """Liveness: the process and its event loop answer."""
-        return {"status": "UP"}
+    async def health() -> dict[str, Any]:
+        """Liveness: the process and its event loop answer (always 200 ``UP``: a restart
+        does not cure a broker outage or a slow downstream); ``components.kafka`` says
+        whether a partition is stalled."""
+        return {"status": "UP", "components": {"kafka": application.health.kafka_component()}}
 
     @router.get("/health/readiness")
     async def readiness() -> JSONResponse:
@@ -94,6 +97,16 @@ def actuator_router(application: KafkaBootApplication) -> APIRouter:
         from kafkaboot.observability.prometheus import CONTENT_TYPE
 
         return Response(await metrics.scrape(), media_type=CONTENT_TYPE)
+
+    @router.get("/kafka", response_class=HTMLResponse)
+    async def status_page() -> HTMLResponse:
+        """The status page: listeners, partitions, lag, rates; it refreshes itself."""
+        return HTMLResponse(page())
+
+    @router.get("/kafka/status")
+    async def status() -> dict[str, Any]:
+        """What the status page shows, as JSON."""
+        return application.status.snapshot()
 
     @router.get("/kafka/listeners")
     async def listeners() -> list[dict[str, Any]]:
@@ -121,4 +134,19 @@ def kafkaboot_app(
 
         app.router.lifespan_context = both
     app.include_router(actuator_router(application))
+    if application.settings.management.tracing.enabled:
+        _instrument(app)
     return app
+
+
+def _instrument(app: FastAPI) -> None:
+    """A SERVER span per HTTP request (opentelemetry-instrumentation-fastapi), when a tracer
+    provider is set: a request, the sends it makes and their handling form one trace."""
+    try:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        from kafkaboot.observability.tracing import tracing_configured
+    except ImportError:
+        return
+    if tracing_configured():
+        FastAPIInstrumentor.instrument_app(app)

@@ -7,17 +7,19 @@ from collections import Counter, defaultdict, deque
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from kafkaboot import (
     Acknowledgment,
     Header,
+    KafkaBootSettings,
     Offset,
     Partition,
     RebalanceListener,
     Topic,
     kafka_listener,
 )
+from kafkaboot.config.types import parse_duration
 from sample_producer_service.models import Message
 
 log = logging.getLogger("sample_consumer_service")
@@ -79,6 +81,8 @@ class Stats:
         self.first_at: float | None = None
         self.last_at: float | None = None
         """Epoch seconds of the first and the latest record handled (for drain rates)."""
+        self.last_seen: dict[str, float] = {}
+        """Per site (producer instance), epoch seconds of its latest event: the watchdog."""
 
     def add(self, message: Message, instance: str, partition: int = -1, offset: int = -1) -> None:
         self.last_at = time.time()
@@ -88,6 +92,7 @@ class Stats:
         # From the producer accepting the HTTP request to this handler (same clock here).
         self.latencies_ms.append((datetime.now(UTC) - message.timestamp).total_seconds() * 1000)
         self.per_instance[instance] += 1
+        self.last_seen[instance] = self.last_at
         if not self.customers[message.customer_id].add(message.sequence):
             self.duplicates += 1  # Redelivered: its order was checked the first time.
             return
@@ -102,7 +107,17 @@ class Stats:
         """Arrival order does not matter: concurrent requests of a customer may overtake."""
         return sum(c.gaps for c in self.customers.values())
 
-    def as_dict(self) -> dict[str, Any]:
+    def silent(self, after: float, now: float | None = None) -> dict[str, float]:
+        """Sites whose latest event is older than ``after`` seconds: how long each has
+        been silent (a site's service down, or its link to Kafka)."""
+        now = time.time() if now is None else now
+        return {
+            site: round(now - seen, 1)
+            for site, seen in sorted(self.last_seen.items())
+            if now - seen > after
+        }
+
+    def as_dict(self, silent_after: float = 300.0) -> dict[str, Any]:
         return {
             "pid": os.getpid(),  # With --workers N, each process counts its own partitions.
             "received": self.received,
@@ -116,6 +131,8 @@ class Stats:
             "latency_ms": _percentiles(list(self.latencies_ms)),
             "first_at": self.first_at,
             "last_at": self.last_at,
+            "silent_after_s": silent_after,
+            "silent_sites": self.silent(silent_after),
         }
 
 
@@ -206,8 +223,14 @@ app = FastAPI(title="sample central consumer")
 
 
 @app.get("/stats")
-async def get_stats() -> dict[str, Any]:
-    return stats.as_dict()
+async def get_stats(request: Request) -> dict[str, Any]:
+    """Counts, and the sites silent for longer than ``central.site-silent-after``."""
+    return stats.as_dict(_silent_after(request.app.state.kafkaboot.settings))
+
+
+def _silent_after(settings: KafkaBootSettings) -> float:
+    central = (settings.model_extra or {}).get("central") or {}
+    return parse_duration(central.get("site-silent-after", "5m")).total_seconds()
 
 
 @app.delete("/stats", status_code=204)

@@ -103,6 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        log_format=args.log_format,
     )
 
 
@@ -155,6 +156,12 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, help="processes sharing the port and the consumer groups"
     )
     run.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text lines, or one JSON object per line (both with the record in hand)",
+    )
     run.set_defaults(handler=_run)
 
     config = commands.add_parser("config", help="show or check the configuration")

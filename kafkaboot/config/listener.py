@@ -80,6 +80,14 @@ class ListenerProperties(Section):
     interceptors: ImportPaths = []
     """Record or batch interceptors of every listener, in order: import paths
     (``package.module:ClassOrFactoryOrObject``)."""
+    idle_event_interval: Duration | None = None
+    """Publish ``ListenerIdle`` when a listener has had no records this long."""
+    idle_partition_event_interval: Duration | None = None
+    """Publish ``PartitionIdle`` when a partition has had no records this long."""
+    monitor_interval: Duration = timedelta(seconds=30)
+    """How often a consumer that does not poll is reported (``NonResponsiveConsumer``)."""
+    no_poll_threshold: float = Field(default=3.0, gt=0)
+    """A consumer that has not polled for this many ``poll-timeout``s is not responsive."""
 
 
 class RetryTopicProperties(Section):

@@ -7,11 +7,20 @@ file runs unchanged.
 
 from __future__ import annotations
 
-from pydantic import ConfigDict
+from datetime import timedelta
+
+from pydantic import ConfigDict, field_validator
 
 from kafkaboot.config.section import Section
+from kafkaboot.config.types import Duration
 
-__all__ = ["ManagementProperties", "MetricsProperties"]
+__all__ = [
+    "HealthProperties",
+    "KafkaHealthProperties",
+    "ManagementProperties",
+    "MetricsProperties",
+    "TracingProperties",
+]
 
 
 class _SpringSection(Section):
@@ -28,7 +37,39 @@ class MetricsProperties(_SpringSection):
     prometheus-client, ``kafkaboot[metrics]``, is installed)."""
 
 
+class TracingProperties(_SpringSection):
+    """``management.tracing.*`` (Spring Boot's name)."""
+
+    enabled: bool = True
+    """Open spans for sends and handled records and propagate trace context in record
+    headers, when opentelemetry-api (``kafkaboot[otel]``) is installed and a tracer provider
+    is set before the application starts."""
+
+
+class KafkaHealthProperties(_SpringSection):
+    """``management.health.kafka.*``."""
+
+    stalled_after: Duration = timedelta(seconds=60)
+    """A partition with lag whose committed offset has not moved for this long is stalled:
+    readiness answers 503 and names it (a paused one is listed, not failed)."""
+
+    @field_validator("stalled_after")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be more than 0 (e.g. 60s)")
+        return value
+
+
+class HealthProperties(_SpringSection):
+    """``management.health.*``."""
+
+    kafka: KafkaHealthProperties = KafkaHealthProperties()
+
+
 class ManagementProperties(_SpringSection):
     """``management.*``."""
 
     metrics: MetricsProperties = MetricsProperties()
+    tracing: TracingProperties = TracingProperties()
+    health: HealthProperties = HealthProperties()

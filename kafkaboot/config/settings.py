@@ -52,6 +52,9 @@ class LoggingProperties(Section):
     repeat_interval: Duration = timedelta(seconds=30)
     """At most one line per this for each repeated aiokafka warning or error, with the
     count of those held back; 0 turns the limit off."""
+    record_context: bool = True
+    """Log lines written while a record is handled name its listener, topic, partition and
+    offset (and trace), with the handler that ``kafkaboot run`` installs."""
 
 
 class KafkaBootProperties(Section):

@@ -20,6 +20,12 @@ from kafkaboot.interceptors import ListenerInterceptor
 from kafkaboot.listener.attempts import DeliveryAttempts
 from kafkaboot.listener.binding import Invoker
 from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
+from kafkaboot.listener.events import (
+    ContainerEvent,
+    ContainerFailed,
+    ContainerStarted,
+    ContainerStopped,
+)
 from kafkaboot.listener.inflight import InFlight
 from kafkaboot.listener.lanes import LaneStatus
 from kafkaboot.listener.rebalance import SeekCallback
@@ -99,6 +105,7 @@ class ListenerContainer:
             (),
             (),
         ),
+        publish: Callable[[ContainerEvent], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.template = template
@@ -110,6 +117,9 @@ class ListenerContainer:
         self.rebalance_listener = rebalance_listener
         self.filter: Callable[[Any], bool] | None = endpoint.filter
         self._interceptors = interceptors
+        self._publish = publish or (lambda event: None)
+        self.started_at = time.monotonic()
+        """When it last started (``time.monotonic()``): idle since, before any record."""
         self.initial_seek = initial_seek
         """``kafka.listeners.<id>.seek``: where assigned partitions start."""
         self.seeked: set[TopicPartition] = set()
@@ -168,6 +178,7 @@ class ListenerContainer:
         self.failure = reason
         self.last_error = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} stopped: {reason}"
         log.error("listener %s: stopping the container: %s", self.listener_id, reason)
+        self._publish(ContainerFailed(self.listener_id, reason=reason))
         if self._stopper is None or self._stopper.done():
             self._stopper = asyncio.ensure_future(self._stop_run(self._run))
 
@@ -214,7 +225,9 @@ class ListenerContainer:
                 self._state = ContainerState.STOPPED
                 raise
             self._workers = workers
+            self.started_at = time.monotonic()
             self._state = ContainerState.PAUSED if self.paused else ContainerState.RUNNING
+            self._publish(ContainerStarted(self.listener_id))
             if self.settings.consumer_kwargs.get("enable_auto_commit"):
                 log.warning(
                     "listener %s: kafka.consumer.enable-auto-commit is true, so aiokafka "
@@ -276,6 +289,7 @@ class ListenerContainer:
             self._workers = []
             self._state = ContainerState.STOPPED
             log.info("listener %s stopped", self.listener_id)
+            self._publish(ContainerStopped(self.listener_id))
 
     async def __aenter__(self) -> ListenerContainer:
         await self.start()

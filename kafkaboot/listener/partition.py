@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import operator
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TypeAlias
@@ -43,6 +44,7 @@ class PartitionState:
         "_open",
         "_outstanding",
         "_start",
+        "assigned_at",
         "closing",
         "committed",
         "epoch",
@@ -52,6 +54,7 @@ class PartitionState:
         "paused_until",
         "position",
         "ready",
+        "records_at",
         "recovered",
         "runs",
         "tp",
@@ -93,6 +96,9 @@ class PartitionState:
         """Manual modes: each outstanding record's delivery epoch."""
         self._acked: set[int] = set()
         """Manual modes: acknowledged out of order, waiting for the records before them."""
+        self.assigned_at = time.monotonic()
+        self.records_at: float | None = None
+        """``time.monotonic()`` when records last came (partition idle events)."""
         self.runs: deque[list[Record]] = deque()
         """The fetched runs of records handed out and not all finished, oldest first:
         where the age of the oldest unfinished record (the lag in seconds) comes from."""
@@ -114,6 +120,7 @@ class PartitionState:
 
     def took(self, records: list[Record]) -> None:
         """``records`` (a fetched run, in offset order) were handed out."""
+        self.records_at = time.monotonic()
         self.runs.append(records)
         if len(self.runs) > 1:
             self._prune_runs()

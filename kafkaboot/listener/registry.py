@@ -8,6 +8,7 @@ import inspect
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 from kafkaboot.config.placeholders import UnresolvedPlaceholder, resolve_text
@@ -33,6 +34,7 @@ from kafkaboot.listener.binding import bind
 from kafkaboot.listener.container import ListenerContainer
 from kafkaboot.listener.decorator import SEND_TO_ATTRIBUTE, declared_endpoints, kafka_listener
 from kafkaboot.listener.endpoint import ListenerEndpoint
+from kafkaboot.listener.events import ContainerEvent, ContainerEvents
 from kafkaboot.listener.overrides import ConfiguredListeners
 from kafkaboot.listener.settings import ContainerSettings, Ordering
 from kafkaboot.serialization import Deserializer, deserializer_for
@@ -81,6 +83,8 @@ class ListenerRegistry:
             self.settings.kafka.listener.interceptors, "kafka.listener.interceptors"
         )
         self._interceptors = list(self._configured_interceptors)
+        self.events = ContainerEvents(lambda: list(self._containers.values()))
+        """Container events: ``on_event`` / ``event_listener`` register callbacks."""
         """Every listener's interceptors (in code, then ``kafka.listener.interceptors``),
         before each listener's own; containers see later additions too."""
         self._derived_topics: list[tuple[str, list[str]]] = []
@@ -104,6 +108,17 @@ class ListenerRegistry:
             )
         before_configured = len(self._interceptors) - len(self._configured_interceptors)
         self._interceptors.insert(0 if first else before_configured, interceptor)
+
+    def on_event(self, callback: Callable[[Any], Any], *kinds: type[ContainerEvent]) -> None:
+        """Call ``callback(event)`` for container events of ``kinds`` (default: all); see
+        :mod:`kafkaboot.listener.events`."""
+        self.events.on_event(callback, *kinds)
+
+    def event_listener(
+        self, *kinds: type[ContainerEvent]
+    ) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+        """Decorator form of :meth:`on_event`."""
+        return self.events.event_listener(*kinds)
 
     @property
     def interceptors(self) -> list[ListenerInterceptor]:
@@ -251,6 +266,7 @@ class ListenerRegistry:
             not_before=not_before,
             initial_seek=self._configured.seeks.get(listener_id),
             interceptors=(self._interceptors, own),
+            publish=self.events.publish,
         )
         self._containers[listener_id] = container
         return container
@@ -360,6 +376,10 @@ class ListenerRegistry:
             transaction_id_prefix=self._transaction_prefix(group_id),
             ordering=Ordering(endpoint.ordering or listener.ordering),
             max_in_flight=endpoint.max_in_flight or listener.max_in_flight,
+            idle_event_interval=_seconds(listener.idle_event_interval),
+            idle_partition_event_interval=_seconds(listener.idle_partition_event_interval),
+            monitor_interval=to_ms(listener.monitor_interval) / 1000,
+            no_poll_threshold=listener.no_poll_threshold,
         )
 
     def _transaction_prefix(self, group_id: str | None) -> str | None:
@@ -445,6 +465,7 @@ class ListenerRegistry:
         ]
         if self._derived_topics:
             await self._create_derived_topics()
+        self.events.start()
         results = await asyncio.gather(*(c.start() for c in chosen), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
@@ -461,6 +482,7 @@ class ListenerRegistry:
         await asyncio.gather(
             *(c.stop(timeout) for c in self._containers.values()), return_exceptions=True
         )
+        await self.events.stop()
 
     async def __aenter__(self) -> ListenerRegistry:
         await self.start()
@@ -468,6 +490,10 @@ class ListenerRegistry:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def _seconds(duration: timedelta | None) -> float | None:
+    return None if duration is None else to_ms(duration) / 1000
 
 
 def _same_class(function: Any, method: Any) -> bool:

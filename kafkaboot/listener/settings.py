@@ -56,6 +56,14 @@ class ContainerSettings:
     ordering: Ordering = Ordering.PARTITION
     max_in_flight: int = 256
     """With ``ordering`` key or none: records taken and not finished, at most."""
+    idle_event_interval: float | None = None
+    """Seconds without records before a ``ListenerIdle`` event (``None``: never)."""
+    idle_partition_event_interval: float | None = None
+    """The same for each partition (``PartitionIdle``)."""
+    monitor_interval: float = 30.0
+    """How often a consumer that does not poll is reported (``NonResponsiveConsumer``)."""
+    no_poll_threshold: float = 3.0
+    """A consumer that has not polled for this many ``poll_timeout``s is not responsive."""
 
     @property
     def transactional(self) -> bool:

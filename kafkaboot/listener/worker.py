@@ -58,6 +58,8 @@ class ConsumerWorker:
         """Epoch seconds of the latest completed poll (shown in the listener status)."""
         self.polled_at: float | None = None
         """The same on the monotonic clock, for comparisons a clock step must not upset."""
+        self.records_at: float | None = None
+        """``time.monotonic()`` of the latest poll that brought records (idle events)."""
         self._settings = settings = container.settings
         self.outcomes = Outcomes(
             consumer,
@@ -73,7 +75,11 @@ class ConsumerWorker:
         record_hooks, batch_hooks, error_hooks = listener_hooks(
             container.interceptors,
             ListenerInfo(
-                container.listener_id, settings.group_id, settings.batch, settings.concurrent
+                container.listener_id,
+                settings.group_id,
+                settings.batch,
+                settings.concurrent,
+                threaded=not container.invoker.is_async,
             ),
         )
         self.outcomes.observer = error_hooks
@@ -285,6 +291,7 @@ class ConsumerWorker:
                 self._poll_backoff.succeeded()
             self.last_poll, self.polled_at = time.time(), time.monotonic()
             if batches:
+                self.records_at = self.polled_at
                 self._idle.clear()
                 try:
                     await self._dispatch(batches, hold=room == 0)

@@ -88,6 +88,15 @@ class KafkaBootCollector(Collector):
                     counters[name].add_metric([*who, topic], float(getattr(stats, name)))
         yield timer
         yield from counters.values()
+        events = CounterMetricFamily(
+            "kafkaboot_listener_events",
+            "Container events published (container_started, listener_idle, "
+            "non_responsive_consumer, ...)",
+            labels=["listener", "event"],
+        )
+        for (listener, event), count in list(self._series.events.items()):
+            events.add_metric([listener, event], float(count))
+        yield events
 
     def _container_families(self, containers: list[Any]) -> Iterator[Metric]:
         state = GaugeMetricFamily(

@@ -23,11 +23,13 @@ from kafkaboot.interceptors import (
 
 if TYPE_CHECKING:
     from kafkaboot.errorhandling.handler import Recovery
+    from kafkaboot.listener.events import ContainerEvent
     from kafkaboot.records import ProducerRecord, SendResult
 
 __all__ = [
     "BUCKETS",
     "BatchListenerMetrics",
+    "Counts",
     "ListenerMetrics",
     "ListenerSeries",
     "Series",
@@ -161,10 +163,16 @@ class ListenerSeries:
 
 
 class Series:
-    """The listener series of one application, by listener id."""
+    """The listener series of one application, by listener id, and its container events."""
 
     def __init__(self) -> None:
         self.listeners: dict[str, ListenerSeries] = {}
+        self.events: dict[tuple[str, str], int] = {}
+        """(listener id, event name) → how many were published."""
+
+    def count_event(self, event: ContainerEvent) -> None:
+        key = (event.listener_id, event.name)
+        self.events[key] = self.events.get(key, 0) + 1
 
     def of(self, listener_id: str, group_id: str | None) -> ListenerSeries:
         series = self.listeners.get(listener_id)
@@ -194,21 +202,24 @@ class _RecordObserver(RecordInterceptor):
 
     def __init__(self, series: ListenerSeries) -> None:
         self._series = series
-        self._topics = series.topics
         self._start = 0.0
+        self._topic = ""
+        self._timer = Timer()  # Replaced on the first record: the timer of its topic.
 
     def intercept(self, record: Record, consumer: Any) -> Record:
         self._start = _clock()
         return record
 
-    def success(self, record: Record, consumer: Any) -> None:
+    def success(self, record: Record, consumer: Any, _bounds: tuple[float, ...] = _BOUNDS) -> None:
         elapsed = _clock() - self._start
-        stats = self._topics.get(record.topic)
-        if stats is None:
-            stats = self._series.topic(record.topic)
-        timer = stats.success
+        topic = record.topic
+        if topic == self._topic:
+            timer = self._timer
+        else:
+            timer = self._timer = self._series.topic(topic).success
+            self._topic = topic
         index = 0
-        while elapsed > _BOUNDS[index]:
+        while elapsed > _bounds[index]:
             index += 1
         timer.counts[index] += 1
         timer.total += elapsed
@@ -235,7 +246,7 @@ class _ConcurrentRecordObserver(_RecordObserver):
         _started.set(_clock())
         return record
 
-    def success(self, record: Record, consumer: Any) -> None:
+    def success(self, record: Record, consumer: Any, _bounds: tuple[float, ...] = _BOUNDS) -> None:
         self._series.topic(record.topic).success.observe(_clock() - _started.get(_clock()))
 
     def failure(self, record: Record, exception: BaseException, consumer: Any) -> None:
@@ -342,3 +353,22 @@ class TemplateMetrics(ProducerInterceptor):
             if timer is None:
                 timer = stats.failures[name] = Timer()
             timer.observe(_clock() - started)
+
+
+class Counts:
+    """What an application counts: its listeners (by listener id and topic) and its
+    template's sends. Needs no extra; Prometheus (``kafkaboot[metrics]``) and the status
+    page read it."""
+
+    def __init__(self) -> None:
+        self.series = Series()
+        self.template = TemplateMetrics()
+
+    def install(self, listeners: Any, template: Any) -> Counts:
+        """Count ``listeners``' (a registry's) records and events, first among their
+        interceptors (so the timers include the others), and ``template``'s sends."""
+        listeners.on_event(self.series.count_event)
+        listeners.add_interceptor(BatchListenerMetrics(self.series), first=True)
+        listeners.add_interceptor(ListenerMetrics(self.series), first=True)
+        template.add_interceptor(self.template)
+        return self

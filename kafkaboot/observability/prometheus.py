@@ -10,12 +10,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from kafkaboot.observability.export import KafkaBootCollector
 from kafkaboot.observability.lag import LagProbe
-from kafkaboot.observability.metrics import (
-    BatchListenerMetrics,
-    ListenerMetrics,
-    Series,
-    TemplateMetrics,
-)
+from kafkaboot.observability.metrics import Counts
 from kafkaboot.observability.workers import worker_exposition
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
@@ -24,25 +19,34 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 class Metrics:
-    """Counts what a registry's listeners and a template do, and exports it.
+    """Exports what a registry's listeners and a template do, in Prometheus's format.
 
-    The listener interceptors go first in the registry (they time what later interceptors
-    do too), the producer interceptor last in the template. ``registry`` holds kafkaboot's
-    families; the scrape also shows prometheus-client's default registry (process metrics
-    and the service's own).
+    Args:
+        listeners: the listener registry.
+        template: the template.
+        lag: the lag probe (default: a new one).
+        counts: what is counted (default: new counts, installed on ``listeners`` and
+            ``template``).
+
+    ``registry`` holds kafkaboot's families; the scrape also shows prometheus-client's
+    default registry (process metrics and the service's own).
     """
 
-    def __init__(self, listeners: Any, template: Any) -> None:
-        series = Series()
-        self.template = TemplateMetrics()
-        self.lag = LagProbe()
+    def __init__(
+        self,
+        listeners: Any,
+        template: Any,
+        lag: LagProbe | None = None,
+        counts: Counts | None = None,
+    ) -> None:
+        self.counts = counts or Counts().install(listeners, template)
+        self.lag = lag or LagProbe()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(
-            KafkaBootCollector(series, self.template, lambda: list(listeners), self.lag)
+            KafkaBootCollector(
+                self.counts.series, self.counts.template, lambda: list(listeners), self.lag
+            )
         )
-        listeners.add_interceptor(BatchListenerMetrics(series), first=True)
-        listeners.add_interceptor(ListenerMetrics(series), first=True)
-        template.add_interceptor(self.template)
         self.workers = worker_exposition(self.exposition)
         """Under ``kafkaboot run --workers N``: this worker's part in the one scrape."""
 

@@ -88,7 +88,10 @@ async def test_run_serves_http_consumes_reports_health_and_stops_cleanly(kafka_b
     )
     try:
         await wait_ready(port, process)
-        assert (await get(port, "/actuator/health")).json() == {"status": "UP"}
+        assert (await get(port, "/actuator/health")).json() == {
+            "status": "UP",
+            "components": {"kafka": {"status": "UP"}},
+        }
         for value in ("a", "b"):
             assert (await post(port, f"/publish/{value}")).status_code == 200
         await wait_for(

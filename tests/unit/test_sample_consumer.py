@@ -149,3 +149,12 @@ def test_the_journal_records_every_handled_event_durably(tmp_path, monkeypatch):
         asyncio.run(invoker.call(record, Acknowledgment(), None))
     lines = (tmp_path / "handled.log").read_text().splitlines()
     assert [line.split()[:4] for line in lines] == [["c-1", "7", "3", "0"], ["c-1", "8", "3", "1"]]
+
+
+def test_sites_silent_longer_than_the_limit_are_listed():
+    from sample_consumer_service.listeners import Stats
+
+    stats = Stats()
+    stats.last_seen = {"site-1": 1000.0, "site-2": 1290.0, "site-3": 1100.0}
+    assert stats.silent(after=150.0, now=1300.0) == {"site-1": 300.0, "site-3": 200.0}
+    assert stats.silent(after=500.0, now=1300.0) == {}
