@@ -8,13 +8,10 @@ import inspect
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
-from datetime import timedelta
 from typing import Any
 
 from kafkaboot.config.placeholders import UnresolvedPlaceholder, resolve_text
-from kafkaboot.config.properties import map_properties, validate_properties
 from kafkaboot.config.settings import KafkaBootSettings
-from kafkaboot.config.types import to_ms
 from kafkaboot.errorhandling.backoff import FixedBackOff
 from kafkaboot.errorhandling.configured import error_handler_from
 from kafkaboot.errorhandling.handler import DefaultErrorHandler, ErrorHandler
@@ -29,14 +26,13 @@ from kafkaboot.errorhandling.retry_topics import (
 from kafkaboot.errorhandling.topics import TopicCreator
 from kafkaboot.errors import KafkaBootError, ListenerDefinitionError
 from kafkaboot.interceptors import ListenerInterceptor
-from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.binding import bind
 from kafkaboot.listener.container import ListenerContainer
 from kafkaboot.listener.decorator import SEND_TO_ATTRIBUTE, declared_endpoints, kafka_listener
 from kafkaboot.listener.endpoint import ListenerEndpoint
 from kafkaboot.listener.events import ContainerEvent, ContainerEvents
 from kafkaboot.listener.overrides import ConfiguredListeners
-from kafkaboot.listener.settings import ContainerSettings, Ordering
+from kafkaboot.listener.settings import ContainerSettings, effective_settings
 from kafkaboot.serialization import Deserializer, deserializer_for
 
 __all__ = ["ListenerRegistry"]
@@ -340,47 +336,8 @@ class ListenerRegistry:
         )
 
     def _container_settings(self, endpoint: ListenerEndpoint) -> ContainerSettings:
-        kafka = self.settings.kafka
-        listener, consumer = kafka.listener, kafka.consumer
-        group_id = endpoint.group_id or consumer.group_id
-        if group_id is None and not endpoint.partitions:
-            raise ListenerDefinitionError(
-                f"listener {endpoint.listener_id}: a group subscription needs a group id; pass "
-                "group_id=... or set kafka.consumer.group-id"
-            )
-        try:
-            extra = map_properties(validate_properties(dict(endpoint.properties)), "consumer")
-        except ValueError as exc:
-            raise ListenerDefinitionError(
-                f"listener {endpoint.listener_id}: properties: {exc}"
-            ) from None
-        kwargs = kafka.consumer_kwargs() | extra
-        kwargs.pop("client_id", None)
-        kwargs.pop("group_id", None)
-        prefix = endpoint.client_id_prefix or consumer.client_id or kafka.client_id
-        return ContainerSettings(
-            group_id=group_id,
-            concurrency=endpoint.concurrency or listener.concurrency or 1,
-            ack_mode=AckMode(endpoint.ack_mode or listener.ack_mode),
-            ack_count=endpoint.ack_count or listener.ack_count,
-            ack_time=to_ms(endpoint.ack_time or listener.ack_time) / 1000,
-            poll_timeout=to_ms(listener.poll_timeout) / 1000,
-            shutdown_timeout=to_ms(listener.shutdown_timeout) / 1000,
-            auto_startup=listener.auto_startup
-            if endpoint.auto_startup is None
-            else endpoint.auto_startup,
-            batch=(listener.type == "batch") if endpoint.batch is None else endpoint.batch,
-            consumer_kwargs=kwargs,
-            client_id_prefix=prefix or f"kafkaboot-{endpoint.listener_id.rsplit('.', 1)[-1]}",
-            missing_topics_fatal=listener.missing_topics_fatal,
-            transaction_id_prefix=self._transaction_prefix(group_id),
-            ordering=Ordering(endpoint.ordering or listener.ordering),
-            max_in_flight=endpoint.max_in_flight or listener.max_in_flight,
-            idle_event_interval=_seconds(listener.idle_event_interval),
-            idle_partition_event_interval=_seconds(listener.idle_partition_event_interval),
-            monitor_interval=to_ms(listener.monitor_interval) / 1000,
-            no_poll_threshold=listener.no_poll_threshold,
-        )
+        group_id = endpoint.group_id or self.settings.kafka.consumer.group_id
+        return effective_settings(endpoint, self.settings, self._transaction_prefix(group_id))
 
     def _transaction_prefix(self, group_id: str | None) -> str | None:
         """Listeners run in transactions when the template is transactional (as Spring Boot
@@ -490,10 +447,6 @@ class ListenerRegistry:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-
-def _seconds(duration: timedelta | None) -> float | None:
-    return None if duration is None else to_ms(duration) / 1000
 
 
 def _same_class(function: Any, method: Any) -> bool:

@@ -6,10 +6,15 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import TopicPartition
 
+from kafkaboot.config.properties import map_properties, validate_properties
+from kafkaboot.config.settings import KafkaBootSettings
+from kafkaboot.config.types import to_ms
+from kafkaboot.errors import ListenerDefinitionError
 from kafkaboot.listener.acks import AckMode
 
 if TYPE_CHECKING:
@@ -19,7 +24,7 @@ if TYPE_CHECKING:
     from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
     from kafkaboot.listener.inflight import InFlight
 
-__all__ = ["ContainerSettings", "Listener", "Ordering"]
+__all__ = ["ContainerSettings", "Listener", "Ordering", "effective_settings"]
 
 
 class Ordering(enum.Enum):
@@ -143,3 +148,59 @@ class Listener(Protocol):
     def record_error(self, error: BaseException) -> None: ...
 
     def fail(self, reason: str) -> None: ...
+
+
+def effective_settings(
+    endpoint: ListenerEndpoint, settings: KafkaBootSettings, transaction_id_prefix: str | None
+) -> ContainerSettings:
+    """A listener's options: the endpoint's (its decorator and ``kafka.listeners.<id>``),
+    else ``kafka.listener.*`` / ``kafka.consumer.*``, else the defaults.
+
+    Raises:
+    ListenerDefinitionError: no group id for a subscription, or bad raw properties.
+    """
+    kafka = settings.kafka
+    listener, consumer = kafka.listener, kafka.consumer
+    group_id = endpoint.group_id or consumer.group_id
+    if group_id is None and not endpoint.partitions:
+        raise ListenerDefinitionError(
+            f"listener {endpoint.listener_id}: a group subscription needs a group id; pass "
+            "group_id=... or set kafka.consumer.group-id"
+        )
+    try:
+        extra = map_properties(validate_properties(dict(endpoint.properties)), "consumer")
+    except ValueError as exc:
+        raise ListenerDefinitionError(
+            f"listener {endpoint.listener_id}: properties: {exc}"
+        ) from None
+    kwargs = kafka.consumer_kwargs() | extra
+    kwargs.pop("client_id", None)
+    kwargs.pop("group_id", None)
+    prefix = endpoint.client_id_prefix or consumer.client_id or kafka.client_id
+    return ContainerSettings(
+        group_id=group_id,
+        concurrency=endpoint.concurrency or listener.concurrency or 1,
+        ack_mode=AckMode(endpoint.ack_mode or listener.ack_mode),
+        ack_count=endpoint.ack_count or listener.ack_count,
+        ack_time=to_ms(endpoint.ack_time or listener.ack_time) / 1000,
+        poll_timeout=to_ms(listener.poll_timeout) / 1000,
+        shutdown_timeout=to_ms(listener.shutdown_timeout) / 1000,
+        auto_startup=listener.auto_startup
+        if endpoint.auto_startup is None
+        else endpoint.auto_startup,
+        batch=(listener.type == "batch") if endpoint.batch is None else endpoint.batch,
+        consumer_kwargs=kwargs,
+        client_id_prefix=prefix or f"kafkaboot-{endpoint.listener_id.rsplit('.', 1)[-1]}",
+        missing_topics_fatal=listener.missing_topics_fatal,
+        transaction_id_prefix=transaction_id_prefix,
+        ordering=Ordering(endpoint.ordering or listener.ordering),
+        max_in_flight=endpoint.max_in_flight or listener.max_in_flight,
+        idle_event_interval=_seconds(listener.idle_event_interval),
+        idle_partition_event_interval=_seconds(listener.idle_partition_event_interval),
+        monitor_interval=to_ms(listener.monitor_interval) / 1000,
+        no_poll_threshold=listener.no_poll_threshold,
+    )
+
+
+def _seconds(duration: timedelta | None) -> float | None:
+    return None if duration is None else to_ms(duration) / 1000

@@ -72,6 +72,7 @@ class LagProbe:
         now, wall = time.monotonic(), time.time()
         found: list[PartitionLag] = []
         seen: set[tuple[str, TopicPartition]] = set()
+        consumers: set[int] = set()
         for container in containers:
             group = container.settings.group_id or ""
             committed_only = (
@@ -79,6 +80,7 @@ class LagProbe:
             )
             for worker in container.workers:
                 consumer = worker.consumer
+                consumers.add(id(consumer))
                 stale: list[TopicPartition] = []
                 paused = _paused(consumer) | _held(container, worker)
                 for state in list(worker.book):
@@ -114,7 +116,18 @@ class LagProbe:
         for key in list(self._since):
             if key not in seen:
                 del self._since[key]
+        self._forget_other_consumers(consumers)
         return found
+
+    def _forget_other_consumers(self, consumers: set[int]) -> None:
+        """Drop what is remembered of consumers that are gone (a container restarted)."""
+        for key in [k for k in self._ends if k[0] not in consumers]:
+            del self._ends[key]
+        for consumer in [c for c in self._asked if c not in consumers]:
+            del self._asked[consumer]
+        for consumer in [c for c in self._asking if c not in consumers]:
+            if self._asking[consumer].done():
+                del self._asking[consumer]
 
     def _end_offset(
         self,

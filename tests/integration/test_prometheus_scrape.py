@@ -114,7 +114,7 @@ async def wait_ready(port, service, timeout=60):
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
         while time.monotonic() < deadline:
-            assert service.poll() is None, service.output
+            assert service.poll() is None, service.output()
             try:
                 if (await client.get("/actuator/health/readiness")).status_code == 200:
                     return

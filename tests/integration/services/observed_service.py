@@ -1,7 +1,8 @@
-"""A service for the metrics tests under `kafkaboot run`: a listener whose "bad" records
-fail (and go to the dead-letter topic, as configured), and HTTP endpoints that pause and
-resume it."""
+"""A service for the observability tests under `kafkaboot run`: a listener whose "bad"
+records fail (and go to the dead-letter topic, as configured) and whose "log" records write
+a log line, and HTTP endpoints that pause and resume it."""
 
+import logging
 import os
 
 from fastapi import FastAPI, Request
@@ -9,6 +10,7 @@ from fastapi import FastAPI, Request
 from kafkaboot import kafka_listener
 
 TOPIC = os.environ.get("SERVICE_TOPIC", "events")
+log = logging.getLogger("observed")
 
 app = FastAPI()
 
@@ -29,3 +31,5 @@ async def resume(request: Request) -> dict[str, str]:
 async def on_value(value: str) -> None:
     if value.startswith("bad"):
         raise ValueError(f"{value} is bad")
+    if value.startswith("log"):
+        log.warning("asked to log %s", value)

@@ -2,7 +2,7 @@
 
 from typing import ClassVar
 
-from kafkaboot import ErrorAction, RebalanceListener
+from kafkaboot import ErrorAction, ProducerInterceptor, RebalanceListener, RecordInterceptor
 
 
 class RecordingRebalance(RebalanceListener):
@@ -25,3 +25,14 @@ def make_rebalance_listener():
 
 
 NOT_A_LISTENER = 42
+
+
+class AuditInterceptor(RecordInterceptor):
+    """For the import-path tests: a record interceptor named in application.yml."""
+
+
+class StampInterceptor(ProducerInterceptor):
+    """For the import-path tests: a producer interceptor named in application.yml."""
+
+
+AUDIT = AuditInterceptor()

@@ -176,3 +176,73 @@ def test_seek_requests():
     expected = (datetime.now(UTC) - timedelta(hours=2)).timestamp() * 1000
     assert abs(ago_ms - expected) < 5_000
     assert kinds(to="offset", offsets={3: 77}) == [("offset", (p3,), 77)]
+
+
+def test_interceptors_by_import_path_in_order(tmp_path):
+    from tests.integration.services import probes
+
+    yaml_text = """
+        kafka:
+          listener:
+            interceptors: tests.integration.services.probes:AuditInterceptor
+          listeners:
+            billing:
+              interceptors: [tests.integration.services.probes:AUDIT]
+        """
+    r = registry(yaml_text, tmp_path=tmp_path)
+    first = probes.AuditInterceptor()
+    r.add_interceptor(first)  # In code: before kafka.listener.interceptors.
+    own = probes.AuditInterceptor()
+    r.listener("orders", group_id="g", id="billing", interceptors=[own])(handler)
+    r.listener("orders", group_id="g", id="other")(handler)
+    everyone, configured = r.interceptors
+    assert everyone is first
+    assert isinstance(configured, probes.AuditInterceptor)
+    assert r.get("billing").interceptors == (first, configured, own, probes.AUDIT)
+    assert r.get("other").interceptors == (first, configured)
+
+
+def test_template_interceptors_by_import_path(tmp_path):
+    from kafkaboot.template import KafkaTemplate
+    from tests.integration.services import probes
+
+    path = tmp_path / "application.yml"
+    stamp_path = "tests.integration.services.probes:StampInterceptor"
+    path.write_text(f"kafka:\n  template:\n    interceptors: {stamp_path}\n")
+    template = KafkaTemplate(load_settings(path, environ={}))
+    [stamp] = template.interceptors
+    assert isinstance(stamp, probes.StampInterceptor)
+
+
+@pytest.mark.parametrize(
+    ("where", "path", "message"),
+    [
+        (
+            "listener",
+            "tests.integration.services.probes:RecordingRebalance",
+            "not a listener interceptor",
+        ),
+        ("listener", "no_such_module_xyz:Thing", "cannot import module"),
+        (
+            "template",
+            "tests.integration.services.probes:AuditInterceptor",
+            "not a producer interceptor",
+        ),
+    ],
+)
+def test_a_wrong_interceptor_path_names_the_key_and_the_fix(tmp_path, where, path, message):
+    from kafkaboot.template import KafkaTemplate
+
+    config = tmp_path / "application.yml"
+    config.write_text(f"kafka:\n  {where}:\n    interceptors: ['{path}']\n")
+    settings = load_settings(config, environ={})
+    build = (
+        (lambda: ListenerRegistry(settings, environ={}))
+        if where == "listener"
+        else (lambda: KafkaTemplate(settings))
+    )
+    with pytest.raises((ListenerDefinitionError, ConfigurationError), match=message) as error:
+        build()
+    assert f"kafka.{where}.interceptors" in str(error.value)
+    if "not a" in message:
+        assert "subclass kafkaboot." in str(error.value)  # What to write instead.
