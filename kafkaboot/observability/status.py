@@ -87,16 +87,31 @@ class StatusBoard:
         if counts is None:
             return
         now = time.time() if now is None else now
-        for listener_id, series in list(counts.series.listeners.items()):
-            handled = failed = 0
-            for stats in list(series.topics.values()):
-                handled += stats.handled
-                failed += sum(timer.count for timer in stats.failures.values())
-            samples = self._samples.setdefault(listener_id, deque(maxlen=_SAMPLES))
-            samples.append((now, handled, failed))
+        for listener_id in list(counts.series.listeners):
+            totals = self._totals(listener_id)
+            if totals is not None:
+                samples = self._samples.setdefault(listener_id, deque(maxlen=_SAMPLES))
+                samples.append((now, *totals))
 
-    def _rates(self, listener_id: str) -> tuple[list[float], list[float]]:
+    def _totals(self, listener_id: str) -> tuple[int, int] | None:
+        """A listener's records handled and failures so far (``None``: not counted)."""
+        counts = self._application.counts
+        series = None if counts is None else counts.series.listeners.get(listener_id)
+        if series is None:
+            return None
+        handled = failed = 0
+        for stats in list(series.topics.values()):
+            handled += stats.handled
+            failed += sum(timer.count for timer in stats.failures.values())
+        return handled, failed
+
+    def _rates(self, listener_id: str, now: float) -> tuple[list[float], list[float]]:
+        """Records handled and failures per second between samples, and from the latest
+        sample to ``now`` (the page shows the current rate, not one up to 5 s old)."""
         samples = list(self._samples.get(listener_id, ()))
+        live = self._totals(listener_id)
+        if samples and live is not None and now - samples[-1][0] >= 1.0:
+            samples.append((now, *live))
         handled, failed = [], []
         for (t0, h0, f0), (t1, h1, f1) in itertools.pairwise(samples):
             span = max(t1 - t0, 1e-9)
@@ -126,8 +141,9 @@ class StatusBoard:
                 }
             )
         listeners = []
+        now = time.time()
         for container in application.registry:
-            handled, failed = self._rates(container.listener_id)
+            handled, failed = self._rates(container.listener_id, now)
             partitions = sorted(
                 by_listener.get(container.listener_id, []),
                 key=lambda p: (p["topic"], p["partition"]),

@@ -1,5 +1,5 @@
 """The status page at /actuator/kafka, rendered by a real browser (Debian's headless
-Chromium): it shows the listener and the lag of a paused listener. With
+Chromium): it shows the listener, its rate charts, and the lag of a paused listener. With
 KAFKABOOT_SCREENSHOT=path the test also saves the screenshot that docs/observability.md
 shows (docs/images/status-page.png)."""
 
@@ -72,6 +72,17 @@ async def test_the_page_shows_the_listener_and_a_paused_listeners_lag(kafka_boot
     )
     try:
         await wait_ready(port, service)
+        # Traffic for two sampling intervals (5 s each), a failing record now and then, so
+        # that the charts of handled records and errors have points to draw.
+        for n in range(22):
+            values = [b"ok-%d-%d" % (n, i) for i in range(25)]
+            if n % 4 == 0:
+                values.append(b"bad-%d" % n)  # Dead-lettered at once: an error per second.
+            await produce(kafka_bootstrap, topic, values, partitions=2)
+            await asyncio.sleep(0.5)
+        [listener] = (await status(port))["listeners"]
+        assert max(listener["handled_per_s"]) > 0, listener
+        assert max(listener["errors_per_s"]) > 0, listener
         await post(port, "/pause")
         await produce(kafka_bootstrap, topic, [b"late-%d" % n for n in range(40)])
         deadline = time.monotonic() + 30
@@ -90,6 +101,7 @@ async def test_the_page_shows_the_listener_and_a_paused_listeners_lag(kafka_boot
         row = dom.stdout.split(f'data-partition="{topic}-0"', 1)[1].split("</tr>", 1)[0]
         assert '<td class="lag">40</td>' in row
         assert "paused" in row
+        assert dom.stdout.count("<polyline") == 2  # The handled and error charts.
         picture = Path(os.environ.get("KAFKABOOT_SCREENSHOT") or tmp_path / "status-page.png")
         shot = chromium(tmp_path, f"--screenshot={picture}", "--window-size=1100,700", url)
         assert shot.returncode == 0, shot.stderr[-2000:]
