@@ -88,6 +88,26 @@ def _key(key: Any) -> str | None:
     return None
 
 
+def _attributes(operation: str, destination: str, group_id: str | None = None) -> dict[str, Any]:
+    """The messaging attributes every span has (consumer spans: with the group)."""
+    attributes: dict[str, Any] = {
+        "messaging.system": "kafka",
+        "messaging.operation.type": operation,
+        "messaging.operation.name": operation,
+        "messaging.destination.name": destination,
+    }
+    if group_id is not None:
+        attributes["messaging.consumer.group.name"] = group_id
+    return attributes
+
+
+def _failed(span: Any, error: BaseException) -> None:
+    """Mark ``span`` as failed by ``error`` (semantic conventions: ``error.type``)."""
+    span.record_exception(error)
+    span.set_attribute("error.type", type(error).__qualname__)
+    span.set_status(Status(StatusCode.ERROR, str(error)))
+
+
 def _headers(given: Any) -> list[tuple[str, Any]]:
     if not given:
         return []
@@ -106,12 +126,7 @@ class TracingProducerInterceptor(ProducerInterceptor):
         self._spans: dict[int, Any] = {}
 
     def on_send(self, record: ProducerRecord) -> ProducerRecord:
-        attributes: dict[str, Any] = {
-            "messaging.system": "kafka",
-            "messaging.operation.type": "send",
-            "messaging.operation.name": "send",
-            "messaging.destination.name": record.topic,
-        }
+        attributes = _attributes("send", record.topic)
         key = _key(record.key)
         if key is not None:
             attributes["messaging.kafka.message.key"] = key
@@ -148,9 +163,7 @@ class TracingProducerInterceptor(ProducerInterceptor):
             if result.serialized_size >= 0:
                 span.set_attribute("messaging.message.body.size", result.serialized_size)
         if error is not None:
-            span.record_exception(error)
-            span.set_attribute("error.type", type(error).__qualname__)
-            span.set_status(Status(StatusCode.ERROR, str(error)))
+            _failed(span, error)
         span.end()
 
 
@@ -169,16 +182,11 @@ class TracingRecordInterceptor(RecordInterceptor):
 
     def intercept(self, record: Record, consumer: Any) -> Record:
         parent = propagate.extract(record.headers or (), getter=_getter)
-        attributes: dict[str, Any] = {
-            "messaging.system": "kafka",
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
-            "messaging.destination.name": record.topic,
+        attributes = _attributes("process", record.topic, self._group_id)
+        attributes |= {
             "messaging.destination.partition.id": str(record.partition),
             "messaging.kafka.offset": record.offset,
         }
-        if self._group_id is not None:
-            attributes["messaging.consumer.group.name"] = self._group_id
         key = _key(record.key)
         if key is not None:
             attributes["messaging.kafka.message.key"] = key
@@ -196,10 +204,7 @@ class TracingRecordInterceptor(RecordInterceptor):
     def failure(self, record: Record, exception: BaseException, consumer: Any) -> None:
         held = _current.get()
         if held is not None:
-            span = held[0]
-            span.record_exception(exception)
-            span.set_attribute("error.type", type(exception).__qualname__)
-            span.set_status(Status(StatusCode.ERROR, str(exception)))
+            _failed(held[0], exception)
 
     def after_record(self, record: Record, consumer: Any) -> None:
         held = _current.get()
@@ -233,15 +238,9 @@ class TracingBatchInterceptor(BatchInterceptor):
             if linked.is_valid:
                 links.append(Link(linked))
         topics = sorted({r.topic for r in records})
-        attributes: dict[str, Any] = {
-            "messaging.system": "kafka",
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
-            "messaging.destination.name": topics[0] if len(topics) == 1 else ",".join(topics),
-            "messaging.batch.message_count": len(records),
-        }
-        if self._group_id is not None:
-            attributes["messaging.consumer.group.name"] = self._group_id
+        destination = topics[0] if len(topics) == 1 else ",".join(topics)
+        attributes = _attributes("process", destination, self._group_id)
+        attributes["messaging.batch.message_count"] = len(records)
         span = self._tracer.start_span(
             f"process {attributes['messaging.destination.name']}",
             kind=SpanKind.CONSUMER,
@@ -265,8 +264,6 @@ class TracingBatchInterceptor(BatchInterceptor):
         _current.set(None)
         span, token = held
         if exception is not None:
-            span.record_exception(exception)
-            span.set_attribute("error.type", type(exception).__qualname__)
-            span.set_status(Status(StatusCode.ERROR, str(exception)))
+            _failed(span, exception)
         span.end()
         otel_context.detach(token)  # type: ignore[arg-type]
