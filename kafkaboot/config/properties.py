@@ -165,11 +165,15 @@ KAFKABOOT_HANDLED: frozenset[str] = frozenset(
         # Spring's ErrorHandlingDeserializer reads its delegate from these.
         "spring.deserializer.key.delegate.class",
         "spring.deserializer.value.delegate.class",
-        # Java type-safety settings of Spring's JsonDeserializer; kafkaboot decodes by type
-        # hint instead, so they are accepted and have nothing to do.
+        # Spring's JsonSerializer / JsonDeserializer settings: type headers (__TypeId__),
+        # type mapping tokens and default types; read by kafkaboot.serialization.
         "spring.json.trusted.packages",
         "spring.json.use.type.headers",
         "spring.json.add.type.headers",
+        "spring.json.remove.type.headers",
+        "spring.json.type.mapping",
+        "spring.json.key.default.type",
+        "spring.json.value.default.type",
     }
 )
 """Properties kafkaboot reads itself instead of passing them to aiokafka."""
