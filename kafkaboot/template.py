@@ -31,7 +31,8 @@ from kafkaboot.serialization import (
     AutoSerializer,
     Serializer,
     SerializerArg,
-    encode_headers,
+    configured,
+    record_headers,
     serializer_for,
 )
 from kafkaboot.transaction import (
@@ -57,12 +58,21 @@ log = logging.getLogger("kafkaboot.template")
 _STOP_TIMEOUT_S = 10.0
 
 
-def _resolve(serializer: SerializerArg, fallback: Serializer | None) -> Serializer:
+def _resolve(
+    serializer: SerializerArg,
+    fallback: Serializer | None,
+    properties: Mapping[str, Any] | None = None,
+    is_key: bool = False,
+) -> Serializer:
+    """A serializer object as given, or one built from a name (or the fallback) and set up
+    from the producer's ``properties`` (``spring.json.*``), as Kafka configures those."""
     if serializer is None:
         if fallback is None:
             raise ValueError("no serializer")
-        return fallback
-    return serializer_for(serializer) if isinstance(serializer, str) else serializer
+        return configured(fallback, properties, is_key)
+    if isinstance(serializer, str):
+        return serializer_for(serializer, properties, is_key=is_key)
+    return serializer
 
 
 async def _close_quietly(producer: AIOKafkaProducer) -> None:
@@ -96,8 +106,13 @@ class KafkaTemplate:
         self.settings = settings or KafkaBootSettings()
         producer = self.settings.kafka.producer
         auto = AutoSerializer()
-        self.key_serializer = _resolve(key_serializer or producer.key_serializer, auto)
-        self.value_serializer = _resolve(value_serializer or producer.value_serializer, auto)
+        self._properties = {**self.settings.kafka.properties, **producer.properties}
+        self.key_serializer = _resolve(
+            key_serializer or producer.key_serializer, auto, self._properties, True
+        )
+        self.value_serializer = _resolve(
+            value_serializer or producer.value_serializer, auto, self._properties
+        )
         self.default_topic = default_topic or self.settings.kafka.template.default_topic
         self._kwargs = self.settings.kafka.producer_kwargs()
         self._transaction_id = transactional_id(
@@ -336,12 +351,14 @@ class KafkaTemplate:
                     topic=topic,
                     key=key,
                 )
-        key_bytes = (
-            self.key_serializer if key_serializer is None else _resolve(key_serializer, None)
-        ).serialize(topic, key)
-        value_bytes = (
-            self.value_serializer if value_serializer is None else _resolve(value_serializer, None)
-        ).serialize(topic, value)
+        if key_serializer is not None:
+            key_serializer = _resolve(key_serializer, None, self._properties, True)
+        if value_serializer is not None:
+            value_serializer = _resolve(value_serializer, None, self._properties)
+        key_writer = self.key_serializer if key_serializer is None else key_serializer
+        value_writer = self.value_serializer if value_serializer is None else value_serializer
+        key_bytes = key_writer.serialize(topic, key)
+        value_bytes = value_writer.serialize(topic, value)
         if key_bytes is None and value_bytes is None:
             raise KafkaSendError(
                 f"a record for topic {topic!r} needs a key or a value (both are None)",
@@ -361,7 +378,7 @@ class KafkaTemplate:
                 key=key_bytes,
                 partition=partition,
                 timestamp_ms=timestamp_ms,
-                headers=encode_headers(headers) if headers else None,
+                headers=record_headers(headers, key_writer, key, value_writer, value),
             )
         except asyncio.CancelledError:
             # The sweeper's doing (and no one else's): nothing was queued.

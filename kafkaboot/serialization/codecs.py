@@ -1,26 +1,22 @@
-"""Serializers and deserializers, looked up by short name or by Java class name.
+"""The serializers and deserializers themselves: the protocols and the built-ins.
 
-A Spring Boot ``application.yml`` names Java classes
-(``org.apache.kafka.common.serialization.StringSerializer``); kafkaboot maps those names to
-Python built-ins with the same wire format, so a kafkaboot service and a Spring service
-read each other's records. ``package.module:Class`` loads a serializer of your own.
+Each built-in writes what the Kafka or Spring class of the same name writes, so a kafkaboot
+service and a Spring service read each other's records.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import importlib
 import json
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 
 from kafkaboot.errors import SerializationError
-from kafkaboot.records import HeadersArg
+from kafkaboot.serialization.type_headers import ADD_TYPE_HEADERS, TypeIds, parse_flag
 
 __all__ = [
     "AutoSerializer",
@@ -35,9 +31,6 @@ __all__ = [
     "SerializerArg",
     "StringDeserializer",
     "StringSerializer",
-    "deserializer_for",
-    "encode_headers",
-    "serializer_for",
 ]
 
 
@@ -142,9 +135,32 @@ class BytesDeserializer:
 @dataclasses.dataclass(frozen=True, slots=True)
 class JsonSerializer:
     """JSON for dicts, lists, scalars, pydantic models and dataclasses (Spring's
-    ``JsonSerializer``); datetimes, UUIDs and decimals are written as pydantic writes them."""
+    ``JsonSerializer``); datetimes, UUIDs and decimals are written as pydantic writes them.
+
+    With ``add_type_headers`` (Spring's default) the template adds ``__TypeId__`` naming a
+    model's class (see :mod:`kafkaboot.serialization.type_headers`).
+    """
 
     by_alias: bool = True
+    add_type_headers: bool = True
+    type_ids: TypeIds = dataclasses.field(default_factory=TypeIds)
+
+    def configure(self, properties: Mapping[str, Any], is_key: bool) -> JsonSerializer:
+        """This serializer set up from ``spring.json.*`` properties, as Kafka configures
+        one it builds from a class name (``spring.json.add.type.headers``, ``.type.mapping``).
+
+        Raises:
+            ConfigurationError: a malformed value, or a mapping that cannot be imported.
+        """
+        return JsonSerializer(
+            self.by_alias,
+            parse_flag(properties, ADD_TYPE_HEADERS, self.add_type_headers),
+            TypeIds.from_properties(properties, is_key),
+        )
+
+    def type_header(self, value: Any) -> tuple[str, bytes] | None:
+        """The type header the template adds for ``value``, if any."""
+        return self.type_ids.type_header(value) if self.add_type_headers else None
 
     def serialize(self, topic: str, value: Any) -> bytes | None:
         if value is None:
@@ -201,9 +217,27 @@ class JsonDeserializer:
 @dataclasses.dataclass(frozen=True, slots=True)
 class AutoSerializer:
     """The template's default: picks by type. ``str`` → UTF-8, ``bytes`` as they are,
-    anything else (dicts, lists, pydantic models, dataclasses, numbers) → JSON."""
+    anything else (dicts, lists, pydantic models, dataclasses, numbers) → JSON.
 
-    _json: JsonSerializer = dataclasses.field(default_factory=JsonSerializer)
+    Type headers only when ``spring.json.add.type.headers`` is set to true: this is not
+    Spring's ``JsonSerializer``, and records sent without them before stay the same.
+    """
+
+    _json: JsonSerializer = dataclasses.field(
+        default_factory=lambda: JsonSerializer(add_type_headers=False)
+    )
+
+    def configure(self, properties: Mapping[str, Any], is_key: bool) -> AutoSerializer:
+        """Set up from ``spring.json.*`` properties, like :meth:`JsonSerializer.configure`.
+
+        Raises:
+            ConfigurationError: a malformed value, or a mapping that cannot be imported.
+        """
+        return AutoSerializer(self._json.configure(properties, is_key))
+
+    def type_header(self, value: Any) -> tuple[str, bytes] | None:
+        """The type header the template adds for ``value`` (a model), if any."""
+        return self._json.type_header(value)
 
     def serialize(self, topic: str, value: Any) -> bytes | None:
         if value is None or type(value) is bytes:
@@ -267,143 +301,3 @@ class ErrorHandlingDeserializer:
             return self.delegate.deserialize(topic, data)
         except Exception as exc:  # any delegate failure is handed on, with the bytes
             return DeserializationFailure(data, exc)
-
-
-_SERIALIZERS: dict[str, Callable[[], Serializer]] = {
-    "auto": AutoSerializer,
-    "string": StringSerializer,
-    "bytes": BytesSerializer,
-    "json": JsonSerializer,
-    "pydantic": JsonSerializer,
-    "integer": lambda: _FixedWidthNumber(">i", int),
-    "long": lambda: _FixedWidthNumber(">q", int),
-    "float": lambda: _FixedWidthNumber(">f", float),
-    "double": lambda: _FixedWidthNumber(">d", float),
-}
-_DESERIALIZERS: dict[str, Callable[[], Deserializer]] = {
-    "string": StringDeserializer,
-    "bytes": BytesDeserializer,
-    "json": JsonDeserializer,
-    "pydantic": JsonDeserializer,
-    "integer": lambda: _FixedWidthNumber(">i", int),
-    "long": lambda: _FixedWidthNumber(">q", int),
-    "float": lambda: _FixedWidthNumber(">f", float),
-    "double": lambda: _FixedWidthNumber(">d", float),
-}
-
-# Java class simple names (Kafka's and Spring's) → short names.
-_JAVA_NAMES = {
-    "StringSerializer": "string",
-    "StringDeserializer": "string",
-    "ByteArraySerializer": "bytes",
-    "ByteArrayDeserializer": "bytes",
-    "BytesSerializer": "bytes",
-    "BytesDeserializer": "bytes",
-    "ByteBufferSerializer": "bytes",
-    "ByteBufferDeserializer": "bytes",
-    "IntegerSerializer": "integer",
-    "IntegerDeserializer": "integer",
-    "LongSerializer": "long",
-    "LongDeserializer": "long",
-    "FloatSerializer": "float",
-    "FloatDeserializer": "float",
-    "DoubleSerializer": "double",
-    "DoubleDeserializer": "double",
-    "JsonSerializer": "json",
-    "JsonDeserializer": "json",
-}
-_ERROR_HANDLING = {"ErrorHandlingDeserializer", "ErrorHandlingDeserializer2"}
-
-
-def _short_name(name: str) -> str:
-    simple = name.strip().rsplit(".", 1)[-1]
-    return _JAVA_NAMES.get(simple, name.strip().lower())
-
-
-def _load_custom(path: str, protocol: type, method: str) -> Any:
-    module_name, _, attr = path.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise SerializationError(f"cannot import {path!r}: {exc}") from exc
-    instance = factory() if isinstance(factory, type) else factory
-    if not callable(getattr(instance, method, None)):
-        raise SerializationError(
-            f"{path!r} is not a {protocol.__name__}: it has no {method}(topic, value) method"
-        )
-    return instance
-
-
-def _unknown(name: str, known: list[str]) -> SerializationError:
-    close = difflib.get_close_matches(name, known, n=2)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return SerializationError(
-        f"unknown serializer {name!r}.{hint} Use one of {', '.join(sorted(set(known)))}, "
-        "a Kafka/Spring Java class name, or 'package.module:Class'."
-    )
-
-
-def serializer_for(name: str) -> Serializer:
-    """The serializer a configuration name stands for.
-
-    Raises:
-        SerializationError: the name is unknown or the custom class cannot be loaded.
-    """
-    if ":" in name:
-        return _load_custom(name, Serializer, "serialize")  # type: ignore[no-any-return]
-    factory = _SERIALIZERS.get(_short_name(name))
-    if factory is None:
-        raise _unknown(name, [*_SERIALIZERS, *_JAVA_NAMES])
-    return factory()
-
-
-def deserializer_for(name: str, delegate: str | None = None) -> Deserializer:
-    """The deserializer a configuration name stands for; ``ErrorHandlingDeserializer``
-    wraps ``delegate`` (Spring's ``spring.deserializer.value.delegate.class``).
-
-    Raises:
-        SerializationError: the name is unknown, or an error-handling deserializer has no
-            delegate.
-    """
-    if ":" in name:
-        return _load_custom(name, Deserializer, "deserialize")  # type: ignore[no-any-return]
-    if name.strip().rsplit(".", 1)[-1] in _ERROR_HANDLING:
-        if delegate is None:
-            raise SerializationError(
-                "ErrorHandlingDeserializer needs a delegate: set "
-                "spring.deserializer.value.delegate.class (or .key.) in the consumer properties"
-            )
-        return ErrorHandlingDeserializer(deserializer_for(delegate))
-    factory = _DESERIALIZERS.get(_short_name(name))
-    if factory is None:
-        raise _unknown(name, [*_DESERIALIZERS, *_JAVA_NAMES, *_ERROR_HANDLING])
-    return factory()
-
-
-def encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
-    """Header values as Kafka takes them: str as UTF-8, bytes and None as they are.
-
-    Raises:
-        SerializationError: a value that is not str, bytes or None, or not UTF-8 encodable.
-    """
-    if not headers:
-        return []
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    encoded: list[tuple[str, bytes | None]] = []
-    for name, value in pairs:
-        if isinstance(value, str):
-            try:
-                encoded.append((name, value.encode()))
-            except UnicodeEncodeError as exc:
-                raise SerializationError(
-                    f"header {name!r} cannot be written as UTF-8: {exc}; remove the character "
-                    "or pass the header's bytes"
-                ) from exc
-        elif isinstance(value, bytes) or value is None:  # Kafka allows null header values.
-            encoded.append((name, value))
-        else:
-            raise SerializationError(
-                f"header {name!r} has a {type(value).__name__} value; header values must be "
-                "str (sent as UTF-8), bytes or None"
-            )
-    return encoded
