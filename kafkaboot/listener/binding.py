@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -28,7 +28,7 @@ from kafkaboot.listener.decoding import (
     unwrap_optional,
     where,
 )
-from kafkaboot.serialization import Deserializer
+from kafkaboot.serialization import Deserializer, JsonTypes
 
 __all__ = [
     "Header",
@@ -129,7 +129,11 @@ def _header_extractor(
 
 
 def _field_extractor(
-    marker: _RecordField, annotation: Any, fallback: Deserializer | None, parameter: str
+    marker: _RecordField,
+    annotation: Any,
+    fallback: Deserializer | None,
+    parameter: str,
+    key_types: JsonTypes | None = None,
 ) -> Extractor:
     field = marker.field
     if field == "key":
@@ -138,6 +142,7 @@ def _field_extractor(
             fallback,
             part="key",
             parameter=parameter,
+            types=key_types,
         )
         return lambda r, a, c: decode(r.key, r)
     if field == "headers":
@@ -167,14 +172,20 @@ def _record_extractor(
     key_fallback: Deserializer | None,
     value_fallback: Deserializer | None,
     parameter: str,
+    types: tuple[JsonTypes, JsonTypes] | None = None,
 ) -> Extractor:
     args = typing.get_args(annotation)
     if not args or all(a is bytes for a in args):
         return lambda r, a, c: r
     key_type, value_type = args
+    key_types, value_types = types or (None, None)
     # A record's key and value may be null (no key, a tombstone), as its type says.
-    decode_key = decoder_for(key_type | None, key_fallback, part="key", parameter=parameter)
-    decode_value = decoder_for(value_type | None, value_fallback, parameter=parameter)
+    decode_key = decoder_for(
+        key_type | None, key_fallback, part="key", parameter=parameter, types=key_types
+    )
+    decode_value = decoder_for(
+        value_type | None, value_fallback, parameter=parameter, types=value_types
+    )
 
     def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
         # Built field by field: dataclasses.replace() costs six times as much per record.
@@ -248,10 +259,16 @@ def bind(
     manual_ack: bool,
     key_deserializer: Deserializer | None = None,
     value_deserializer: Deserializer | None = None,
+    properties: Mapping[str, Any] | None = None,
 ) -> Invoker:
     """Work out, once, how to call ``handler`` for a record (or a batch).
 
+    ``properties`` are the consumer's raw properties: their ``spring.json.*`` keys say how
+    type headers choose a model (:mod:`kafkaboot.serialization.type_headers`).
+
     Raises:
+        ConfigurationError: a ``spring.json.*`` property is malformed or names a type that
+            cannot be imported.
         ListenerDefinitionError: the signature cannot work (two payloads, an
             ``Acknowledgment`` without a manual ack mode, or a manual ack mode without one,
             a batch listener whose payload is not a list, ``*args``), naming the fix.
@@ -275,6 +292,11 @@ def bind(
     wants_ack = False
     decode_one: Callable[[ConsumerRecord[bytes, bytes]], Any] | None = None
     payload_decoder: Decoder | None = None
+    types = (
+        JsonTypes.from_properties(properties or {}, is_key=True),
+        JsonTypes.from_properties(properties or {}, is_key=False),
+    )
+    key_types, value_types = types
 
     injected = _injected(handler, name)
     for param in signature.parameters.values():
@@ -323,7 +345,9 @@ def bind(
                     f"{marker!r} parameters are for single-record listeners",
                     "take list[ConsumerRecord] to see each record's fields",
                 )
-            extractors.append(_field_extractor(marker, annotation, key_deserializer, param.name))
+            extractors.append(
+                _field_extractor(marker, annotation, key_deserializer, param.name, key_types)
+            )
         else:
             if payload_param is not None:
                 raise _fail(
@@ -344,19 +368,25 @@ def bind(
                 [element] = typing.get_args(annotation) or (bytes,)
                 if _is_record_type(element):
                     extract_one = _record_extractor(
-                        element, key_deserializer, value_deserializer, param.name
+                        element, key_deserializer, value_deserializer, param.name, types
                     )
                     decode_one = lambda r, e=extract_one: e(r, None, None)  # noqa: E731
                 else:
-                    decode_value = decoder_for(element, value_deserializer, parameter=param.name)
+                    decode_value = decoder_for(
+                        element, value_deserializer, parameter=param.name, types=value_types
+                    )
                     decode_one = lambda r, d=decode_value: d(r.value, r)  # noqa: E731
                 extractors.append(lambda r, a, c: r)  # The container passes decoded values.
             elif _is_record_type(annotation):
                 extractors.append(
-                    _record_extractor(annotation, key_deserializer, value_deserializer, param.name)
+                    _record_extractor(
+                        annotation, key_deserializer, value_deserializer, param.name, types
+                    )
                 )
             else:
-                decode_payload = decoder_for(annotation, value_deserializer, parameter=param.name)
+                decode_payload = decoder_for(
+                    annotation, value_deserializer, parameter=param.name, types=value_types
+                )
                 payload_decoder = decode_payload
                 extractors.append(_payload_extractor(decode_payload))
 

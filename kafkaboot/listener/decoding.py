@@ -8,17 +8,24 @@ everything it needs to say what went wrong.
 
 from __future__ import annotations
 
+import functools
 import inspect
-import types
+import types as types_module
 import typing
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 from aiokafka import ConsumerRecord
 from pydantic import BaseModel, TypeAdapter
 
 from kafkaboot.errors import DeserializationError
-from kafkaboot.serialization import DeserializationFailure, Deserializer
+from kafkaboot.serialization import (
+    DeserializationFailure,
+    Deserializer,
+    ErrorHandlingDeserializer,
+    JsonDeserializer,
+    JsonTypes,
+)
 
 __all__ = [
     "Decoder",
@@ -38,7 +45,7 @@ def allows_none(annotation: Any) -> bool:
     if annotation is Any or annotation is None or annotation is type(None):
         return True
     origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
+    if origin in (typing.Union, types_module.UnionType):
         return type(None) in typing.get_args(annotation)
     return False
 
@@ -48,7 +55,7 @@ def describe(annotation: Any) -> str:
 
 
 def unwrap_optional(annotation: Any) -> Any:
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+    if typing.get_origin(annotation) in (typing.Union, types_module.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) == 1:
             return args[0]
@@ -88,17 +95,37 @@ def decoder_for(
     fallback: Deserializer | None = None,
     part: str = "value",
     parameter: str | None = None,
+    types: JsonTypes | None = None,
 ) -> Decoder:
     """A function that turns raw bytes into ``annotation``, raising
     :class:`DeserializationError` with the record on failure.
+
+    With ``types`` (the listener's ``spring.json.*`` settings for this part), a union of
+    models, a configured default type or a type mapping makes the decoder read the type
+    header (``__TypeId__``) to choose the model; otherwise the decoder is the plain one.
 
     A failure is a ``ValueError`` (a ``UnicodeDecodeError``, pydantic's ``ValidationError``,
     a deserializer's ``SerializationError``) or a :class:`DeserializationFailure` returned by
     an ``ErrorHandlingDeserializer``: bad bytes. Anything else a deserializer raises is left
     as it is, to be retried (a lookup that may work next time).
     """
-    optional = allows_none(annotation)
     target = unwrap_optional(annotation)
+    plain = functools.partial(_plain_decoder, annotation, target, fallback, part, parameter)
+    if types is not None:
+        typed = _typed_decoder(target, types, plain, fallback, part, parameter)
+        if typed is not None:
+            return typed
+    return plain()
+
+
+def _plain_decoder(
+    annotation: Any,
+    target: Any,
+    fallback: Deserializer | None,
+    part: str,
+    parameter: str | None,
+) -> Decoder:
+    optional = allows_none(annotation)
 
     def none_or_fail(record: ConsumerRecord[bytes, bytes]) -> None:
         if optional:
@@ -155,6 +182,121 @@ def decoder_for(
             raise _undecodable(record, data, target, exc, part, parameter) from exc
 
     return decode_json
+
+
+def _validator(model: Any) -> Callable[[bytes], Any]:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return model.model_validate_json
+    return TypeAdapter(model).validate_json
+
+
+def _reads_json(fallback: Deserializer | None) -> bool:
+    """The configured deserializer is JSON without a target: Spring's typeless one."""
+    if isinstance(fallback, ErrorHandlingDeserializer):
+        fallback = fallback.delegate
+    return isinstance(fallback, JsonDeserializer) and fallback.target is None
+
+
+_UNKNOWN = object()
+
+
+def _typed_decoder(
+    target: Any,
+    types: JsonTypes,
+    plain: Callable[[], Decoder],
+    fallback: Deserializer | None,
+    part: str,
+    parameter: str | None,
+) -> Decoder | None:
+    """A decoder that lets the type header (``__TypeId__``) choose the model, or None when
+    nothing would use it (a single type and no mapping): then the plain decoder runs and
+    records pay nothing for type headers.
+
+    Candidates are the parameter's models (the union's members, or with ``Any`` and a JSON
+    deserializer every mapped model and the default type) and mapped subclasses of them.
+    A header names one by mapping token or qualified name. A header naming another mapped
+    model fails; an unknown header fails for a union (it has no single answer) and is
+    ignored otherwise (a Spring producer's Java class name, say). No header: the default
+    type when the parameter accepts it, else the declared type.
+    """
+    untyped = target is Any or target is inspect.Parameter.empty or target is object
+    default = types.default_type
+    if untyped:
+        if not _reads_json(fallback):
+            return None
+        members: list[Any] = list(dict.fromkeys([*types.mapping.values(), default]))
+        members = [m for m in members if m is not None]
+    elif typing.get_origin(target) in (typing.Union, types_module.UnionType):
+        members = [m for m in typing.get_args(target) if m is not type(None)]
+    else:
+        members = [target]
+    if not members or not all(isinstance(m, type) for m in members):
+        return None  # list[int] | dict[str, int] and the like: pydantic's union decides.
+    union = len(members) > 1 and not untyped
+    if default is not None and default not in members:
+        default = None  # Another parameter's type; this one decodes as it declares.
+    reads_header = types.use_headers and (union or bool(types.mapping) or untyped)
+    if not reads_header and default is None:
+        return None
+    candidates = list(members)
+    candidates += [
+        m
+        for m in types.mapping.values()
+        if m not in candidates and any(issubclass(m, member) for member in members)
+    ]
+    validators = {model: _validator(model) for model in candidates}
+    choices: dict[bytes, tuple[Any, Callable[[bytes], Any]] | None] = {}
+    for model in candidates:
+        for name in types.names(model):
+            choices.setdefault(name.encode(), (model, validators[model]))
+    for token in types.mapping:
+        choices.setdefault(token.encode(), None)  # A mapped model this parameter refuses.
+    header = types.header
+    plain_decode = plain()
+    default_choice = None if default is None else (default, validators[default])
+    accepted = ", ".join(f"{describe(m)} ({' or '.join(types.names(m))})" for m in candidates)
+
+    def refuse(record: ConsumerRecord[bytes, bytes], type_id: bytes, known: bool) -> NoReturn:
+        why = (
+            "a mapped model that this parameter does not accept"
+            if known
+            else "neither a spring.json.type.mapping token nor one of the accepted models"
+        )
+        into = f"parameter {parameter!r}" if parameter else "the listener"
+        raise DeserializationError(
+            f"the {part} of record {where(record)} has type header {header}="
+            f"{type_id.decode(errors='replace')!r}, {why}; {into} accepts {accepted}. Map "
+            "the header's value to one of them in spring.json.type.mapping "
+            "(token:python.module.Model) or add its model to the parameter's type",
+            record,
+            part,
+            parameter,
+        )
+
+    def decode(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
+        if data is None:
+            return plain_decode(data, record)
+        chosen: Any = default_choice
+        if reads_header:
+            type_id = None
+            for key, raw in record.headers:
+                if key == header:
+                    type_id = raw  # The last one wins, as Kafka's lastHeader().
+            if type_id is not None:
+                found = choices.get(type_id, _UNKNOWN)
+                if found is None or (found is _UNKNOWN and union):
+                    refuse(record, type_id, found is None)
+                if found is not _UNKNOWN:
+                    chosen = found
+        if chosen is None:
+            return plain_decode(data, record)
+        model, validate = chosen
+        try:
+            return validate(data)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError.
+            raise _undecodable(record, data, model, exc, part, parameter) from exc
+
+    return decode
 
 
 def header_decoder(annotation: Any, name: str, parameter: str | None = None) -> Decoder:

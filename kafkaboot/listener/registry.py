@@ -283,6 +283,11 @@ class ListenerRegistry:
                 manual_ack=settings.ack_mode.is_manual,
                 key_deserializer=key_deserializer,
                 value_deserializer=value_deserializer,
+                properties={
+                    **self.settings.kafka.properties,
+                    **self.settings.kafka.consumer.properties,
+                    **endpoint.properties,
+                },
             )
         except ListenerDefinitionError as exc:
             key = self._configured.matched.get(endpoint.listener_id)
