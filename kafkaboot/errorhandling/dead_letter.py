@@ -1,19 +1,18 @@
 """Dead-letter topics: a record that will not succeed is published, byte for byte, to
-``<topic>-dlt`` with headers saying where it came from and why it failed (Spring's
-``DeadLetterPublishingRecoverer``, with the same header names and encodings, so Spring
-tooling reads kafkaboot's dead letters and the other way round)."""
+``<topic>-dlt`` (spring-kafka 3.3's default name) with headers saying where it came from and
+why it failed (Spring's ``DeadLetterPublishingRecoverer``, with the same header names, order
+and encodings, so Spring consumers read kafkaboot's dead letters and the other way round)."""
 
 from __future__ import annotations
 
 import logging
-import struct
-import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import ConsumerRecord
 
 from kafkaboot.errorhandling.handler import FailedRecord, Recovery
+from kafkaboot.errorhandling.headers import DLT_NAMES, RETRY_NAMES, failure_headers
 from kafkaboot.errorhandling.topics import TopicCreator
 from kafkaboot.errors import DeserializationError
 
@@ -39,107 +38,86 @@ __all__ = [
 
 log = logging.getLogger("kafkaboot.listener")
 
-DLT_EXCEPTION_FQCN = "kafka_dlt-exception-fqcn"
-DLT_EXCEPTION_CAUSE_FQCN = "kafka_dlt-exception-cause-fqcn"
-DLT_EXCEPTION_MESSAGE = "kafka_dlt-exception-message"
-DLT_EXCEPTION_STACKTRACE = "kafka_dlt-exception-stacktrace"
-DLT_ORIGINAL_TOPIC = "kafka_dlt-original-topic"
-DLT_ORIGINAL_PARTITION = "kafka_dlt-original-partition"
+DLT_EXCEPTION_FQCN = DLT_NAMES.exception_fqcn
+DLT_EXCEPTION_CAUSE_FQCN = DLT_NAMES.exception_cause_fqcn
+DLT_EXCEPTION_MESSAGE = DLT_NAMES.exception_message
+DLT_EXCEPTION_STACKTRACE = DLT_NAMES.exception_stacktrace
+DLT_ORIGINAL_TOPIC = DLT_NAMES.topic
+DLT_ORIGINAL_PARTITION = DLT_NAMES.partition
 """A 4-byte big-endian int, as Spring writes it."""
-DLT_ORIGINAL_OFFSET = "kafka_dlt-original-offset"
+DLT_ORIGINAL_OFFSET = DLT_NAMES.offset
 """An 8-byte big-endian long."""
-DLT_ORIGINAL_TIMESTAMP = "kafka_dlt-original-timestamp"
+DLT_ORIGINAL_TIMESTAMP = DLT_NAMES.timestamp
 """An 8-byte big-endian long: epoch milliseconds."""
-DLT_ORIGINAL_TIMESTAMP_TYPE = "kafka_dlt-original-timestamp-type"
-DLT_ORIGINAL_CONSUMER_GROUP = "kafka_dlt-original-consumer-group"
-
-_STACKTRACE_LIMIT = 16_000  # Characters; a deep stack must not make the record too large.
-_MESSAGE_LIMIT = 4_000  # Pydantic messages repeat the input, which may be large.
-_TIMESTAMP_TYPES = {0: "CreateTime", 1: "LogAppendTime"}
+DLT_ORIGINAL_TIMESTAMP_TYPE = DLT_NAMES.timestamp_type
+DLT_ORIGINAL_CONSUMER_GROUP = DLT_NAMES.consumer_group
+_ADDED_PREFIXES = ("kafka_dlt-", "kafka_original-", "kafka_exception-", "kafka_key-exception-")
+_RETRY_PREFIX = "retry_topic-"
 
 Destination = Callable[[ConsumerRecord[Any, Any], BaseException], "str | tuple[str, int | None]"]
 """Picks the dead-letter topic (and optionally partition; ``None``: by key) of a record."""
 
 
-def _raw(value: Any) -> bytes | None:
-    """A header value as bytes; Kafka allows null header values."""
-    return None if value is None else bytes(value)
-
-
-def _fqcn(error: BaseException) -> str:
-    kind = type(error)
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
 def dead_letter_headers(
-    record: ConsumerRecord[Any, Any],
-    error: BaseException,
-    group_id: str | None,
-    drop: tuple[str, ...] = ("retry_topic-",),
+    record: ConsumerRecord[Any, Any], error: BaseException, group_id: str | None
 ) -> list[tuple[str, bytes | None]]:
-    """The record's own headers followed by Spring's ``kafka_dlt-*`` headers.
+    """The record's own headers followed by Spring's ``kafka_dlt-*`` headers, as Spring's
+    ``DeadLetterPublishingRecoverer`` writes them (see :mod:`.headers`).
 
-    A record that was forwarded before (through retry topics) keeps the ``original-*``
-    headers of its first failure, so they name the topic it was first consumed from; the
-    exception headers always describe the latest failure. Headers starting with one of
-    ``drop`` are left out.
+    As in Spring, earlier ``kafka_dlt-exception-*`` values are replaced and the
+    ``kafka_dlt-original-*`` ones are appended: the last value names the latest topic.
     """
-    stack = "".join(traceback.format_exception(error))[-_STACKTRACE_LIMIT:]
-    replaced = (*drop, "kafka_dlt-exception-")
-    headers: list[tuple[str, bytes | None]] = [
-        (name, _raw(value)) for name, value in record.headers if not name.startswith(replaced)
-    ]
-    if not any(name == DLT_ORIGINAL_TOPIC for name, _ in headers):
-        timestamp_type = _TIMESTAMP_TYPES.get(record.timestamp_type, "NoTimestampType")
-        headers += [
-            (DLT_ORIGINAL_TOPIC, record.topic.encode()),
-            (DLT_ORIGINAL_PARTITION, struct.pack(">i", record.partition)),
-            (DLT_ORIGINAL_OFFSET, struct.pack(">q", record.offset)),
-            (DLT_ORIGINAL_TIMESTAMP, struct.pack(">q", record.timestamp)),
-            (DLT_ORIGINAL_TIMESTAMP_TYPE, timestamp_type.encode()),
-        ]
-        if group_id is not None:
-            headers.append((DLT_ORIGINAL_CONSUMER_GROUP, group_id.encode()))
-    headers += [
-        (DLT_EXCEPTION_FQCN, _fqcn(error).encode()),
-        (DLT_EXCEPTION_MESSAGE, str(error)[:_MESSAGE_LIMIT].encode()),
-        (DLT_EXCEPTION_STACKTRACE, stack.encode()),
-    ]
-    cause = error.__cause__
-    if cause is not None:
-        headers.append((DLT_EXCEPTION_CAUSE_FQCN, _fqcn(cause).encode()))
-    return headers
+    return failure_headers(record, error, group_id, DLT_NAMES)
 
 
 class DeadLetterRecord:
-    """A dead letter as read back: the raw record and its ``kafka_dlt-*`` headers decoded."""
+    """A dead letter as read back: the raw record and its headers decoded.
+
+    Reads Spring's ``kafka_dlt-*`` headers (a dead letter of Spring's or kafkaboot's
+    ``DeadLetterPublishingRecoverer``) and, where those are missing, the ``@RetryableTopic``
+    chain's ``kafka_original-*`` / ``kafka_exception-*``. The last value of a name wins, as
+    Kafka's ``lastHeader()``.
+    """
 
     def __init__(self, record: ConsumerRecord[bytes, bytes]) -> None:
         self.record = record
         self._found = dict(record.headers)
-        self.original_topic = self._text(DLT_ORIGINAL_TOPIC)
-        self.original_partition = self._int(DLT_ORIGINAL_PARTITION)
-        self.original_offset = self._int(DLT_ORIGINAL_OFFSET)
-        self.original_timestamp = self._int(DLT_ORIGINAL_TIMESTAMP)
-        self.original_consumer_group = self._text(DLT_ORIGINAL_CONSUMER_GROUP)
-        self.exception_fqcn = self._text(DLT_EXCEPTION_FQCN)
-        self.exception_message = self._text(DLT_EXCEPTION_MESSAGE)
+        self.original_topic = self._text("topic")
+        self.original_partition = self._int("partition")
+        self.original_offset = self._int("offset")
+        self.original_timestamp = self._int("timestamp")
+        self.original_consumer_group = self._text("consumer_group")
+        # A record whose key could not be decoded has the key-exception headers instead.
+        self.exception_fqcn = self._text("exception_fqcn") or self._text("key_exception_fqcn")
+        self.exception_cause_fqcn = self._text("exception_cause_fqcn")
+        """For a kafkaboot dead letter: the Python exception's qualified name."""
+        self.exception_message = self._text("exception_message") or self._text(
+            "key_exception_message"
+        )
 
-    def _text(self, name: str) -> str | None:
-        value = self._found.get(name)
-        return None if value is None else bytes(value).decode(errors="replace")
+    def _value(self, field: str) -> bytes | None:
+        for names in (DLT_NAMES, RETRY_NAMES):
+            value = self._found.get(getattr(names, field))
+            if value is not None:
+                return bytes(value)
+        return None
 
-    def _int(self, name: str) -> int | None:
-        value = self._found.get(name)
-        return None if value is None else int.from_bytes(value, "big", signed=True)
+    def _text(self, field: str) -> str | None:
+        value = self._value(field)
+        return None if value is None else value.decode(errors="replace")
+
+    def _int(self, field: str) -> int | None:
+        value = self._value(field)
+        return None if not value else int.from_bytes(value, "big", signed=True)
 
     @property
     def original_headers(self) -> list[tuple[str, bytes | None]]:
-        """The headers the record had before it was dead-lettered."""
+        """The headers the record had before it failed: without the dead-letter and
+        retry-topic headers Spring (or kafkaboot) added."""
         return [
-            (name, _raw(value))
+            (name, None if value is None else bytes(value))
             for name, value in self.record.headers
-            if not name.startswith(("kafka_dlt-", "retry_topic-"))
+            if not name.startswith((*_ADDED_PREFIXES, _RETRY_PREFIX))
         ]
 
 
@@ -149,7 +127,7 @@ class DeadLetterPublishingRecoverer:
 
     The record's key and value bytes go out untouched (also when they could not be decoded),
     to the same partition number when the dead-letter topic has it, with the original
-    headers plus the ``kafka_dlt-*`` headers. The call returns only once the broker has
+    headers plus Spring's ``kafka_dlt-*`` headers. The call returns only once the broker has
     acknowledged the send, so the failed record is committed only after its dead letter is
     safe; if the send fails it raises, and the record stays uncommitted.
 
@@ -157,8 +135,9 @@ class DeadLetterPublishingRecoverer:
         template: the application's ``KafkaTemplate``.
         destination: picks the topic (or ``(topic, partition)``) per record and error;
             default ``<topic><topic_suffix>`` on the same partition.
-        topic_suffix: the default destination's suffix (Spring Boot's retry topics use
-            ``-dlt``; Spring's ``DeadLetterPublishingRecoverer`` alone uses ``.DLT``).
+        topic_suffix: the default destination's suffix: ``-dlt``, the default of Spring's
+            ``DeadLetterPublishingRecoverer`` and of its retry topics since spring-kafka 3.3
+            (earlier versions' recoverer used ``.DLT``).
         create_topics: create a missing dead-letter topic with the source topic's partition
             count before the first send (default on).
     """

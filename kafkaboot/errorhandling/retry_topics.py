@@ -22,12 +22,14 @@ from aiokafka import ConsumerRecord
 
 from kafkaboot.config.kafka import RetryTopicProperties
 from kafkaboot.errorhandling.backoff import BackOff, ExponentialBackOff, FixedBackOff
-from kafkaboot.errorhandling.dead_letter import (
-    DLT_ORIGINAL_TOPIC,
-    dead_letter_headers,
-    send_raw,
-)
+from kafkaboot.errorhandling.dead_letter import send_raw
 from kafkaboot.errorhandling.handler import NOT_RETRYABLE, FailedRecord, Recovery
+from kafkaboot.errorhandling.headers import (
+    DLT_NAMES,
+    RETRY_NAMES,
+    failure_headers,
+    java_big_integer,
+)
 from kafkaboot.errorhandling.topics import TopicCreator
 
 if TYPE_CHECKING:
@@ -37,11 +39,14 @@ __all__ = [
     "ATTEMPTS_HEADER",
     "BACKOFF_TIMESTAMP_HEADER",
     "DLT_HANDLER_ATTRIBUTE",
+    "ORIGINAL_TIMESTAMP_HEADER",
     "RETRYABLE_ATTRIBUTE",
     "RetryTopicConfig",
     "RetryTopicForwarder",
     "dlt_handler",
     "due_time",
+    "forwarded_headers",
+    "main_topic",
     "retry_config_from",
     "retryable_topic",
 ]
@@ -49,9 +54,11 @@ __all__ = [
 log = logging.getLogger("kafkaboot.listener")
 
 ATTEMPTS_HEADER = "retry_topic-attempts"
-"""The delivery number of the record on its retry topic (4-byte int): 2 on ``-retry-0``."""
+"""The delivery number of the record on its next topic (4-byte int): 2 on ``-retry-0``."""
 BACKOFF_TIMESTAMP_HEADER = "retry_topic-backoff-timestamp"
-"""When the record is due, in epoch milliseconds (8-byte long)."""
+"""When the record is due, in epoch milliseconds (``java.math.BigInteger`` bytes)."""
+ORIGINAL_TIMESTAMP_HEADER = "retry_topic-original-timestamp"
+"""The main-topic record's timestamp, epoch milliseconds (``BigInteger`` bytes)."""
 RETRYABLE_ATTRIBUTE = "__kafkaboot_retryable_topic__"
 DLT_HANDLER_ATTRIBUTE = "__kafkaboot_dlt_handler__"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -179,11 +186,41 @@ def due_time(record: ConsumerRecord[Any, Any]) -> float | None:
     return None if due_ms is None else due_ms / 1000
 
 
-def _main_topic(record: ConsumerRecord[Any, Any]) -> str:
-    for key, value in record.headers:
-        if key == DLT_ORIGINAL_TOPIC and value:
-            return bytes(value).decode()
+def main_topic(record: ConsumerRecord[Any, Any]) -> str:
+    """The topic a forwarded record was first consumed from: ``kafka_original-topic``
+    (Spring's, and kafkaboot's since it writes Spring's), else ``kafka_dlt-original-topic``
+    (kafkaboot's forwards before that), else the record's own topic."""
+    for name in (RETRY_NAMES.topic, DLT_NAMES.topic):
+        for key, value in record.headers:
+            if key == name and value:
+                return bytes(value).decode()
     return str(record.topic)
+
+
+def forwarded_headers(
+    record: ConsumerRecord[Any, Any],
+    error: BaseException,
+    group_id: str | None,
+    attempt: int,
+    due_ms: int,
+) -> list[tuple[str, bytes | None]]:
+    """The headers Spring's ``@RetryableTopic`` chain puts on a record it forwards after
+    delivery ``attempt`` failed (to a retry topic, or to the dead-letter topic at the end):
+    ``kafka_exception-*`` replaced, the first ``kafka_original-*`` kept, and a new value of
+    each ``retry_topic-*`` header appended (Spring's ``retainAllRetryHeaderValues``)."""
+    headers = failure_headers(record, error, group_id, RETRY_NAMES, append_original=False)
+    original = None
+    for key, value in record.headers:
+        if key == ORIGINAL_TIMESTAMP_HEADER and value:
+            original = bytes(value)
+    if original is None:
+        original = java_big_integer(-1 if record.timestamp is None else record.timestamp)
+    return [
+        *headers,
+        (ORIGINAL_TIMESTAMP_HEADER, original),
+        (ATTEMPTS_HEADER, struct.pack(">i", attempt + 1)),
+        (BACKOFF_TIMESTAMP_HEADER, java_big_integer(due_ms)),
+    ]
 
 
 class RetryTopicForwarder:
@@ -208,21 +245,14 @@ class RetryTopicForwarder:
     ) -> Recovery | None:
         """Send ``record`` on: where it went (``None``: logged, no dead-letter topic)."""
         config, error = self.config, failure.error
-        main = _main_topic(record)
+        main = main_topic(record)
         attempt = _int_header(record, ATTEMPTS_HEADER) or 1
         retry = attempt < config.attempts and config.retryable(error)
         if retry:
             wait = config.backoff.delay(attempt) or timedelta(0)
             topic = config.retry_topic(main, attempt - 1)
-            due_ms = int((time.time() + wait.total_seconds()) * 1000)
-            headers = dead_letter_headers(record, error, failure.group_id)
-            headers += [
-                (ATTEMPTS_HEADER, struct.pack(">i", attempt + 1)),
-                (BACKOFF_TIMESTAMP_HEADER, struct.pack(">q", due_ms)),
-            ]
         elif config.dlt:
-            topic = config.dlt_topic(main)
-            headers = dead_letter_headers(record, error, failure.group_id)
+            wait, topic = timedelta(0), config.dlt_topic(main)
         else:
             log.error(
                 "listener %s gave up on record %s-%d@%d after %d attempt(s) (no dead-letter "
@@ -235,6 +265,8 @@ class RetryTopicForwarder:
                 error,
             )
             return None
+        due_ms = int((time.time() + wait.total_seconds()) * 1000)
+        headers = forwarded_headers(record, error, failure.group_id, attempt, due_ms)
         await self.topics.ensure_like(main, [topic])
         partition = record.partition
         if partition not in await self.template.partitions_for(topic):

@@ -110,9 +110,12 @@ def test_dead_letter_headers_use_springs_names_and_binary_encodings():
     assert found["kafka_dlt-original-timestamp"] == struct.pack(">q", 1_700_000_000_123)
     assert found["kafka_dlt-original-timestamp-type"] == b"CreateTime"
     assert found["kafka_dlt-original-consumer-group"] == b"billing-group"
-    assert found["kafka_dlt-exception-fqcn"] == b"builtins.ValueError"
-    assert found["kafka_dlt-exception-cause-fqcn"] == b"builtins.KeyError"
-    assert found["kafka_dlt-exception-message"] == b"no such customer"
+    # As Spring's container wraps a listener's exception (more in test_spring_headers.py).
+    assert found["kafka_dlt-exception-fqcn"] == (
+        b"org.springframework.kafka.listener.ListenerExecutionFailedException"
+    )
+    assert found["kafka_dlt-exception-cause-fqcn"] == b"builtins.ValueError"
+    assert found["kafka_dlt-exception-message"] == b"Listener failed; no such customer"
     assert b"raise ValueError" in found["kafka_dlt-exception-stacktrace"]
 
 
@@ -127,7 +130,7 @@ def test_a_dead_letter_reads_back():
         7,
     )
     assert letter.original_consumer_group is None
-    assert letter.exception_fqcn == "builtins.ValueError"
+    assert letter.exception_cause_fqcn == "builtins.ValueError"
     assert letter.original_headers == [("trace", b"abc")]
 
 
@@ -147,7 +150,7 @@ def test_null_header_values_survive_dead_lettering():
 
 def test_a_long_error_message_is_capped():
     headers = dict(dead_letter_headers(record(), ValueError("x" * 100_000), None))
-    assert len(headers["kafka_dlt-exception-message"]) == 4_000
+    assert len(headers["kafka_dlt-exception-message"]) == len("Listener failed; ") + 4_000
 
 
 @pytest.mark.asyncio
