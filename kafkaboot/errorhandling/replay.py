@@ -3,8 +3,10 @@ there is fixed (``kafkaboot dlt replay``).
 
 Reads the dead-letter topic without a consumer group (nothing is committed, the topic is
 left as it is), from ``from_offset`` up to the end offsets seen at the start, and sends each
-record's key and value bytes, with its original headers, to ``kafka_dlt-original-topic``
-(or ``to``), on its original partition when that topic still has it.
+record's key and value bytes, with its original headers, to its original topic (or ``to``),
+on its original partition when that topic still has it. The original topic and partition are
+Spring's ``kafka_dlt-original-*`` headers (a plain dead letter) or, without those, the
+``kafka_original-*`` ones the ``@RetryableTopic`` chain writes (see ``DeadLetterRecord``).
 """
 
 from __future__ import annotations

@@ -96,6 +96,6 @@ async def test_a_valid_record_with_a_non_utf8_optional_header_is_dead_lettered_a
         1,
     )
     assert letter.original_headers == [("instance-id", b"site-\xff")]
-    assert letter.exception_fqcn == "kafkaboot.errors.DeserializationError"
+    assert letter.exception_cause_fqcn == "kafkaboot.errors.DeserializationError"
     for named in (f"{topic}-0@1", "parameter 'instance'", "header 'instance-id'", "0xff"):
         assert named in letter.exception_message, (named, letter.exception_message)

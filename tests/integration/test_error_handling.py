@@ -207,7 +207,11 @@ async def test_poison_records_land_in_the_dlt_with_raw_bytes_and_headers(kafka_b
         assert letter.original_offset == offset
         assert letter.original_consumer_group == group
         assert letter.original_headers == [("t", b"1")]
-        assert letter.exception_fqcn == "kafkaboot.errors.DeserializationError"
+        # As Spring's ErrorHandlingDeserializer reports it; the cause is the Python error.
+        assert letter.exception_fqcn == (
+            "org.springframework.kafka.support.serializer.DeserializationException"
+        )
+        assert letter.exception_cause_fqcn == "kafkaboot.errors.DeserializationError"
     assert "Invalid JSON" in letters[0].exception_message
     assert "id" in letters[1].exception_message
     stamps = dict(letters[0].record.headers)
@@ -390,6 +394,42 @@ async def test_dlt_replay_to_another_topic_with_offset_and_limit(
     assert "name no original topic" in capsys.readouterr().out
     assert await asyncio.to_thread(cli_main, ["dlt", "replay", unique("missing")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+async def test_dlt_replay_sends_retry_chain_dead_letters_back_to_the_main_topic(
+    kafka_bootstrap, monkeypatch, tmp_path, capsys
+):
+    # The end of a @RetryableTopic chain (Spring's or kafkaboot's): only kafka_original-*,
+    # kafka_exception-* and retry_topic-* headers, no kafka_dlt-original-*.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    main = await create_topic(kafka_bootstrap, partitions=2)
+    dlt = await create_topic(kafka_bootstrap)
+    chain = [
+        ("t", b"1"),
+        ("kafka_original-topic", main.encode()),
+        ("kafka_original-partition", struct.pack(">i", 1)),
+        ("kafka_original-offset", struct.pack(">q", 41)),
+        ("kafka_original-timestamp", struct.pack(">q", 1_700_000_000_000)),
+        ("kafka_original-timestamp-type", b"CreateTime"),
+        ("kafka_dlt-original-consumer-group", b"billing"),
+        ("retry_topic-original-timestamp", b"\x01\x8b\xcf\xe5h\x00"),
+        ("retry_topic-attempts", struct.pack(">i", 4)),
+        ("retry_topic-backoff-timestamp", b"\x01\x8b\xcf\xe5h\x00"),
+        (
+            "kafka_exception-fqcn",
+            b"org.springframework.kafka.listener.ListenerExecutionFailedException",
+        ),
+        ("kafka_exception-cause-fqcn", b"java.lang.IllegalStateException"),
+        ("kafka_exception-message", b"Listener failed; boom"),
+        ("kafka_exception-stacktrace", b"..."),
+    ]
+    await produce(kafka_bootstrap, dlt, [b"order-41"], key=b"k", headers=chain)
+    assert await asyncio.to_thread(cli_main, ["dlt", "replay", dlt]) == 0
+    assert f"re-published 1 dead letter(s) from {dlt} to {main}" in capsys.readouterr().out
+    [replayed] = await read_all(kafka_bootstrap, main, 1)
+    assert (replayed.partition, replayed.key, replayed.value) == (1, b"k", b"order-41")
+    assert replayed.headers == (("t", b"1"), ("kafkaboot_replayed-from", f"{dlt}-0@0".encode()))
 
 
 async def test_a_failed_transactional_batch_dead_letters_every_record(kafka_bootstrap):

@@ -122,7 +122,7 @@ async def test_poison_records_are_dead_lettered_and_nothing_after_them_is_lost(
         letter = DeadLetterRecord(record)
         assert (letter.original_topic, letter.original_partition) == (topic, 0), name
         assert letter.original_offset == offset, name
-        assert letter.exception_fqcn == "kafkaboot.errors.DeserializationError", name
+        assert letter.exception_cause_fqcn == "kafkaboot.errors.DeserializationError", name
         assert f"{topic}-0@{offset}" in (letter.exception_message or ""), name
         assert dict(record.headers)["kafka_dlt-exception-stacktrace"], name
         assert letter.original_headers == [("instance-id", b"site-poison")], name
