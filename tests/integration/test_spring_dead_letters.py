@@ -17,6 +17,7 @@ from kafkaboot import (
     load_settings,
     retryable_topic,
 )
+from kafkaboot.cli import main as cli_main
 from kafkaboot.errorhandling.headers import java_big_integer
 from kafkaboot.template import KafkaTemplate
 
@@ -166,3 +167,17 @@ async def test_the_retry_chain_forwards_and_dead_letters_as_springs(kafka_bootst
         assert mine["kafka_exception-message"] == theirs["kafka_exception-message"]
         assert mine["retry_topic-attempts"] == theirs["retry_topic-attempts"]
     assert pairs["-dlt"][0]["retry_topic-attempts"] == b"\x00\x00\x00\x04"
+
+
+async def test_dlt_replay_sends_springs_retry_chain_dead_letter_back(
+    kafka_bootstrap, monkeypatch, tmp_path, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    topic, _ = await spring_dead_letters(kafka_bootstrap, "retry")
+    assert await asyncio.to_thread(cli_main, ["dlt", "replay", f"{topic}-dlt"]) == 0
+    assert f"re-published 1 dead letter(s) from {topic}-dlt to {topic}" in capsys.readouterr().out
+    original, replayed = await read_all(kafka_bootstrap, topic, 2)
+    assert (replayed.partition, replayed.key, replayed.value) == (0, KEY, VALUE)
+    from_ = f"{topic}-dlt-0@0".encode()
+    assert replayed.headers == (*original.headers, ("kafkaboot_replayed-from", from_))
