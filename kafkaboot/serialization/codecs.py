@@ -16,7 +16,12 @@ from pydantic import TypeAdapter
 from pydantic_core import to_json
 
 from kafkaboot.errors import SerializationError
-from kafkaboot.serialization.type_headers import ADD_TYPE_HEADERS, TypeIds, parse_flag
+from kafkaboot.serialization.type_headers import (
+    ADD_TYPE_HEADERS,
+    TypeHeaders,
+    TypeIds,
+    parse_flag,
+)
 
 __all__ = [
     "AutoSerializer",
@@ -158,9 +163,9 @@ class JsonSerializer:
             TypeIds.from_properties(properties, is_key),
         )
 
-    def type_header(self, value: Any) -> tuple[str, bytes] | None:
-        """The type header the template adds for ``value``, if any."""
-        return self.type_ids.type_header(value) if self.add_type_headers else None
+    def type_headers(self, value: Any) -> TypeHeaders:
+        """The type headers the template adds for ``value`` (none for most values)."""
+        return self.type_ids.type_headers(value) if self.add_type_headers else ()
 
     def serialize(self, topic: str, value: Any) -> bytes | None:
         if value is None:
@@ -235,9 +240,9 @@ class AutoSerializer:
         """
         return AutoSerializer(self._json.configure(properties, is_key))
 
-    def type_header(self, value: Any) -> tuple[str, bytes] | None:
-        """The type header the template adds for ``value`` (a model), if any."""
-        return self._json.type_header(value)
+    def type_headers(self, value: Any) -> TypeHeaders:
+        """The type headers the template adds for ``value`` (a model), if any."""
+        return self._json.type_headers(value)
 
     def serialize(self, topic: str, value: Any) -> bytes | None:
         if value is None or type(value) is bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kafkaboot.errors import SerializationError
@@ -40,16 +40,16 @@ def encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
     return encoded
 
 
-def _type_header(serializer: Any, value: Any, given: HeadersArg) -> tuple[str, bytes] | None:
-    writer = getattr(serializer, "type_header", None)
+def _type_headers(serializer: Any, value: Any, given: HeadersArg) -> Sequence[tuple[str, bytes]]:
+    writer = getattr(serializer, "type_headers", None)
     if writer is None or value is None:
-        return None
-    header: tuple[str, bytes] | None = writer(value)
-    if header is None or not given:
-        return header
+        return ()
+    headers: Sequence[tuple[str, bytes]] = writer(value)
+    if not headers or not given:
+        return headers
     names = given.keys() if isinstance(given, Mapping) else (name for name, _ in given)
-    # A header the caller set wins (Spring would replace it; kafkaboot leaves yours alone).
-    return None if header[0] in names else header
+    # A type header the caller set wins (Spring would replace it; kafkaboot leaves it).
+    return () if headers[0][0] in names else headers
 
 
 def record_headers(
@@ -61,13 +61,8 @@ def record_headers(
     Raises:
         SerializationError: a header value that cannot be encoded.
     """
-    value_type = _type_header(value_serializer, value, headers)
-    key_type = _type_header(key_serializer, key, headers)
-    if value_type is None and key_type is None:
+    value_types = _type_headers(value_serializer, value, headers)
+    key_types = _type_headers(key_serializer, key, headers)
+    if not value_types and not key_types:
         return encode_headers(headers) if headers else None
-    encoded: list[tuple[str, bytes | None]] = encode_headers(headers)
-    if value_type is not None:
-        encoded.append(value_type)
-    if key_type is not None:
-        encoded.append(key_type)
-    return encoded
+    return [*encode_headers(headers), *value_types, *key_types]

@@ -34,6 +34,7 @@ __all__ = [
     "USE_TYPE_HEADERS",
     "VALUE_DEFAULT_TYPE",
     "JsonTypes",
+    "TypeHeaders",
     "TypeIds",
     "is_model",
     "parse_flag",
@@ -157,14 +158,23 @@ def _mapped_types(properties: Mapping[str, Any]) -> dict[str, type]:
     return {token: _import_type(path, f"{TYPE_MAPPING} ({token})") for token, path in paths.items()}
 
 
+TypeHeaders = tuple[tuple[str, bytes], ...]
+_OBJECT = b"java.lang.Object"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class TypeIds:
     """What a JSON serializer writes in ``__TypeId__`` (or ``__Key_TypeId__``): a mapped
-    class's token, else a model's qualified name; nothing for dicts, lists and scalars."""
+    class's token, else a model's qualified name; nothing for dicts, lists and scalars.
+
+    A mapped ``dict`` or ``list`` also gets the element types Spring writes for a raw Java
+    ``Map`` or ``List`` (``__KeyTypeId__``/``__ContentTypeId__`` = ``java.lang.Object``):
+    Spring's ``JsonDeserializer`` refuses a container type without them.
+    """
 
     header: str = TYPE_ID
     tokens: Mapping[type, bytes] = dataclasses.field(default_factory=dict)
-    _cache: dict[type, bytes | None] = dataclasses.field(default_factory=dict, repr=False)
+    _cache: dict[type, TypeHeaders] = dataclasses.field(default_factory=dict, repr=False)
 
     @classmethod
     def from_properties(cls, properties: Mapping[str, Any], is_key: bool) -> TypeIds:
@@ -174,17 +184,28 @@ class TypeIds:
         tokens = {model: token.encode() for token, model in _mapped_types(properties).items()}
         return cls(KEY_TYPE_ID if is_key else TYPE_ID, tokens)
 
-    def type_header(self, value: Any) -> tuple[str, bytes] | None:
-        """The header for ``value``, worked out once per class."""
+    def type_headers(self, value: Any) -> TypeHeaders:
+        """The headers for ``value`` (none for most), worked out once per class."""
         kind = type(value)
         try:
-            type_id = self._cache[kind]
+            return self._cache[kind]
         except KeyError:
-            type_id = self.tokens.get(kind)
-            if type_id is None and is_model(kind):
-                type_id = qualified_name(kind).encode()
-            self._cache[kind] = type_id
-        return None if type_id is None else (self.header, type_id)
+            found = self._cache[kind] = self._headers_for(kind)
+            return found
+
+    def _headers_for(self, kind: type) -> TypeHeaders:
+        type_id = self.tokens.get(kind)
+        if type_id is None:
+            if not is_model(kind):
+                return ()
+            type_id = qualified_name(kind).encode()
+        prefix = "__Key_" if self.header == KEY_TYPE_ID else "__"
+        headers: list[tuple[str, bytes]] = [(self.header, type_id)]
+        if issubclass(kind, dict | list | tuple | set | frozenset):
+            headers.append((f"{prefix}ContentTypeId__", _OBJECT))
+        if issubclass(kind, dict):
+            headers.append((f"{prefix}KeyTypeId__", _OBJECT))
+        return tuple(headers)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

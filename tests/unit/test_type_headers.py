@@ -70,7 +70,11 @@ def test_a_mapped_builtin_gets_its_token():
         {"spring.json.type.mapping": "java.util.LinkedHashMap:builtins.dict"},
         **{"value-serializer": "json"},
     )
-    assert headers_of(t, {"id": 1}) == [("__TypeId__", b"java.util.LinkedHashMap")]
+    assert headers_of(t, {"id": 1}) == [
+        ("__TypeId__", b"java.util.LinkedHashMap"),
+        ("__ContentTypeId__", b"java.lang.Object"),
+        ("__KeyTypeId__", b"java.lang.Object"),
+    ]
 
 
 def test_a_type_header_the_caller_set_is_kept():
