@@ -40,11 +40,19 @@ def encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
     return encoded
 
 
+_WRITES_TYPES: dict[type, bool] = {}
+"""Serializer class → has ``type_headers``: a getattr that misses costs more than a send's
+other header work, so it is asked once per class."""
+
+
 def _type_headers(serializer: Any, value: Any, given: HeadersArg) -> Sequence[tuple[str, bytes]]:
-    writer = getattr(serializer, "type_headers", None)
-    if writer is None or value is None:
+    kind = type(serializer)
+    writes = _WRITES_TYPES.get(kind)
+    if writes is None:
+        writes = _WRITES_TYPES[kind] = callable(getattr(kind, "type_headers", None))
+    if not writes or value is None:
         return ()
-    headers: Sequence[tuple[str, bytes]] = writer(value)
+    headers: Sequence[tuple[str, bytes]] = serializer.type_headers(value)
     if not headers or not given:
         return headers
     names = given.keys() if isinstance(given, Mapping) else (name for name, _ in given)
