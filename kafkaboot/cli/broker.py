@@ -22,6 +22,7 @@ from kafkaboot.testing.broker import KafkaCluster
 from kafkaboot.testing.distribution import cache_dir
 from kafkaboot.testing.metadata import PartitionInfo
 from kafkaboot.testing.node import BrokerNode
+from kafkaboot.testing.security import client_settings_yaml
 
 __all__ = ["add_broker_commands"]
 
@@ -50,6 +51,22 @@ def _saved_cluster(data_dir: Path) -> KafkaCluster:
     return cluster
 
 
+def _print_client_settings(cluster: KafkaCluster) -> None:
+    """For a secured cluster: the client settings, on stderr like the other messages (stdout
+    stays the bootstrap servers alone, for scripts), and saved beside the certificates."""
+    files = cluster.security_files
+    if files is None:
+        return
+    text = client_settings_yaml(cluster.bootstrap_servers, cluster.security[0], files)
+    saved = files.directory / "client-settings.yml"
+    saved.write_text(text)
+    print(f"\n{text}# (saved as {saved})\n", file=sys.stderr)
+
+
+def _security_name(cluster: KafkaCluster) -> str:
+    return cluster.security[0].lower() if cluster.security else "none"
+
+
 def _start(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
     if args.node is not None:
@@ -60,6 +77,7 @@ def _start(args: argparse.Namespace) -> int:
             "--nodes": (args.nodes, len(cluster.nodes)),
             "--port": (args.port, cluster.nodes[0].broker_port),
             "--kafka-version": (args.kafka_version, cluster.version),
+            "--security": (args.security, _security_name(cluster)),
         }
         for flag, (wanted, saved) in asked.items():
             if wanted is not None and wanted != saved:
@@ -71,6 +89,7 @@ def _start(args: argparse.Namespace) -> int:
         stopped = [node for node in cluster.nodes if not node.is_running()]
         if not stopped:
             print(f"Kafka {cluster.version} is already running (data: {data_dir})", file=sys.stderr)
+            _print_client_settings(cluster)
             print(cluster.bootstrap_servers)
             return 0
         if len(stopped) < len(cluster.nodes):
@@ -86,26 +105,30 @@ def _start(args: argparse.Namespace) -> int:
             nodes=args.nodes or 1,
             port=args.port or 9092,
             version=args.kafka_version,
+            security=None if args.security in (None, "none") else args.security,
         )
         stopped = cluster.nodes
     if len(stopped) == len(cluster.nodes):
+        secured = f", {cluster.security[0]} listener" if cluster.security else ""
         print(
-            f"starting Apache Kafka {cluster.version} ({len(cluster.nodes)} node(s), data: "
-            f"{data_dir}) ...",
+            f"starting Apache Kafka {cluster.version} ({len(cluster.nodes)} node(s){secured}, "
+            f"data: {data_dir}) ...",
             file=sys.stderr,
         )
     started = time.monotonic()
     cluster.start(timeout_s=args.timeout)
     print(f"ready in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    _print_client_settings(cluster)
     print(cluster.bootstrap_servers)
     return 0
 
 
 def _start_node(args: argparse.Namespace, data_dir: Path) -> int:
-    if (args.nodes, args.port, args.kafka_version) != (None, None, None):
+    if (args.nodes, args.port, args.kafka_version, args.security) != (None,) * 4:
         raise KafkaBootError(
-            "--node starts one node of an existing cluster as it was created; --nodes, --port "
-            "and --kafka-version only apply when `kafkaboot broker start` creates a cluster"
+            "--node starts one node of an existing cluster as it was created; --nodes, --port, "
+            "--kafka-version and --security only apply when `kafkaboot broker start` creates "
+            "a cluster"
         )
     cluster = _saved_cluster(data_dir)
     node = cluster.node(args.node)
@@ -208,6 +231,7 @@ def _status_data(
     return {
         "data_dir": str(data_dir),
         "version": cluster.version,
+        "security": _security_name(cluster),
         "bootstrap_servers": cluster.bootstrap_servers,
         "running": sum(state == "running" for state in states.values()),
         "nodes": nodes,
@@ -248,7 +272,8 @@ def _print_status(status: dict[str, Any], topics: Sequence[str]) -> None:
         print(f"(internal topics {', '.join(sorted(internal))} not shown; --json lists them)")
     print(f"Kafka {status['version']}: {status['running']}/{len(status['nodes'])} node(s) running")
     if status["running"]:
-        print(f"bootstrap servers: {status['bootstrap_servers']}")
+        secured = f" ({status['security'].upper()})" if status["security"] != "none" else ""
+        print(f"bootstrap servers: {status['bootstrap_servers']}{secured}")
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -281,6 +306,13 @@ def add_broker_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     start.add_argument("--nodes", type=int, choices=(1, 3), help="1 (default) or 3 nodes")
     start.add_argument("--port", type=int, help="first broker port (default 9092)")
     start.add_argument("--kafka-version", help="Apache Kafka version (default: pinned)")
+    start.add_argument(
+        "--security",
+        choices=("none", "ssl", "sasl_plaintext", "sasl_ssl"),
+        help="secure the client listener (generated CA and certificates, SCRAM-SHA-512, PLAIN "
+        "and OAUTHBEARER users) and print the client settings as YAML; default: none "
+        "(PLAINTEXT)",
+    )
     start.add_argument(
         "--node", type=int, help="start only this node of the cluster; wait until it is back"
     )

@@ -16,11 +16,12 @@ import shutil
 import signal
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from kafkaboot.errors import BrokerError
+from kafkaboot.testing.certificates import SecurityFiles, write_security_files
 from kafkaboot.testing.distribution import kafka_classpath, kafka_version
 from kafkaboot.testing.launch import broker_properties, launch
 from kafkaboot.testing.metadata import PartitionInfo, count_brokers, describe_partitions, run_sync
@@ -32,11 +33,14 @@ from kafkaboot.testing.node import (
     port_in_use,
     process_alive,
 )
+from kafkaboot.testing.security import SecurityProtocol, security_protocols
 
 # The node helpers lived here before they got a module of their own; old imports keep working.
 __all__ = ["BrokerNode", "KafkaCluster", "free_port_range", "free_ports", "process_alive"]
 
 STATE_FILE = "cluster.json"
+SECURITY_DIR = "security"
+"""Under the data directory: the certificates, stores and JWKS of a secured cluster."""
 log = logging.getLogger(__name__)
 
 
@@ -62,6 +66,11 @@ class KafkaCluster:
             ``n`` ports. ``None`` picks free ports.
         version: Apache Kafka version (default ``$KAFKABOOT_KAFKA_VERSION`` or the pinned one).
         properties: extra broker properties for every node.
+        security: secured client listeners, e.g. ``"sasl_ssl"`` or ``["sasl_ssl", "ssl",
+            "sasl_plaintext"]`` (see :mod:`kafkaboot.testing.security`). The first one
+            listens on the broker ports; the others, and a PLAINTEXT listener for traffic
+            between brokers, on further ports (each node: secured ports, controller,
+            PLAINTEXT). ``None``: PLAINTEXT only, as before.
     """
 
     def __init__(
@@ -72,6 +81,7 @@ class KafkaCluster:
         port: int | None = None,
         version: str | None = None,
         properties: Mapping[str, str] | None = None,
+        security: str | Iterable[str] | None = None,
     ) -> None:
         if nodes < 1:
             raise BrokerError(f"a cluster needs at least one node, got {nodes}")
@@ -80,11 +90,21 @@ class KafkaCluster:
         self.version = version or kafka_version()
         self.properties = dict(properties or {})
         self.cluster_id = _new_cluster_id()
-        ports = list(range(port, port + 2 * nodes)) if port is not None else free_ports(2 * nodes)
-        self.nodes = [
-            BrokerNode(i + 1, ports[i], ports[nodes + i], self.data_dir / f"node-{i + 1}")
-            for i in range(nodes)
-        ]
+        self.security: tuple[SecurityProtocol, ...] = security_protocols(security)
+        # Per node: the secured listeners, the controller and (secured only) PLAINTEXT.
+        width = 2 + len(self.security) if self.security else 2
+        count = width * nodes
+        ports = list(range(port, port + count)) if port is not None else free_ports(count)
+        self.nodes = []
+        for i in range(nodes):
+            node = BrokerNode(i + 1, ports[i], ports[nodes + i], self.data_dir / f"node-{i + 1}")
+            if self.security:
+                node.internal_port = ports[2 * nodes + i]
+                extra = [ports[(3 + k) * nodes + i] for k in range(len(self.security) - 1)]
+                node.secured_ports = dict(
+                    zip(self.security, [node.broker_port, *extra], strict=True)
+                )
+            self.nodes.append(node)
         self._classpath: list[Path] | None = None
 
     # -- saved state ----------------------------------------------------------------------
@@ -98,16 +118,8 @@ class KafkaCluster:
         cluster = cls(data_dir, nodes=len(state["nodes"]), version=state["version"])
         cluster.cluster_id = state["cluster_id"]
         cluster.properties = state.get("properties", {})
-        cluster.nodes = [
-            BrokerNode(
-                n["node_id"],
-                n["broker_port"],
-                n["controller_port"],
-                Path(n["directory"]),
-                n.get("pid"),
-            )
-            for n in state["nodes"]
-        ]
+        cluster.security = security_protocols(state.get("security") or None)
+        cluster.nodes = [BrokerNode.from_state(n) for n in state["nodes"]]
         return cluster
 
     @staticmethod
@@ -147,6 +159,8 @@ class KafkaCluster:
             "properties": self.properties,
             "nodes": nodes,
         }
+        if self.security:
+            state["security"] = list(self.security)
         # Written whole and renamed into place: another `kafkaboot broker` command reading
         # it meanwhile sees the old state or the new one, never half of one.
         path = self.data_dir / STATE_FILE
@@ -158,8 +172,31 @@ class KafkaCluster:
 
     @property
     def bootstrap_servers(self) -> str:
-        """``host:port`` of every broker, comma-separated."""
+        """``host:port`` of every broker, comma-separated: the first secured listener's on a
+        secured cluster."""
         return ",".join(node.bootstrap_server for node in self.nodes)
+
+    def bootstrap_servers_for(self, security: str) -> str:
+        """The bootstrap servers of the ``security`` listener (``"plaintext"``: the one
+        between brokers, which a secured cluster keeps on loopback).
+
+        Raises:
+            BrokerError: the cluster has no such listener.
+        """
+        wanted = security.strip().upper()
+        if wanted == "PLAINTEXT":
+            return ",".join(node.admin_server for node in self.nodes)
+        if wanted not in self.security:
+            have = ", ".join(p.lower() for p in self.security) or "none (PLAINTEXT only)"
+            raise BrokerError(
+                f"this cluster has no {security} listener; its secured listeners: {have}"
+            )
+        return ",".join(f"127.0.0.1:{node.secured_ports[wanted]}" for node in self.nodes)
+
+    @property
+    def security_files(self) -> SecurityFiles | None:
+        """Certificates, stores and JWKS of a secured cluster (written on first start)."""
+        return SecurityFiles(self.data_dir / SECURITY_DIR) if self.security else None
 
     def is_running(self) -> bool:
         """Whether any node runs."""
@@ -188,7 +225,7 @@ class KafkaCluster:
             BrokerError: no node runs, or none answered within ``timeout_s``.
         """
         self.refresh()
-        running = [node.bootstrap_server for node in self.nodes if node.is_running()]
+        running = [node.admin_server for node in self.nodes if node.is_running()]
         if not running:
             raise BrokerError(f"no node of the cluster in {self.data_dir} is running")
         try:
@@ -223,8 +260,17 @@ class KafkaCluster:
     def _launch(self, node: BrokerNode) -> None:
         if self._classpath is None:
             self._classpath = kafka_classpath(self.version)
-        properties = broker_properties(node, self.nodes, self.properties)
-        process = launch(node, properties, cluster_id=self.cluster_id, classpath=self._classpath)
+        files = self.security_files
+        if files is not None:
+            write_security_files(files.directory)  # Kept: a restart reuses the certificates.
+        properties = broker_properties(node, self.nodes, self.properties, files)
+        process = launch(
+            node,
+            properties,
+            cluster_id=self.cluster_id,
+            classpath=self._classpath,
+            security=files,
+        )
         node.pid = process.pid
         node.process = process
         self._save()
@@ -293,8 +339,8 @@ class KafkaCluster:
                 # Ask every running node itself: a restarted node can still be listed in the
                 # others' metadata from before it died, while it is not listening yet.
                 found = min(
-                    run_sync(count_brokers(node.bootstrap_server, 5.0))
-                    if port_in_use(node.broker_port)
+                    run_sync(count_brokers(node.admin_server, 5.0))
+                    if port_in_use(node.admin_port)
                     else 0
                     for node in running
                 )

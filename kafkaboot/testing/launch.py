@@ -13,8 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kafkaboot.errors import BrokerError
+from kafkaboot.testing.certificates import SecurityFiles
 from kafkaboot.testing.distribution import find_java
 from kafkaboot.testing.node import BrokerNode, port_in_use
+from kafkaboot.testing.security import format_arguments, jvm_options, secured_properties
 
 __all__ = ["JVM_OPTS_ENV", "broker_properties", "launch"]
 
@@ -28,14 +30,18 @@ _LOGGING_OPTS = [
 
 
 def broker_properties(
-    node: BrokerNode, nodes: Sequence[BrokerNode], extra: Mapping[str, str]
+    node: BrokerNode,
+    nodes: Sequence[BrokerNode],
+    extra: Mapping[str, str],
+    security: SecurityFiles | None = None,
 ) -> dict[str, str]:
-    """``node``'s ``server.properties``: a combined broker + controller among ``nodes``."""
+    """``node``'s ``server.properties``: a combined broker + controller among ``nodes``, with
+    secured listeners when it has any (``security`` names their certificates)."""
     count = len(nodes)
     replicas = str(min(3, count))
     min_isr = str(min(2, count))
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
-    return {
+    properties = {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
         "controller.quorum.voters": voters,
@@ -57,7 +63,12 @@ def broker_properties(
         "share.coordinator.state.topic.min.isr": min_isr,
         # Tests and local runs start consumers right away; don't wait 3s per new group.
         "group.initial.rebalance.delay.ms": "0",
-    } | dict(extra)
+    }
+    if node.secured_ports:
+        if security is None:
+            raise BrokerError(f"node {node.node_id} has secured listeners but no certificates")
+        properties |= secured_properties(node, security)
+    return properties | dict(extra)
 
 
 def _java(classpath: Sequence[Path], main: str, *args: str, jvm: list[str]) -> list[str]:
@@ -66,6 +77,8 @@ def _java(classpath: Sequence[Path], main: str, *args: str, jvm: list[str]) -> l
 
 
 def _format(node: BrokerNode, cluster_id: str, classpath: Sequence[Path]) -> None:
+    # SCRAM users go into the metadata log as the storage is formatted (KRaft has no
+    # ZooKeeper to add them to before the broker runs).
     command = _java(
         classpath,
         "kafka.tools.StorageTool",
@@ -75,6 +88,7 @@ def _format(node: BrokerNode, cluster_id: str, classpath: Sequence[Path]) -> Non
         "-c",
         str(node.config_file),
         "--ignore-formatted",
+        *format_arguments(list(node.secured_ports)),
         jvm=["-Xmx256m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"],
     )
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
@@ -89,13 +103,14 @@ def launch(
     *,
     cluster_id: str,
     classpath: Sequence[Path],
+    security: SecurityFiles | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``node``'s JVM (formatting its storage the first time); does not wait.
 
     Raises:
         BrokerError: one of its ports is taken, or formatting the storage failed.
     """
-    for port in (node.broker_port, node.controller_port):
+    for port in node.ports:
         if port_in_use(port):
             raise BrokerError(
                 f"port {port} on 127.0.0.1 is already in use, wanted by node {node.node_id}"
@@ -109,6 +124,8 @@ def launch(
     if not (node.directory / "data" / "meta.properties").is_file():
         _format(node, cluster_id, classpath)
     jvm = [*(os.environ.get(JVM_OPTS_ENV, "").split() or _DEFAULT_JVM_OPTS), *_LOGGING_OPTS]
+    if security is not None:
+        jvm += jvm_options(security)
     command = _java(classpath, "kafka.Kafka", str(node.config_file), jvm=jvm)
     with node.log_file.open("ab") as log_out:
         return subprocess.Popen(  # noqa: S603 - our own java command line.

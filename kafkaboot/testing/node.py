@@ -125,6 +125,12 @@ class BrokerNode:
     pid: int | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
     """Set when this process started the node: lets us reap it and wait on it exactly."""
+    secured_ports: dict[str, int] = field(default_factory=dict)
+    """Secured listeners, security protocol -> port (``broker_port`` is the first one's);
+    empty for a PLAINTEXT-only node."""
+    internal_port: int | None = None
+    """On a secured node: the PLAINTEXT listener for traffic between brokers and for
+    kafkaboot's own readiness and metadata questions (loopback only)."""
 
     @property
     def config_file(self) -> Path:
@@ -136,7 +142,25 @@ class BrokerNode:
 
     @property
     def bootstrap_server(self) -> str:
+        """Where clients connect: the first secured listener on a secured node."""
         return f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def admin_server(self) -> str:
+        """Where kafkaboot asks a node about itself: always a PLAINTEXT listener."""
+        return f"127.0.0.1:{self.internal_port or self.broker_port}"
+
+    @property
+    def admin_port(self) -> int:
+        return self.internal_port or self.broker_port
+
+    @property
+    def ports(self) -> list[int]:
+        """Every port the node listens on."""
+        ports = [self.broker_port, self.controller_port, *self.secured_ports.values()]
+        if self.internal_port is not None:
+            ports.append(self.internal_port)
+        return sorted(set(ports))
 
     def is_running(self) -> bool:
         return self.state() == "running"
@@ -176,10 +200,27 @@ class BrokerNode:
         self.pid = self.process = None
 
     def to_state(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "node_id": self.node_id,
             "broker_port": self.broker_port,
             "controller_port": self.controller_port,
             "directory": str(self.directory),
             "pid": self.pid,
         }
+        if self.secured_ports:
+            state["secured_ports"] = dict(self.secured_ports)
+            state["internal_port"] = self.internal_port
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> BrokerNode:
+        """The node :meth:`to_state` saved."""
+        return cls(
+            state["node_id"],
+            state["broker_port"],
+            state["controller_port"],
+            Path(state["directory"]),
+            state.get("pid"),
+            secured_ports=dict(state.get("secured_ports", {})),
+            internal_port=state.get("internal_port"),
+        )
