@@ -228,7 +228,10 @@ class TokenServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="kafkaboot-token-server", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() waits for the next poll.
+            name="kafkaboot-token-server",
+            daemon=True,
         )
         self._thread.start()
         return self
