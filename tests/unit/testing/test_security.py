@@ -54,7 +54,7 @@ def test_sasl_ssl_block_is_yaml_with_kafkaboots_own_keys(tmp_path, files):
     assert kafka.security.sasl.mechanism == "SCRAM-SHA-512"
     assert kafka.security.sasl.username == SCRAM_USER
     assert kafka.security.sasl.password.get_secret_value() == SCRAM_PASSWORD
-    assert kafka.security.ssl.ca_location == files.ca_pem
+    assert str(kafka.security.ssl.ca_location) == str(files.ca_pem)
 
 
 def test_ssl_block_names_the_client_certificate_and_key(tmp_path, files):
@@ -62,8 +62,8 @@ def test_ssl_block_names_the_client_certificate_and_key(tmp_path, files):
     kafka = _settings(tmp_path, text)
     assert kafka.security.protocol == "SSL"
     assert kafka.security.sasl.mechanism is None
-    assert kafka.security.ssl.certificate_location == files.client_cert_pem
-    assert kafka.security.ssl.key_location == files.client_key_pem
+    assert str(kafka.security.ssl.certificate_location) == str(files.client_cert_pem)
+    assert str(kafka.security.ssl.key_location) == str(files.client_key_pem)
 
 
 def test_sasl_plaintext_block_has_no_ssl_section(tmp_path, files):
