@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
-    SecretStr,
     field_validator,
 )
 
+from kafkaboot.config.ignored import ignored_settings, spring_only
 from kafkaboot.config.listener import (
     AckModeName,
     BackOffProperties,
@@ -32,10 +31,21 @@ from kafkaboot.config.listener import (
     RetryTopicProperties,
     SeekProperties,
 )
-from kafkaboot.config.properties import map_properties
-from kafkaboot.config.section import RawProperties, Section, lowercase, uppercase
+from kafkaboot.config.properties import ClientKind, ignored_properties, map_properties
+from kafkaboot.config.secrets import MaskedDict
+from kafkaboot.config.section import RawProperties, Section, lowercase
+from kafkaboot.config.security import (
+    ClientSecurityProperties,
+    JaasProperties,
+    PemSslProperties,
+    SaslProperties,
+    SecurityProperties,
+    SslProperties,
+)
+from kafkaboot.config.streams import StreamsProperties
 from kafkaboot.config.types import DataSize, Duration, ImportPaths, ServerList, to_ms
-from kafkaboot.errors import ConfigurationError, SerializationError
+from kafkaboot.errors import SerializationError
+from kafkaboot.security.client import SECURITY_PROPERTIES, security_kwargs
 
 __all__ = [
     "AckModeName",
@@ -44,9 +54,11 @@ __all__ = [
     "ConsumerProperties",
     "DeadLetterProperties",
     "ErrorHandlerProperties",
+    "JaasProperties",
     "KafkaProperties",
     "ListenerOverrides",
     "ListenerProperties",
+    "PemSslProperties",
     "ProducerProperties",
     "RetryProperties",
     "RetryTopicProperties",
@@ -103,91 +115,28 @@ def _ms(duration: timedelta | None) -> int | None:
     return None if duration is None else to_ms(duration)
 
 
-class SslProperties(Section):
-    """TLS with PEM files (Java key stores are Java-only; convert them with ``keytool``)."""
-
-    ca_location: Path | None = None
-    """CA bundle that signs the brokers' certificates (Spring: trust store)."""
-    certificate_location: Path | None = None
-    """Client certificate, for mutual TLS."""
-    key_location: Path | None = None
-    """Client private key, for mutual TLS."""
-    key_password: SecretStr | None = None
-    check_hostname: bool = True
-
-    def ssl_context(self) -> Any:
-        """An ``ssl.SSLContext`` for aiokafka.
-
-        Raises:
-            ConfigurationError: a file is missing or cannot be read.
-        """
-        from aiokafka.helpers import create_ssl_context
-
-        for key, path in (
-            ("ca-location", self.ca_location),
-            ("certificate-location", self.certificate_location),
-            ("key-location", self.key_location),
-        ):
-            if path is not None and not path.is_file():
-                raise ConfigurationError(
-                    f"kafka.security.ssl.{key}: file {str(path)!r} does not exist; "
-                    "give the path of a PEM file"
-                )
-        try:
-            context = create_ssl_context(
-                cafile=self.ca_location,
-                certfile=self.certificate_location,
-                keyfile=self.key_location,
-                password=self.key_password.get_secret_value() if self.key_password else None,
-            )
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(
-                f"kafka.security.ssl: cannot load the PEM files: {exc}"
-            ) from exc
-        context.check_hostname = self.check_hostname
-        return context
+def _servers(servers: list[str] | None) -> str | None:
+    return None if servers is None else ",".join(servers)
 
 
-class SaslProperties(Section):
-    mechanism: Annotated[
-        Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"] | None,
-        BeforeValidator(uppercase),
-    ] = None
-    username: str | None = None
-    password: SecretStr | None = None
-    kerberos_service_name: str | None = None
+def _security_only(properties: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in properties.items() if k in SECURITY_PROPERTIES}
 
 
-class SecurityProperties(Section):
-    protocol: Annotated[
-        Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], BeforeValidator(uppercase)
-    ] = "PLAINTEXT"
+class _ClientSection(Section):
+    """What Spring Boot lets each client (consumer, producer, admin) override."""
+
+    bootstrap_servers: ServerList | None = None
+    """This client's brokers, instead of ``kafka.bootstrap-servers``."""
+    client_id: str | None = None
+    security: ClientSecurityProperties = ClientSecurityProperties()
     ssl: SslProperties = SslProperties()
-    sasl: SaslProperties = SaslProperties()
-
-    def client_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"security_protocol": self.protocol}
-        if self.protocol in {"SSL", "SASL_SSL"}:
-            kwargs["ssl_context"] = self.ssl.ssl_context()
-        if self.protocol.startswith("SASL"):
-            sasl = self.sasl
-            kwargs |= _drop_none(
-                {
-                    "sasl_mechanism": sasl.mechanism,
-                    "sasl_plain_username": sasl.username,
-                    "sasl_plain_password": sasl.password.get_secret_value()
-                    if sasl.password
-                    else None,
-                    "sasl_kerberos_service_name": sasl.kerberos_service_name,
-                }
-            )
-        return kwargs
+    properties: RawProperties = {}
 
 
-class ProducerProperties(Section):
+class ProducerProperties(_ClientSection):
     """``kafka.producer.*``; safe by default: acks=all with idempotence, as Kafka 3+."""
 
-    client_id: str | None = None
     acks: Acks = "all"
     retries: int | None = Field(default=None, ge=0)
     """Accepted for Spring files; aiokafka retries until ``request.timeout.ms`` instead."""
@@ -211,7 +160,6 @@ class ProducerProperties(Section):
     delivery_timeout: Duration = timedelta(minutes=2)
     """How long a send may take before it fails (Java's ``delivery.timeout.ms``). aiokafka
     alone retries forever while a partition's leader is unreachable; kafkaboot enforces it."""
-    properties: RawProperties = {}
 
     @property
     def delivery_timeout_s(self) -> float:
@@ -221,6 +169,7 @@ class ProducerProperties(Section):
     def typed_kwargs(self) -> dict[str, Any]:
         return _drop_none(
             {
+                "bootstrap_servers": _servers(self.bootstrap_servers),
                 "client_id": self.client_id,
                 "acks": self.acks,
                 "max_batch_size": self.batch_size,
@@ -233,10 +182,9 @@ class ProducerProperties(Section):
         )
 
 
-class ConsumerProperties(Section):
+class ConsumerProperties(_ClientSection):
     """``kafka.consumer.*``; auto-commit is off: the listener container commits."""
 
-    client_id: str | None = None
     group_id: str | None = None
     auto_offset_reset: Annotated[
         Literal["earliest", "latest", "none"], BeforeValidator(lowercase)
@@ -254,11 +202,11 @@ class ConsumerProperties(Section):
     fetch_max_wait: Duration | None = None
     key_deserializer: DeserializerName = None
     value_deserializer: DeserializerName = None
-    properties: RawProperties = {}
 
     def typed_kwargs(self) -> dict[str, Any]:
         return _drop_none(
             {
+                "bootstrap_servers": _servers(self.bootstrap_servers),
                 "client_id": self.client_id,
                 "group_id": self.group_id,
                 "auto_offset_reset": self.auto_offset_reset,
@@ -277,6 +225,11 @@ class ConsumerProperties(Section):
 
 class TemplateProperties(Section):
     default_topic: str | None = None
+    transaction_id_prefix: str | None = None
+    """The template's transactional id prefix, instead of ``kafka.producer.transaction-id-prefix``
+    (Spring Boot's ``spring.kafka.template.transaction-id-prefix``)."""
+    observation_enabled: bool | None = None
+    """``false``: no tracing spans for sends even with a tracer provider."""
     interceptors: ImportPaths = []
     """Producer interceptors, in order: import paths (``package.module:Name``)."""
     unavailable_timeout: Duration = timedelta(seconds=5)
@@ -294,14 +247,19 @@ class TemplateProperties(Section):
         return value
 
 
-class AdminProperties(Section):
-    client_id: str | None = None
+class AdminProperties(_ClientSection):
     auto_create: bool = True
     """Create the declared topics at startup."""
     fail_fast: bool = False
     """Stop startup when the broker cannot be reached to create topics."""
     operation_timeout: Duration = timedelta(seconds=30)
-    properties: RawProperties = {}
+    close_timeout: Duration | None = spring_only(
+        "aiokafka's admin client closes at once; there is nothing to wait for"
+    )
+    modify_topic_configs: bool | None = spring_only(
+        "not supported yet: declared topics are created when missing, and existing topics' "
+        "configs are left as they are"
+    )
 
 
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
@@ -338,6 +296,10 @@ class KafkaProperties(Section):
     client_id: str | None = None
     properties: RawProperties = {}
     security: SecurityProperties = SecurityProperties()
+    ssl: SslProperties = SslProperties()
+    """Spring Boot's ``spring.kafka.ssl``: stores as PEM, PKCS12 or JKS."""
+    jaas: JaasProperties = JaasProperties()
+    """Spring Boot's ``spring.kafka.jaas``: a login module and its options."""
     producer: ProducerProperties = ProducerProperties()
     consumer: ConsumerProperties = ConsumerProperties()
     listener: ListenerProperties = ListenerProperties()
@@ -346,43 +308,77 @@ class KafkaProperties(Section):
     retry: RetryProperties = RetryProperties()
     template: TemplateProperties = TemplateProperties()
     admin: AdminProperties = AdminProperties()
+    streams: StreamsProperties = StreamsProperties()
+    """Spring Boot's ``spring.kafka.streams``: accepted so that a Spring file loads; warned."""
     topics: list[TopicDeclaration] = []
 
-    def _common_kwargs(self) -> dict[str, Any]:
-        return (
-            _drop_none(
-                {"bootstrap_servers": ",".join(self.bootstrap_servers), "client_id": self.client_id}
+    def security_properties(self, client: _ClientSection | None = None) -> dict[str, Any]:
+        """The Kafka security properties of a client, merged as Spring Boot merges them:
+        ``jaas``, then ``security`` and ``ssl``, then ``properties``, then the client's own
+        ``security``, ``ssl`` and ``properties``, each key overriding the one before."""
+        props = (
+            self.jaas.kafka_properties()
+            | self.security.kafka_properties()
+            | self.ssl.kafka_properties()
+            | _security_only(self.properties)
+        )
+        if client is not None:
+            props |= (
+                client.security.kafka_properties()
+                | client.ssl.kafka_properties()
+                | _security_only(client.properties)
             )
-            | self.security.client_kwargs()
+        return props
+
+    def _kwargs(
+        self, kind: ClientKind, client: _ClientSection, typed: dict[str, Any]
+    ) -> MaskedDict:
+        common = _drop_none(
+            {"bootstrap_servers": ",".join(self.bootstrap_servers), "client_id": self.client_id}
+        )
+        return MaskedDict(
+            common
+            | map_properties(self.properties, kind)
+            | typed
+            | map_properties(client.properties, kind)
+            | security_kwargs(self.security_properties(client))
         )
 
     def producer_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``AIOKafkaProducer`` (serializers excluded)."""
-        return (
-            self._common_kwargs()
-            | map_properties(self.properties, "producer")
-            | self.producer.typed_kwargs()
-            | map_properties(self.producer.properties, "producer")
-        )
+        """Keyword arguments for ``AIOKafkaProducer`` (serializers excluded).
+
+        Raises:
+            ConfigurationError: a trust or key store cannot be read, or SASL is incomplete.
+        """
+        return self._kwargs("producer", self.producer, self.producer.typed_kwargs())
 
     def consumer_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``AIOKafkaConsumer`` (deserializers excluded)."""
-        return (
-            self._common_kwargs()
-            | map_properties(self.properties, "consumer")
-            | self.consumer.typed_kwargs()
-            | map_properties(self.consumer.properties, "consumer")
-        )
+        """Keyword arguments for ``AIOKafkaConsumer`` (deserializers excluded).
+
+        Raises:
+            ConfigurationError: a trust or key store cannot be read, or SASL is incomplete.
+        """
+        return self._kwargs("consumer", self.consumer, self.consumer.typed_kwargs())
 
     def admin_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``AIOKafkaAdminClient``."""
-        return (
-            self._common_kwargs()
-            | map_properties(self.properties, "admin")
-            | _drop_none({"client_id": self.admin.client_id})
-            | {"request_timeout_ms": to_ms(self.admin.operation_timeout)}
-            | map_properties(self.admin.properties, "admin")
-        )
+        """Keyword arguments for ``AIOKafkaAdminClient``.
+
+        Raises:
+            ConfigurationError: a trust or key store cannot be read, or SASL is incomplete.
+        """
+        typed = _drop_none({"client_id": self.admin.client_id}) | {
+            "request_timeout_ms": to_ms(self.admin.operation_timeout)
+        }
+        return self._kwargs("admin", self.admin, typed)
+
+    def check_security(self) -> None:
+        """Read every store and check the SASL settings of each client, as at startup.
+
+        Raises:
+            ConfigurationError: naming the setting and file that cannot be used.
+        """
+        for client in (self.producer, self.consumer, self.admin):
+            security_kwargs(self.security_properties(client))
 
     def notices(self) -> list[str]:
         """Options that were set but have no effect with aiokafka, worded for a log line."""
@@ -396,4 +392,15 @@ class KafkaProperties(Section):
             notes.append(
                 "kafka.producer.buffer-memory is ignored: aiokafka has no producer buffer limit"
             )
+        notes += [f"{key} is ignored: {why}" for key, why in ignored_settings(self, "kafka")]
+        maps = {
+            "kafka.properties": self.properties,
+            "kafka.producer.properties": self.producer.properties,
+            "kafka.consumer.properties": self.consumer.properties,
+            "kafka.admin.properties": self.admin.properties,
+        } | {f"kafka.listeners.{i}.properties": o.properties for i, o in self.listeners.items()}
+        for where, properties in maps.items():
+            notes += [
+                f"{where}.{key} is ignored: {why}" for key, why in ignored_properties(properties)
+            ]
         return notes

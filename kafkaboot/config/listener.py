@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from kafkaboot.config.ignored import spring_only
 from kafkaboot.config.section import RawProperties, Section, lowercase
 from kafkaboot.config.types import Duration, ImportPaths, ServerList
 
@@ -88,6 +89,42 @@ class ListenerProperties(Section):
     """How often a consumer that does not poll is reported (``NonResponsiveConsumer``)."""
     no_poll_threshold: float = Field(default=3.0, gt=0)
     """A consumer that has not polled for this many ``poll-timeout``s is not responsive."""
+    client_id: str | None = None
+    """Prefix of the listeners' consumer client ids (``<prefix>-<n>``), before
+    ``kafka.consumer.client-id``."""
+    observation_enabled: bool | None = None
+    """``false``: no tracing spans for records even with a tracer provider; ``true`` or unset:
+    spans when OpenTelemetry is set up (``management.tracing.enabled``)."""
+    async_acks: bool | None = None
+    """Accepted: acknowledgements may always come out of order; the commit is the prefix of
+    acknowledged records in each partition, whatever this says."""
+    idle_between_polls: Duration = timedelta(0)
+    """Wait this long after each poll's records are handled before polling again (bounded
+    by ``max.poll.interval.ms``); a stop interrupts the wait."""
+    auth_exception_retry_interval: Duration | None = None
+    """``None``: an authentication or authorization failure stops the container. Set: it
+    polls again after this long (the failure stays in its status until a poll works)."""
+    immediate_stop: bool | None = spring_only(
+        "a stop always finishes only the records in hand (within shutdown-timeout) and leaves "
+        "the rest of the fetched batch to be redelivered"
+    )
+    change_consumer_thread_name: bool | None = spring_only(
+        "listeners run as tasks on the event loop: there are no consumer threads to name"
+    )
+    log_container_config: bool = False
+    """Log each container's effective settings (secrets masked) when it starts."""
+    only_log_record_metadata: bool | None = spring_only(
+        "removed in Spring Kafka 3.0; kafkaboot logs record metadata, never record values"
+    )
+
+
+class RetryTopicBackOffProperties(Section):
+    """``kafka.retry.topic.backoff.*`` (Spring Boot 3.4+)."""
+
+    delay: Duration = timedelta(seconds=1)
+    multiplier: float = Field(default=0.0, ge=0.0)
+    max_delay: Duration = timedelta(0)
+    random: bool = False
 
 
 class RetryTopicProperties(Section):
@@ -103,6 +140,21 @@ class RetryTopicProperties(Section):
     max_delay: Duration = timedelta(0)
     """0: no cap."""
     random_back_off: bool = False
+    backoff: RetryTopicBackOffProperties | None = None
+    """Spring Boot 3.4's spelling of ``delay``, ``multiplier``, ``max-delay`` and
+    ``random-back-off``; where set, it wins over them."""
+
+    @model_validator(mode="after")
+    def _backoff_wins(self) -> RetryTopicProperties:
+        if self.backoff is None:
+            return self
+        fields = {"delay": "delay", "multiplier": "multiplier", "max_delay": "max_delay"}
+        for name, target in fields.items():
+            if name in self.backoff.model_fields_set:
+                object.__setattr__(self, target, getattr(self.backoff, name))
+        if "random" in self.backoff.model_fields_set:
+            object.__setattr__(self, "random_back_off", self.backoff.random)
+        return self
 
 
 class RetryProperties(Section):

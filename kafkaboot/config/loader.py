@@ -44,6 +44,9 @@ ENV_PREFIXES = {
 """Environment variable prefixes and the section each one sets."""
 _DEFAULT_NAMES = ("application.yml", "application.yaml")
 _SECRET_WORDS = ("password", "secret", "jaas", "token")
+_SPRING = "\0spring"
+"""Marks, in the origins, the keys written as ``spring.kafka.*`` (for messages in the
+user's spelling)."""
 
 
 def find_config_file(
@@ -178,6 +181,8 @@ def _normalize_document(
     normalized = normalize_keys(KafkaBootSettings, data, (), (), paths)
     for norm, raw in paths.items():
         origins[norm] = origin_of(raw)
+        if raw[:2] == ("spring", "kafka"):
+            origins[(_SPRING, *norm)] = "spring"
     # Both spellings in one document: `kafka:` wins over `spring.kafka:` key by key.
     return _deep_merge(spring_kafka, normalized)
 
@@ -212,15 +217,23 @@ def _problems_from_error(error: Any, origins: Mapping[KeyPath, str]) -> list[Con
     return [_problem_from_error(error, loc, origins)]
 
 
+def _spelled(origins: Mapping[KeyPath, str], loc: KeyPath, key: str) -> str:
+    """``key`` as the user wrote its section: ``spring.kafka.…`` or ``kafka.…``."""
+    return f"spring.{key}" if _origin(origins, (_SPRING, *loc)) == "spring" else key
+
+
 def _problem_from_error(error: Any, loc: KeyPath, origins: Mapping[KeyPath, str]) -> ConfigProblem:
-    key = display_path(KafkaBootSettings, loc)
+    key = _spelled(origins, loc, display_path(KafkaBootSettings, loc))
     origin = _origin(origins, loc)
     if error["type"] == "extra_forbidden":
         holder = field_type_at(KafkaBootSettings, loc)
         known = [name.replace("_", "-") for name in holder.model_fields] if holder else []
         close = difflib.get_close_matches(str(loc[-1]).replace("_", "-"), known, n=2, cutoff=0.6)
-        parent = display_path(KafkaBootSettings, loc[:-1])
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        parent = _spelled(origins, loc[:-1], display_path(KafkaBootSettings, loc[:-1]))
+        close = [f"{parent}.{name}" for name in close]
+        if parent.startswith("spring.kafka"):
+            close = [f"{name} (kafkaboot: {name.removeprefix('spring.')})" for name in close]
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
         return ConfigProblem(
             "unknown key",
             key=key,

@@ -2,17 +2,23 @@
 
 Spring users carry Java client properties over in ``properties:`` maps. Each supported key
 is declared once here, with the aiokafka argument it becomes, the clients it applies to and
-how its value converts. A key without an aiokafka equivalent is an error, never ignored.
+how its value converts. Security keys (``ssl.*``, ``sasl.*``) are read by
+:mod:`kafkaboot.security.client`. A real Kafka client property that aiokafka has no equivalent
+for is accepted with a warning naming it (:func:`ignored_properties`); any other name is a
+typo, and an error with the closest known names.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, Literal
+
+from kafkaboot.config.secrets import masked
 
 __all__ = [
     "KAFKABOOT_HANDLED",
@@ -20,8 +26,10 @@ __all__ = [
     "ClientKind",
     "PropertyMapping",
     "PropertyProblems",
+    "ignored_properties",
+    "java_client_properties",
     "map_properties",
-    "parse_jaas_config",
+    "security_properties",
     "validate_properties",
 ]
 
@@ -118,9 +126,6 @@ SUPPORTED_PROPERTIES: Mapping[str, PropertyMapping] = {
     "retry.backoff.ms": PropertyMapping("retry_backoff_ms", _int),
     "metadata.max.age.ms": PropertyMapping("metadata_max_age_ms", _int),
     "connections.max.idle.ms": PropertyMapping("connections_max_idle_ms", _int),
-    "security.protocol": PropertyMapping("security_protocol", _upper),
-    "sasl.mechanism": PropertyMapping("sasl_mechanism", _upper),
-    "sasl.kerberos.service.name": PropertyMapping("sasl_kerberos_service_name", _str),
     # Producer.
     "acks": PropertyMapping("acks", _acks, _PRODUCER),
     "linger.ms": PropertyMapping("linger_ms", _int, _PRODUCER),
@@ -156,7 +161,6 @@ SUPPORTED_PROPERTIES: Mapping[str, PropertyMapping] = {
 
 KAFKABOOT_HANDLED: frozenset[str] = frozenset(
     {
-        "sasl.jaas.config",  # Parsed into sasl_plain_username / sasl_plain_password.
         "delivery.timeout.ms",  # Enforced by KafkaTemplate; aiokafka has no such limit.
         "key.serializer",
         "value.serializer",
@@ -178,32 +182,75 @@ KAFKABOOT_HANDLED: frozenset[str] = frozenset(
 )
 """Properties kafkaboot reads itself instead of passing them to aiokafka."""
 
-_JAAS = re.compile(r'(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"')
+_IGNORED_REASONS = {
+    "max.block.ms": "aiokafka's send waits for metadata up to request.timeout.ms",
+    "buffer.memory": "aiokafka has no producer buffer limit",
+    "retries": "aiokafka retries a send until request.timeout.ms passes",
+    "interceptor.classes": "Java classes; use kafka.template.interceptors or "
+    "kafka.listener.interceptors (Python import paths)",
+    "partitioner.class": "a Java class; kafkaboot partitions keys as Java's default "
+    "partitioner does (murmur2)",
+    "ssl.cipher.suites": "Java cipher suite names; OpenSSL's defaults apply",
+    "security.providers": "Java security providers",
+}
 
 
-def parse_jaas_config(text: str) -> dict[str, str]:
-    """Credentials from a Java ``sasl.jaas.config`` line (PLAIN and SCRAM login modules).
+_CHOICES = {
+    "security.protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+    "sasl.mechanism": ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"),
+}
 
-    Raises:
-        ValueError: no username and password could be found in the line.
-    """
-    found = dict(_JAAS.findall(text))
-    if "username" not in found or "password" not in found:
-        raise ValueError(
-            'sasl.jaas.config needs username="…" and password="…" '
-            "(PlainLoginModule or ScramLoginModule); for other mechanisms use kafka.security.sasl"
-        )
-    return {"sasl_plain_username": found["username"], "sasl_plain_password": found["password"]}
+
+@functools.cache
+def java_client_properties() -> frozenset[str]:
+    """Every configuration name of Apache Kafka's Java producer, consumer and admin clients
+    (read from the clients' ``ConfigDef``, see ``java_client_properties.tsv``)."""
+    text = resources.files("kafkaboot.config").joinpath("java_client_properties.tsv").read_text()
+    return frozenset(
+        line.split("\t")[1] for line in text.splitlines() if line and not line.startswith("#")
+    )
+
+
+def security_properties() -> frozenset[str]:
+    from kafkaboot.security.client import SECURITY_PROPERTIES
+
+    return SECURITY_PROPERTIES
+
+
+def _ignored(key: str) -> bool:
+    if key in SUPPORTED_PROPERTIES or key in KAFKABOOT_HANDLED:
+        return False
+    if key in security_properties():
+        return False
+    return key in java_client_properties() or key.startswith("spring.")
+
+
+def ignored_properties(properties: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The keys of ``properties`` that are real Kafka (or Spring) settings with no effect
+    here, each with the reason, for a warning at startup."""
+    found = []
+    for key in properties:
+        if _ignored(key):
+            if key.startswith("spring."):
+                reason = "a Spring setting that kafkaboot does not read"
+            else:
+                reason = (
+                    _IGNORED_REASONS.get(key) or "the Java client's; aiokafka has no equivalent"
+                )
+            found.append((key, reason))
+    return found
 
 
 def unsupported_property_message(key: str) -> str:
     """Explain that ``key`` cannot be passed to aiokafka, and suggest near names."""
-    known = sorted([*SUPPORTED_PROPERTIES, *KAFKABOOT_HANDLED])
-    close = difflib.get_close_matches(key, known, n=3)
+    known = sorted([*SUPPORTED_PROPERTIES, *KAFKABOOT_HANDLED, *security_properties()])
+    close = difflib.get_close_matches(
+        key, sorted({*known, *java_client_properties()}), n=3, cutoff=0.75
+    )
     suggestion = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return (
-        f"unknown property: it has no aiokafka equivalent.{suggestion} "
-        f"Supported: {', '.join(known)}"
+        f"unknown property: not a setting of the Kafka clients.{suggestion} "
+        f"kafkaboot honours: {', '.join(known)}"
     )
 
 
@@ -229,11 +276,15 @@ def validate_properties(properties: dict[str, Any]) -> dict[str, Any]:
             if mapping is not None:
                 mapping.convert(value)
             elif key == "sasl.jaas.config":
-                parse_jaas_config(str(value))
-            elif key not in KAFKABOOT_HANDLED:
+                from kafkaboot.security.jaas import parse_jaas
+
+                parse_jaas(str(value))
+            elif key in _CHOICES and _upper(value) not in _CHOICES[key]:
+                raise ValueError(f"expected one of {', '.join(_CHOICES[key])}")
+            elif not (key in KAFKABOOT_HANDLED or key in security_properties() or _ignored(key)):
                 problems.append((key, unsupported_property_message(key)))
         except (TypeError, ValueError) as exc:
-            problems.append((key, f"invalid value {value!r}: {exc}"))
+            problems.append((key, f"invalid value {masked(key, value)}: {exc}"))
     if problems:
         raise PropertyProblems(problems)
     return properties
@@ -243,14 +294,12 @@ def map_properties(properties: Mapping[str, Any], client: ClientKind) -> dict[st
     """Turn validated raw properties into aiokafka keyword arguments for one kind of client.
 
     Properties that belong to another kind of client (``linger.ms`` for a consumer) are
-    skipped, as the Java client ignores them too; kafkaboot-handled keys are skipped here.
+    skipped, as the Java client ignores them too; kafkaboot-handled, security and ignored
+    keys are skipped here.
     """
     kwargs: dict[str, Any] = {}
     for key, value in properties.items():
         mapping = SUPPORTED_PROPERTIES.get(key)
-        if mapping is not None:
-            if client in mapping.clients:
-                kwargs[mapping.kwarg] = mapping.convert(value)
-        elif key == "sasl.jaas.config":
-            kwargs.update(parse_jaas_config(str(value)))
+        if mapping is not None and client in mapping.clients:
+            kwargs[mapping.kwarg] = mapping.convert(value)
     return kwargs

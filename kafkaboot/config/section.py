@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from kafkaboot.config.properties import validate_properties
+from kafkaboot.config.secrets import MaskedDict
 
-__all__ = ["RawProperties", "Section", "lowercase", "uppercase"]
+__all__ = [
+    "MaskedDict",
+    "RawProperties",
+    "SecretMap",
+    "Section",
+    "lowercase",
+    "uppercase",
+]
 
 
 class Section(BaseModel):
@@ -31,5 +39,9 @@ def uppercase(value: Any) -> Any:
     return value.strip().upper() if isinstance(value, str) else value
 
 
-RawProperties = Annotated[dict[str, Any], AfterValidator(validate_properties)]
+RawProperties = Annotated[
+    dict[str, Any], AfterValidator(validate_properties), AfterValidator(MaskedDict)
+]
 """Java client properties (``linger.ms: 5``); see :mod:`kafkaboot.config.properties`."""
+SecretMap = Annotated[dict[str, Annotated[str, BeforeValidator(str)]], AfterValidator(MaskedDict)]
+"""A map of options some of which are secrets (``jaas.options``)."""

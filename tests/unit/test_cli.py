@@ -84,7 +84,7 @@ def test_config_check_on_broken_file_prints_file_line_key_and_fix(app_dir, capsy
     err = capsys.readouterr().err
     assert "2 problems" in err
     assert f"{path}:3: kafka.consumer.group-idd: unknown key" in err
-    assert "did you mean 'group-id'?" in err
+    assert "did you mean kafka.consumer.group-id?" in err
     assert f"{path}:4: kafka.consumer.max-poll-records" in err
 
 

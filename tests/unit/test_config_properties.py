@@ -7,7 +7,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from kafkaboot.config import KafkaProperties, load_settings
-from kafkaboot.config.properties import SUPPORTED_PROPERTIES, parse_jaas_config
+from kafkaboot.config.properties import SUPPORTED_PROPERTIES
 from kafkaboot.errors import ConfigurationError
 
 CLIENTS = {"producer": AIOKafkaProducer, "consumer": AIOKafkaConsumer, "admin": AIOKafkaAdminClient}
@@ -117,19 +117,26 @@ def test_java_jaas_config_line_gives_credentials():
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
         'username="alice" password="s3cr\\"et";'
     )
-    assert parse_jaas_config(line) == {
-        "sasl_plain_username": "alice",
-        "sasl_plain_password": 's3cr\\"et',
-    }
-    kafka = KafkaProperties.model_validate({"properties": {"sasl.jaas.config": line}})
-    assert kafka.producer_kwargs()["sasl_plain_username"] == "alice"
+    kafka = KafkaProperties.model_validate(
+        {
+            "properties": {
+                "sasl.jaas.config": line,
+                "security.protocol": "SASL_PLAINTEXT",
+                "sasl.mechanism": "SCRAM-SHA-256",
+            }
+        }
+    )
+    kwargs = kafka.producer_kwargs()
+    # As the Java client reads JAAS: the backslash escapes the quote.
+    assert (kwargs["sasl_plain_username"], kwargs["sasl_plain_password"]) == ("alice", 's3cr"et')
+    assert kwargs["sasl_mechanism"] == "SCRAM-SHA-256"
 
 
 def test_missing_ssl_file_is_a_clear_error(tmp_path):
     kafka = KafkaProperties.model_validate(
         {"security": {"protocol": "SSL", "ssl": {"ca_location": tmp_path / "ca.pem"}}}
     )
-    with pytest.raises(ConfigurationError, match=r"ca-location: file .*ca\.pem.* does not exist"):
+    with pytest.raises(ConfigurationError, match=r"ca-location\): file .*ca\.pem.* does not exist"):
         kafka.consumer_kwargs()
 
 

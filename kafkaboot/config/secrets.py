@@ -1,0 +1,37 @@
+"""Which settings hold secrets, and a dict that does not print them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MaskedDict", "is_secret_key", "masked"]
+
+_SECRET_WORDS = ("password", "secret", "jaas", "credential", "token")
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a setting named ``key`` holds a secret (``ssl.truststore.password``,
+    ``sasl.jaas.config``, ``clientSecret``, ``sasl_plain_password``, a PEM private key)."""
+    lowered = str(key).lower()
+    return any(word in lowered for word in _SECRET_WORDS) or lowered.endswith(
+        ("keystore.key", "key-store-key", "private-key", "private_key")
+    )
+
+
+class MaskedDict(dict[str, Any]):
+    """A dict whose ``repr`` hides the values of secret keys: settings, and the client
+    arguments built from them, are printed in logs and tracebacks."""
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{key!r}: {'******' if is_secret_key(key) else repr(value)}"
+            for key, value in self.items()
+        )
+        return "{" + shown + "}"
+
+    __str__ = __repr__
+
+
+def masked(key: str, value: Any) -> str:
+    """``repr(value)``, or ``'******'`` when ``key`` names a secret."""
+    return "'******'" if is_secret_key(key) else repr(value)

@@ -1,0 +1,204 @@
+"""Security settings: Spring Boot's ``spring.kafka.ssl`` / ``jaas`` / ``security`` sections, per
+client too, and kafkaboot's own ``kafka.security.*`` (PEM files and SASL credentials).
+
+Each section turns itself into Kafka property names (``ssl.truststore.location``…), as Spring
+Boot's ``buildProperties`` does, so that typed keys and raw ``properties`` merge key by key and
+:mod:`kafkaboot.security.client` reads one map. Secrets are ``SecretStr``: masked in ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, SecretStr
+
+from kafkaboot.config.ignored import spring_only
+from kafkaboot.config.section import SecretMap, Section, uppercase
+from kafkaboot.security.jaas import KERBEROS, OAUTHBEARER, PLAIN, SCRAM, jaas_line
+
+__all__ = [
+    "ClientSecurityProperties",
+    "JaasProperties",
+    "PemSslProperties",
+    "SaslProperties",
+    "SecurityProperties",
+    "SslProperties",
+]
+
+Location = Annotated[
+    str, BeforeValidator(lambda v: os.fspath(v) if isinstance(v, os.PathLike) else v)
+]
+"""A file: a path, or a Spring resource location (``file:/etc/kafka/truststore.jks``)."""
+Protocol = Annotated[
+    Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], BeforeValidator(uppercase)
+]
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+class SslProperties(Section):
+    """``kafka.ssl.*`` (Spring Boot's ``spring.kafka.ssl``; also under ``consumer``,
+    ``producer`` and ``admin``): trust and key stores as PEM, PKCS12 or JKS, from ``file:``
+    or plain paths; inline PEM text. The type defaults from the file name, else JKS."""
+
+    key_password: SecretStr | None = None
+    """Password of the private key in the key store (or of ``key-store-key``)."""
+    key_store_certificate_chain: str | None = None
+    """PEM text: the client's certificate chain (with ``key-store-key``)."""
+    key_store_key: SecretStr | None = None
+    """PEM text: the client's private key (with ``key-store-certificate-chain``)."""
+    key_store_location: Location | None = None
+    key_store_password: SecretStr | None = None
+    key_store_type: str | None = None
+    """``PEM``, ``PKCS12`` or ``JKS``."""
+    trust_store_certificates: str | None = None
+    """PEM text: the certificates that sign the brokers' certificates."""
+    trust_store_location: Location | None = None
+    trust_store_password: SecretStr | None = None
+    trust_store_type: str | None = None
+    """``PEM``, ``PKCS12`` or ``JKS``."""
+    protocol: str | None = None
+    """``TLSv1.3`` (Kafka's default), ``TLSv1.2`` (at most 1.2) or ``TLS``."""
+    bundle: str | None = spring_only(
+        "Spring Boot SSL bundles (spring.ssl.bundle.*) are not supported yet; a client "
+        "that uses TLS fails at startup: give the bundle's stores as trust-store-location, "
+        "key-store-location and their passwords instead"
+    )
+
+    def kafka_properties(self) -> dict[str, Any]:
+        from kafkaboot.security.client import BUNDLE
+
+        return _drop_none(
+            {
+                BUNDLE: self.bundle,
+                "ssl.key.password": self.key_password,
+                "ssl.keystore.certificate.chain": self.key_store_certificate_chain,
+                "ssl.keystore.key": self.key_store_key,
+                "ssl.keystore.location": self.key_store_location,
+                "ssl.keystore.password": self.key_store_password,
+                "ssl.keystore.type": self.key_store_type,
+                "ssl.truststore.certificates": self.trust_store_certificates,
+                "ssl.truststore.location": self.trust_store_location,
+                "ssl.truststore.password": self.trust_store_password,
+                "ssl.truststore.type": self.trust_store_type,
+                "ssl.protocol": self.protocol,
+            }
+        )
+
+
+class PemSslProperties(Section):
+    """``kafka.security.ssl.*``: kafkaboot's PEM-file spelling (``kafka.ssl.*`` also reads
+    PKCS12 and JKS stores)."""
+
+    ca_location: Location | None = None
+    """CA bundle that signs the brokers' certificates (Spring: trust store)."""
+    certificate_location: Location | None = None
+    """Client certificate, for mutual TLS."""
+    key_location: Location | None = None
+    """Client private key, for mutual TLS."""
+    key_password: SecretStr | None = None
+    check_hostname: bool = True
+
+    def kafka_properties(self) -> dict[str, Any]:
+        from kafkaboot.security.client import KEY_LOCATION
+
+        props: dict[str, Any] = {}
+        if self.ca_location is not None:
+            props |= {"ssl.truststore.location": self.ca_location, "ssl.truststore.type": "PEM"}
+        if self.certificate_location is not None or self.key_location is not None:
+            props |= _drop_none(
+                {
+                    "ssl.keystore.location": self.certificate_location,
+                    "ssl.keystore.type": "PEM",
+                    KEY_LOCATION: self.key_location,
+                    "ssl.key.password": self.key_password,
+                }
+            )
+        if not self.check_hostname:
+            props["ssl.endpoint.identification.algorithm"] = ""
+        return props
+
+
+class SaslProperties(Section):
+    """``kafka.security.sasl.*``: kafkaboot's spelling of the SASL settings (Spring users set
+    ``sasl.mechanism`` and ``sasl.jaas.config`` in ``properties``, or ``jaas.*``)."""
+
+    mechanism: Annotated[
+        Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"] | None,
+        BeforeValidator(uppercase),
+    ] = None
+    username: str | None = None
+    password: SecretStr | None = None
+    kerberos_service_name: str | None = None
+    token_provider: str | None = None
+    """OAUTHBEARER: an aiokafka ``AbstractTokenProvider`` by import path
+    (``package.module:ClassOrObject``), instead of the built-in client-credentials one."""
+
+    def kafka_properties(self) -> dict[str, Any]:
+        from kafkaboot.security.client import TOKEN_PROVIDER
+
+        props = _drop_none(
+            {
+                "sasl.mechanism": self.mechanism,
+                "sasl.kerberos.service.name": self.kerberos_service_name,
+                TOKEN_PROVIDER: self.token_provider,
+            }
+        )
+        if self.username is not None or self.password is not None:
+            module = SCRAM if (self.mechanism or "").startswith("SCRAM") else PLAIN
+            options = _drop_none({"username": self.username, "password": _secret(self.password)})
+            props["sasl.jaas.config"] = SecretStr(jaas_line(module, "required", options))
+        return props
+
+
+class JaasProperties(Section):
+    """``kafka.jaas.*`` (Spring Boot's ``spring.kafka.jaas``): the login module, as Spring's
+    ``KafkaJaasLoginModuleInitializer`` installs it; a ``sasl.jaas.config`` property wins."""
+
+    enabled: bool = False
+    login_module: str = KERBEROS
+    control_flag: Annotated[
+        Literal["required", "requisite", "sufficient", "optional"],
+        BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
+    ] = "required"
+    options: SecretMap = {}  # noqa: RUF012 - pydantic copies defaults.
+
+    def kafka_properties(self) -> dict[str, Any]:
+        if not self.enabled:
+            return {}
+        line = jaas_line(self.login_module, self.control_flag, dict(self.options))
+        props: dict[str, Any] = {"sasl.jaas.config": SecretStr(line)}
+        if self.login_module == OAUTHBEARER:
+            props["sasl.mechanism"] = "OAUTHBEARER"
+        return props
+
+
+class ClientSecurityProperties(Section):
+    """``kafka.{consumer,producer,admin}.security.*``: one client's protocol."""
+
+    protocol: Protocol | None = None
+
+    def kafka_properties(self) -> dict[str, Any]:
+        return _drop_none({"security.protocol": self.protocol})
+
+
+class SecurityProperties(Section):
+    """``kafka.security.*``: the protocol (Spring's ``spring.kafka.security.protocol``) and
+    kafkaboot's PEM and SASL spellings."""
+
+    protocol: Protocol = "PLAINTEXT"
+    ssl: PemSslProperties = PemSslProperties()
+    sasl: SaslProperties = SaslProperties()
+
+    def kafka_properties(self) -> dict[str, Any]:
+        props = self.ssl.kafka_properties() | self.sasl.kafka_properties()
+        if "protocol" in self.model_fields_set or self.protocol != "PLAINTEXT":
+            props["security.protocol"] = self.protocol
+        return props

@@ -1,0 +1,208 @@
+"""A secured Spring Boot file becomes aiokafka's security arguments; secrets stay hidden."""
+
+import logging
+import ssl
+import textwrap
+
+import pytest
+
+from kafkaboot.application import KafkaBootApplication
+from kafkaboot.cli import main
+from kafkaboot.config import load_settings
+from kafkaboot.errors import ConfigurationError
+from kafkaboot.listener.endpoint import ListenerEndpoint
+from kafkaboot.listener.settings import effective_settings
+from kafkaboot.security.oauth import ClientCredentialsTokenProvider
+from kafkaboot.testing.certificates import KEY_PASSWORD, STORE_PASSWORD
+
+SECRETS = (STORE_PASSWORD, KEY_PASSWORD, "scram-pw", "oauth-secret")
+
+
+def spring_file(tmp_path, files, *, store_password=STORE_PASSWORD, extra=""):
+    path = tmp_path / "application.yml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            spring:
+              kafka:
+                bootstrap-servers: 127.0.0.1:9093
+                security:
+                  protocol: SASL_SSL
+                ssl:
+                  trust-store-location: file:{files.truststore_jks}
+                  trust-store-password: {store_password}
+                  trust-store-type: JKS
+                  key-store-location: file:{files.keystore_p12}
+                  key-store-password: {STORE_PASSWORD}
+                  key-store-type: PKCS12
+                jaas:
+                  enabled: true
+                  login-module: org.apache.kafka.common.security.scram.ScramLoginModule
+                  options:
+                    username: alice
+                    password: scram-pw
+                properties:
+                  sasl.mechanism: SCRAM-SHA-512
+            """
+        )
+        + textwrap.indent(textwrap.dedent(extra), "    ")
+    )
+    return path
+
+
+def test_a_secured_spring_file_gives_tls_and_scram(tmp_path, security_files):
+    settings = load_settings(spring_file(tmp_path, security_files), environ={})
+    kwargs = settings.kafka.consumer_kwargs()
+    assert kwargs["security_protocol"] == "SASL_SSL"
+    assert isinstance(kwargs["ssl_context"], ssl.SSLContext)
+    assert kwargs["ssl_context"].get_ca_certs()
+    assert kwargs["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (kwargs["sasl_plain_username"], kwargs["sasl_plain_password"]) == ("alice", "scram-pw")
+
+
+def test_no_secret_in_any_repr(tmp_path, security_files):
+    settings = load_settings(spring_file(tmp_path, security_files), environ={})
+    endpoint = ListenerEndpoint(handler=lambda value: None, topics=("t",), group_id="g")
+    shown = [
+        repr(settings),
+        str(settings.kafka),
+        repr(settings.kafka.consumer_kwargs()),
+        repr(settings.kafka.producer_kwargs()),
+        repr(settings.kafka.security_properties(settings.kafka.consumer)),
+        repr(effective_settings(endpoint, settings, None)),
+    ]
+    for text in shown:
+        for secret in SECRETS:
+            assert secret not in text
+
+
+def test_a_client_section_overrides_the_common_ssl_key_by_key(tmp_path, security_files):
+    extra = f"""\
+        consumer:
+          ssl:
+            trust-store-location: {security_files.truststore_p12}
+            trust-store-type: PKCS12
+        """
+    settings = load_settings(spring_file(tmp_path, security_files, extra=extra), environ={})
+    consumer = settings.kafka.security_properties(settings.kafka.consumer)
+    producer = settings.kafka.security_properties(settings.kafka.producer)
+    assert consumer["ssl.truststore.location"] == str(security_files.truststore_p12)
+    assert consumer["ssl.keystore.location"] == f"file:{security_files.keystore_p12}"
+    assert producer["ssl.truststore.location"] == f"file:{security_files.truststore_jks}"
+    settings.kafka.check_security()
+
+
+def test_a_properties_key_wins_over_the_typed_one(tmp_path, security_files):
+    extra = """\
+        consumer:
+          properties:
+            security.protocol: SSL
+        """
+    settings = load_settings(spring_file(tmp_path, security_files, extra=extra), environ={})
+    assert settings.kafka.consumer_kwargs()["security_protocol"] == "SSL"
+    assert "sasl_mechanism" not in settings.kafka.consumer_kwargs()
+    assert settings.kafka.producer_kwargs()["security_protocol"] == "SASL_SSL"
+
+
+def test_config_check_reads_the_stores_and_names_a_bad_one(
+    tmp_path, security_files, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    spring_file(tmp_path, security_files, store_password="not-it")
+    assert main(["config", "check"]) == 1
+    err = capsys.readouterr().err
+    assert str(security_files.truststore_jks) in err
+    assert "wrong password" in err
+    assert "not-it" not in err
+
+
+def test_config_show_masks_store_passwords_and_jaas_options(
+    tmp_path, security_files, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    spring_file(tmp_path, security_files)
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "trust-store-location" in out
+    for secret in SECRETS:
+        assert secret not in out
+
+
+def test_oauthbearer_from_kafka_properties_builds_the_client_credentials_provider():
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {
+                "security": {"protocol": "SASL_PLAINTEXT"},
+                "properties": {
+                    "sasl.mechanism": "OAUTHBEARER",
+                    "sasl.jaas.config": (
+                        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule "
+                        'required clientId="svc" clientSecret="oauth-secret" scope="kafka";'
+                    ),
+                    "sasl.login.callback.handler.class": "org.apache.kafka.common.security."
+                    "oauthbearer.OAuthBearerLoginCallbackHandler",
+                    "sasl.oauthbearer.token.endpoint.url": "http://127.0.0.1:1/token",
+                },
+            }
+        },
+    )
+    provider = settings.kafka.consumer_kwargs()["sasl_oauth_token_provider"]
+    assert isinstance(provider, ClientCredentialsTokenProvider)
+    assert (provider.client_id, provider.scope) == ("svc", "kafka")
+    assert "oauth-secret" not in repr(provider)
+
+
+@pytest.mark.parametrize(
+    ("properties", "message"),
+    [
+        ({"sasl.mechanism": "PLAIN"}, "needs a user name and password"),
+        (
+            {
+                "sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule "
+                'required username="a" password="b";'
+            },
+            "sasl.mechanism is not set",
+        ),
+        (
+            {
+                "sasl.mechanism": "PLAIN",
+                "sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule "
+                'required username="a" password="b";',
+            },
+            "does not go with the login module",
+        ),
+        ({"sasl.mechanism": "OAUTHBEARER"}, "needs a token"),
+    ],
+)
+def test_incomplete_sasl_settings_fail_with_the_fix(properties, message):
+    settings = load_settings(
+        environ={},
+        overrides={"kafka": {"security": {"protocol": "SASL_SSL"}, "properties": properties}},
+    )
+    with pytest.raises(ConfigurationError, match=message):
+        settings.kafka.check_security()
+
+
+def test_a_spring_ssl_bundle_fails_at_startup_with_the_fix():
+    settings = load_settings(
+        environ={},
+        overrides={"kafka": {"security": {"protocol": "SSL"}, "ssl": {"bundle": "client"}}},
+    )
+    assert any("kafka.ssl.bundle is ignored" in n for n in settings.kafka.notices())
+    with pytest.raises(ConfigurationError, match="bundles are not supported yet"):
+        settings.kafka.consumer_kwargs()
+
+
+def test_warned_keys_are_logged_when_the_application_prepares(caplog):
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {"streams": {"application-id": "x"}, "properties": {"max.block.ms": 1}}
+        },
+    )
+    with caplog.at_level(logging.WARNING, "kafkaboot.application"):
+        KafkaBootApplication(settings=settings).prepare()
+    logged = caplog.text
+    assert "kafka.streams.* is ignored: Kafka Streams is a Java library" in logged
+    assert "kafka.properties.max.block.ms is ignored" in logged
