@@ -66,8 +66,12 @@ def _module(value: str | ModuleType) -> ModuleType:
         ) from exc
 
 
-def _trace(registry: ListenerRegistry, template: KafkaTemplate) -> bool:
-    """Install the tracing interceptors, if a tracer provider is set (``kafkaboot[otel]``)."""
+def _trace(
+    registry: ListenerRegistry, template: KafkaTemplate, *, records: bool = True, sends: bool = True
+) -> bool:
+    """Install the tracing interceptors, if a tracer provider is set (``kafkaboot[otel]``):
+    for records unless ``records`` is off, for sends unless ``sends`` is off (Spring Boot's
+    ``listener.observation-enabled`` and ``template.observation-enabled`` set to false)."""
     try:
         from kafkaboot.observability.tracing import (
             TracingBatchInterceptor,
@@ -80,10 +84,12 @@ def _trace(registry: ListenerRegistry, template: KafkaTemplate) -> bool:
     if not tracing_configured():
         log.debug("tracing is off: no OpenTelemetry tracer provider is set")
         return False
-    registry.add_interceptor(TracingBatchInterceptor(), first=True)
-    registry.add_interceptor(TracingRecordInterceptor(), first=True)
-    # Last: the headers it adds are the ones sent, after other interceptors' changes.
-    template.add_interceptor(TracingProducerInterceptor())
+    if records:
+        registry.add_interceptor(TracingBatchInterceptor(), first=True)
+        registry.add_interceptor(TracingRecordInterceptor(), first=True)
+    if sends:
+        # Last: the headers it adds are the ones sent, after other interceptors' changes.
+        template.add_interceptor(TracingProducerInterceptor())
     log.info("tracing: spans for sends and handled records, context in record headers")
     return True
 
@@ -171,11 +177,19 @@ class KafkaBootApplication:
         for module in self.modules:
             self.registry.scan(module)
         self.registry.check_overrides()
+        for notice in self.settings.kafka.notices():
+            log.warning("configuration: %s", notice)  # Set, accepted, and with no effect.
         if not self._log_context and self.settings.kafkaboot.logging.record_context:
             self.registry.add_interceptor(LogContextInterceptor(), first=True)
             self._log_context = True
         if not self._traced and self.settings.management.tracing.enabled:
-            self._traced = _trace(self.registry, self.template)
+            kafka = self.settings.kafka
+            self._traced = _trace(
+                self.registry,
+                self.template,
+                records=kafka.listener.observation_enabled is not False,
+                sends=kafka.template.observation_enabled is not False,
+            )
         if self.counts is None and self.settings.management.metrics.enabled:
             self.counts = Counts().install(self.registry, self.template)
             self.metrics = _prometheus(self.registry, self.template, self.health.lag, self.counts)

@@ -116,7 +116,9 @@ class KafkaTemplate:
         self.default_topic = default_topic or self.settings.kafka.template.default_topic
         self._kwargs = self.settings.kafka.producer_kwargs()
         self._transaction_id = transactional_id(
-            producer.transaction_id_prefix, transaction_id_suffix, producer.transaction_id_suffix
+            self.settings.kafka.template.transaction_id_prefix or producer.transaction_id_prefix,
+            transaction_id_suffix,
+            producer.transaction_id_suffix,
         )
         if self._transaction_id is not None:
             self._kwargs["transactional_id"] = self._transaction_id

@@ -80,6 +80,7 @@ def listener_report(target: str, settings: KafkaBootSettings) -> dict[str, Any]:
 
 def _config_check(args: argparse.Namespace) -> int:
     settings = _load(args)
+    settings.kafka.check_security()  # Reads every store, as startup will.
     for notice in settings.kafka.notices():
         print(f"note: {notice}")
     files = ", ".join(settings.files) or "no file (defaults and environment only)"

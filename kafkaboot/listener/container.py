@@ -204,6 +204,9 @@ class ListenerContainer:
             self._state = ContainerState.STARTING
             self.failure = None
             self._run += 1
+            if self.settings.log_container_config:
+                # Spring's log-container-config; the consumer arguments mask their secrets.
+                log.info("listener %s starts with %r", self.listener_id, self.settings)
             if self.settings.missing_topics_fatal and self.endpoint.topics:
                 try:
                     await self._check_topics_exist()

@@ -28,7 +28,7 @@ from aiokafka import errors as kafka
 
 from kafkaboot.errorhandling.backoff import BackOff, ExponentialBackOff
 
-__all__ = ["POLL_BACK_OFF", "PollBackOff", "describe", "is_fatal"]
+__all__ = ["POLL_BACK_OFF", "PollBackOff", "describe", "is_auth_failure", "is_fatal"]
 
 _AUTHORIZATION: tuple[type[kafka.KafkaError], ...] = (
     kafka.TopicAuthorizationFailedError,
@@ -96,6 +96,12 @@ def is_fatal(error: BaseException) -> bool:
     if isinstance(error, (*_FATAL, kafka.ConsumerStoppedError)):
         return True
     return _crashed_task(error)
+
+
+def is_auth_failure(error: BaseException) -> bool:
+    """Whether ``error`` is an authentication or authorization failure: fatal, unless the
+    listener retries them (``kafka.listener.auth-exception-retry-interval``)."""
+    return isinstance(error, _AUTHORIZATION + _AUTHENTICATION)
 
 
 def describe(error: BaseException, *, group_id: str | None = None) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiokafka import TopicPartition
 
 from kafkaboot.config.properties import map_properties, validate_properties
+from kafkaboot.config.secrets import MaskedDict
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.config.types import to_ms
 from kafkaboot.errors import ListenerDefinitionError
@@ -69,6 +70,12 @@ class ContainerSettings:
     """How often a consumer that does not poll is reported (``NonResponsiveConsumer``)."""
     no_poll_threshold: float = 3.0
     """A consumer that has not polled for this many ``poll_timeout``s is not responsive."""
+    idle_between_polls: float = 0.0
+    """Seconds to wait after a poll's records are handled before the next poll."""
+    auth_exception_retry_interval: float | None = None
+    """Seconds before polling again after an authentication or authorization failure
+    (``None``: such a failure stops the container)."""
+    log_container_config: bool = False
 
     @property
     def transactional(self) -> bool:
@@ -173,10 +180,12 @@ def effective_settings(
         raise ListenerDefinitionError(
             f"listener {endpoint.listener_id}: properties: {exc}"
         ) from None
-    kwargs = kafka.consumer_kwargs() | extra
+    kwargs = MaskedDict(kafka.consumer_kwargs() | extra)
     kwargs.pop("client_id", None)
     kwargs.pop("group_id", None)
-    prefix = endpoint.client_id_prefix or consumer.client_id or kafka.client_id
+    prefix = (
+        endpoint.client_id_prefix or listener.client_id or consumer.client_id or kafka.client_id
+    )
     return ContainerSettings(
         group_id=group_id,
         concurrency=endpoint.concurrency or listener.concurrency or 1,
@@ -199,6 +208,9 @@ def effective_settings(
         idle_partition_event_interval=_seconds(listener.idle_partition_event_interval),
         monitor_interval=to_ms(listener.monitor_interval) / 1000,
         no_poll_threshold=listener.no_poll_threshold,
+        idle_between_polls=to_ms(listener.idle_between_polls) / 1000,
+        auth_exception_retry_interval=_seconds(listener.auth_exception_retry_interval),
+        log_container_config=listener.log_container_config,
     )
 
 

@@ -32,7 +32,7 @@ from kafkaboot.listener.intake import Intake
 from kafkaboot.listener.lanes import LaneDispatcher
 from kafkaboot.listener.outcomes import Outcomes
 from kafkaboot.listener.partition import PartitionBook, PartitionState, Record
-from kafkaboot.listener.poll_errors import PollBackOff, describe, is_fatal
+from kafkaboot.listener.poll_errors import PollBackOff, describe, is_auth_failure, is_fatal
 from kafkaboot.listener.rebalance import SeekRequest
 from kafkaboot.listener.settings import Listener
 from kafkaboot.listener.transactions import TransactionalDispatcher, TransactionalProducers
@@ -304,16 +304,33 @@ class ConsumerWorker:
                 and self.book.has_pending
             ):
                 await outcomes.commit()
+            if self._settings.idle_between_polls > 0 and not self._stopping:
+                await self._idle_between_polls()
+
+    async def _idle_between_polls(self) -> None:
+        """Spring's ``idle-between-polls``: wait before the next poll, but never so long that
+        the group takes the partitions away (5 s short of ``max.poll.interval.ms``)."""
+        max_poll_interval = self._settings.consumer_kwargs.get("max_poll_interval_ms", 300_000)
+        since_poll = time.monotonic() - (self.polled_at or time.monotonic())
+        wait = min(self._settings.idle_between_polls, max_poll_interval / 1000 - since_poll - 5)
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), wait)
 
     async def _poll_failed(self, error: Exception) -> bool:
         """A poll raised: stop the container on a fatal error (``False``), else wait with a
-        growing back-off and read again from each partition's first unfinished record."""
+        growing back-off and read again from each partition's first unfinished record.
+        An authentication or authorization failure is retried after the listener's
+        ``auth-exception-retry-interval`` when one is set."""
         self.container.record_error(error)
         reason = describe(error, group_id=self._settings.group_id)
-        if is_fatal(error):
+        retry_auth = self._settings.auth_exception_retry_interval
+        if is_fatal(error) and not (retry_auth is not None and is_auth_failure(error)):
             self._halt(f"consumer {self.name} cannot poll: {reason}")
             return False
         delay = self._poll_backoff.failed()
+        if retry_auth is not None and is_auth_failure(error):
+            delay = retry_auth  # Spring's auth-exception-retry-interval: retry, do not stop.
         log.warning(
             "listener %s: poll failed (%d in a row): %s; polling again in %.1fs",
             self.name,
