@@ -1,5 +1,6 @@
 """kafkaboot: Spring-for-Apache-Kafka-style messaging for Python services, on aiokafka."""
 
+from kafkaboot.application import KafkaBootApplication
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.errorhandling import (
     DeadLetterPublishingRecoverer,
@@ -19,6 +20,7 @@ from kafkaboot.errors import (
     BrokerError,
     ConfigProblem,
     ConfigurationError,
+    KafkaAuthenticationError,
     KafkaBootError,
     KafkaSendError,
     PartitionUnavailableError,
@@ -53,6 +55,8 @@ from kafkaboot.listener import (
     TopicPartitionOffset,
     kafka_listener,
 )
+from kafkaboot.records import ProducerRecord, SendResult
+from kafkaboot.template import KafkaTemplate
 
 __all__ = [
     "AckMode",
@@ -74,9 +78,12 @@ __all__ = [
     "FixedBackOff",
     "Header",
     "Headers",
+    "KafkaAuthenticationError",
+    "KafkaBootApplication",
     "KafkaBootError",
     "KafkaBootSettings",
     "KafkaSendError",
+    "KafkaTemplate",
     "Key",
     "ListenerContainer",
     "ListenerEndpoint",
@@ -86,12 +93,14 @@ __all__ = [
     "Partition",
     "PartitionUnavailableError",
     "ProducerInterceptor",
+    "ProducerRecord",
     "RebalanceListener",
     "RecordInterceptor",
     "Recovery",
     "SeekCallback",
     "SendBatchError",
     "SendOutcomeUnknownError",
+    "SendResult",
     "SerializationError",
     "Timestamp",
     "Topic",

@@ -25,7 +25,7 @@ from dependency_injector import providers
 from kafkaboot import logging_limits
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.di import ApplicationContainer
-from kafkaboot.errors import ConfigurationError, KafkaBootError
+from kafkaboot.errors import ConfigurationError, KafkaAuthenticationError, KafkaBootError
 from kafkaboot.health import Health
 from kafkaboot.listener.registry import ListenerRegistry
 from kafkaboot.observability.lag import LagProbe
@@ -233,6 +233,7 @@ class KafkaBootApplication:
             except ConfigurationError:
                 raise
             except KafkaBootError as exc:
+                await self._refused(exc)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise KafkaBootError(
@@ -248,6 +249,19 @@ class KafkaBootApplication:
                 )
                 await asyncio.sleep(min(delay, left))
                 delay, attempt = min(delay * 2, 10.0), attempt + 1
+
+    async def _refused(self, failure: KafkaBootError) -> None:
+        """Fail at once when the brokers refuse our credentials or certificate: a retry
+        cannot help, and aiokafka words it as brokers that cannot be reached.
+
+        Raises:
+            KafkaAuthenticationError: what was refused, and the setting to fix.
+        """
+        from kafkaboot.security.probe import authentication_failure
+
+        refused = await authentication_failure(self.settings.kafka.producer_kwargs())
+        if refused is not None:
+            raise KafkaAuthenticationError(f"cannot start: {refused}") from failure
 
     async def _start_once(self) -> None:
         await self.container.admin().start()

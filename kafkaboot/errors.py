@@ -196,6 +196,10 @@ class SendBatchError(KafkaSendError):
         ]
 
 
+class KafkaAuthenticationError(KafkaBootError):
+    """The brokers refused the client's credentials or certificate: retrying cannot help."""
+
+
 class BrokerError(KafkaBootError):
     """The local Apache Kafka broker could not be fetched, started, reached or stopped."""
 
