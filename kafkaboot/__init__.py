@@ -1,6 +1,7 @@
 """kafkaboot: Spring-for-Apache-Kafka-style messaging for Python services, on aiokafka."""
 
-from kafkaboot.application import KafkaBootApplication
+from typing import TYPE_CHECKING, Any
+
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.errorhandling import (
     DeadLetterPublishingRecoverer,
@@ -113,3 +114,16 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from kafkaboot.application import KafkaBootApplication
+
+
+def __getattr__(name: str) -> Any:
+    # The application brings FastAPI and dependency-injector: imported when asked for, so
+    # that `import kafkaboot` (a listener module, a unit test) stays light.
+    if name == "KafkaBootApplication":
+        from kafkaboot.application import KafkaBootApplication
+
+        return KafkaBootApplication
+    raise AttributeError(f"module 'kafkaboot' has no attribute {name!r}")

@@ -225,12 +225,21 @@ def _ignored(key: str) -> bool:
     return key in java_client_properties() or key.startswith("spring.")
 
 
+_NOT_APPLIED = {
+    "spring.json.remove.type.headers": "kafkaboot never removes headers from a record it "
+    "hands on (a dead letter keeps __TypeId__)",
+}
+"""Spring settings kafkaboot accepts by name and does not apply, with the reason."""
+
+
 def ignored_properties(properties: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The keys of ``properties`` that are real Kafka (or Spring) settings with no effect
     here, each with the reason, for a warning at startup."""
     found = []
     for key in properties:
-        if _ignored(key):
+        if key in _NOT_APPLIED:
+            found.append((key, _NOT_APPLIED[key]))
+        elif _ignored(key):
             if key.startswith("spring."):
                 reason = "a Spring setting that kafkaboot does not read"
             else:

@@ -16,6 +16,8 @@ the application starts.
 from __future__ import annotations
 
 import contextvars
+import functools
+import importlib.metadata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -56,9 +58,17 @@ def tracing_configured() -> bool:
 
 
 def _tracer(provider: trace.TracerProvider | None) -> trace.Tracer:
-    from kafkaboot import __version__
+    # The installed distribution's version: importing the package root from here would
+    # make a cycle (the root offers the application, which installs tracing).
+    return trace.get_tracer(_SCOPE, _version(), tracer_provider=provider)
 
-    return trace.get_tracer(_SCOPE, __version__, tracer_provider=provider)
+
+@functools.cache
+def _version() -> str:
+    try:
+        return importlib.metadata.version("kafkaboot")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 class _HeaderGetter(Getter[Sequence[tuple[str, bytes | None]]]):

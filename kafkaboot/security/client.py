@@ -58,6 +58,8 @@ SECURITY_PROPERTIES: frozenset[str] = frozenset(
 )
 """The Kafka security properties kafkaboot honours (the ones this module reads)."""
 
+_PROVIDERS: dict[tuple[Any, ...], Any] = {}
+"""Client-credentials token providers of this process, by their settings."""
 _PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER")
 _OIDC_HANDLER = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler"
@@ -212,14 +214,21 @@ def _token_provider(props: Mapping[str, Any], jaas: JaasConfig | None) -> Any:
         if props.get(key) is not None
     ]
     factor = props.get("sasl.login.refresh.window.factor")
-    return ClientCredentialsTokenProvider(
-        url,
-        client_id,
-        secret,
-        scope=_text(props, "sasl.oauthbearer.scope") or options.get("scope"),
-        refresh_window_factor=float(factor) if factor is not None else 0.8,
-        timeout_s=max(timeouts) if timeouts else 10.0,
-    )
+    scope = _text(props, "sasl.oauthbearer.scope") or options.get("scope")
+    key = (url, client_id, secret, scope, factor, tuple(timeouts))
+    # One provider per set of credentials: the producer, the admin client and every
+    # listener's consumers share its token instead of each asking the endpoint.
+    provider = _PROVIDERS.get(key)
+    if provider is None:
+        provider = _PROVIDERS[key] = ClientCredentialsTokenProvider(
+            url,
+            client_id,
+            secret,
+            scope=scope,
+            refresh_window_factor=float(factor) if factor is not None else 0.8,
+            timeout_s=max(timeouts) if timeouts else 10.0,
+        )
+    return provider
 
 
 def _sasl_kwargs(props: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from typing import Any
 from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError, SaslAuthenticationFailed
 
+from kafkaboot.security.oauth import TokenEndpointError
+
 __all__ = ["authentication_failure"]
 
 _CONNECTION_ARGUMENTS = (
@@ -57,6 +59,8 @@ async def authentication_failure(kwargs: Mapping[str, Any], timeout_s: float = 1
         )
     except ssl.SSLError as exc:
         return f"TLS with the broker at {first} failed: {exc.reason}; check kafka.ssl.*"
+    except TokenEndpointError as exc:
+        return f"no OAUTHBEARER token for the broker at {first}: {exc}"
     except (KafkaError, OSError, ValueError):
         return None
     conn.close()

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
 
 from kafkaboot.errors import ConfigurationError
+
+log = logging.getLogger("kafkaboot.serialization")
 
 __all__ = [
     "ADD_TYPE_HEADERS",
@@ -109,6 +112,32 @@ def is_model(cls: Any) -> bool:
     return isinstance(cls, type) and (issubclass(cls, BaseModel) or dataclasses.is_dataclass(cls))
 
 
+def _java_name(path: str) -> bool:
+    """A Java class name from a Spring file (``com.example.Order``): no ``:`` and not even
+    its first package is a Python module."""
+    if ":" in path or "." not in path:
+        return False
+    try:
+        importlib.import_module(path.split(".")[0])
+    except ImportError:
+        return True
+    return False
+
+
+def _import_foreign(path: str, key: str) -> type | None:
+    """Like :func:`_import_type`, but a Java class name (a Spring file's, which means
+    nothing here) is skipped with a warning: the listener's declared type decides instead."""
+    if _java_name(path):
+        log.warning(
+            "%s: %r is a Java class, not a Python model; it is ignored (the listener's "
+            "declared type decides); to use it here, map the token to a Python model",
+            key,
+            path,
+        )
+        return None
+    return _import_type(path, key)
+
+
 def _import_type(path: str, key: str) -> type:
     """``pkg.module:Model`` or ``pkg.module.Model`` (nested: ``pkg.module.Outer.Inner``).
 
@@ -155,7 +184,10 @@ def _mapped_types(properties: Mapping[str, Any]) -> dict[str, type]:
         paths = parse_type_mapping(text)
     except ValueError as exc:
         raise ConfigurationError(f"{TYPE_MAPPING}: {exc}") from None
-    return {token: _import_type(path, f"{TYPE_MAPPING} ({token})") for token, path in paths.items()}
+    mapped = {
+        token: _import_foreign(path, f"{TYPE_MAPPING} ({token})") for token, path in paths.items()
+    }
+    return {token: model for token, model in mapped.items() if model is not None}
 
 
 TypeHeaders = tuple[tuple[str, bytes], ...]
@@ -230,7 +262,7 @@ class JsonTypes:
         default: type | None = None
         if name is not None:
             name = str(name).strip()
-            default = mapping[name] if name in mapping else _import_type(name, key)
+            default = mapping[name] if name in mapping else _import_foreign(name, key)
         return cls(
             header=KEY_TYPE_ID if is_key else TYPE_ID,
             use_headers=parse_flag(properties, USE_TYPE_HEADERS, True),

@@ -190,3 +190,60 @@ async def test_a_wrong_sasl_password_fails_startup_with_an_authentication_error(
     message = str(caught.value)
     assert "uthenticat" in message
     assert "guessed" not in message
+
+
+def oauth_settings(secured, *, secret):
+    return {
+        "kafka": {
+            "bootstrap-servers": secured.bootstrap_servers,
+            "security": {"protocol": "SASL_SSL"},
+            "ssl": {"trust-store-location": str(secured.ca_pem)},
+            "properties": {
+                "sasl.mechanism": "OAUTHBEARER",
+                "sasl.jaas.config": (
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule "
+                    f'required clientId="{secured.oauth_client_id}" clientSecret="{secret}" '
+                    'scope="kafka";'
+                ),
+                "sasl.login.callback.handler.class": (
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler"
+                ),
+                "sasl.oauthbearer.token.endpoint.url": secured.token_endpoint_url,
+            },
+            "consumer": {"auto-offset-reset": "earliest"},
+        }
+    }
+
+
+async def test_oauthbearer_clients_share_one_token_from_the_endpoint(secured_cluster):
+    secured = secured_cluster
+    topic = await create_topic(secured.plaintext_bootstrap_servers)
+    # Another secret than other tests': providers are shared per set of credentials.
+    issued_before = secured.token_server.issued
+    app = KafkaBootApplication(
+        overrides=oauth_settings(secured, secret=secured.oauth_client_secret)
+    )
+    received = []
+
+    @app.registry.listener(topic, group_id=unique("g"))
+    async def on_value(value: str) -> None:
+        received.append(value)
+
+    async with app:
+        await app.template.send(topic, "over OAUTHBEARER")
+        await wait_for(lambda: received == ["over OAUTHBEARER"], message="the record")
+    # The template, the admin client and the listener's consumer: one token among them.
+    assert secured.token_server.issued - issued_before <= 1
+
+
+async def test_a_refused_client_secret_fails_startup_naming_the_endpoint(secured_cluster):
+    secured = secured_cluster
+    started = time.monotonic()
+    with pytest.raises(KafkaBootError) as caught:
+        async with KafkaBootApplication(overrides=oauth_settings(secured, secret="guessed")):
+            pass
+    assert time.monotonic() - started < 30
+    message = str(caught.value)
+    assert "HTTP 401" in message
+    assert secured.token_endpoint_url in message
+    assert "guessed" not in message

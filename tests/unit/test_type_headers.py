@@ -136,12 +136,19 @@ def test_a_malformed_mapping_says_how_to_write_it(mapping):
         parse_type_mapping(mapping)
 
 
-def test_a_mapping_to_a_java_class_says_to_map_a_python_model():
-    with pytest.raises(
-        ConfigurationError, match=r"cannot import 'com.example.Order'.*Python model"
-    ):
+def test_a_mapping_to_a_java_class_is_skipped_with_a_warning(caplog):
+    # A Spring file's mapping names Java classes: it must still load, unchanged.
+    template(
+        {"spring.json.type.mapping": "order:com.example.Order"}, **{"value-serializer": "json"}
+    )
+    assert "'com.example.Order' is a Java class, not a Python model; it is ignored" in caplog.text
+
+
+def test_a_mapping_to_a_missing_python_model_says_to_fix_it():
+    with pytest.raises(ConfigurationError, match=r"cannot import 'tests.json_models.Ordr'"):
         template(
-            {"spring.json.type.mapping": "order:com.example.Order"}, **{"value-serializer": "json"}
+            {"spring.json.type.mapping": "order:tests.json_models.Ordr"},
+            **{"value-serializer": "json"},
         )
 
 

@@ -170,9 +170,14 @@ def test_invalid_bytes_for_the_chosen_model_name_it():
         )
 
 
-def test_a_default_type_that_cannot_be_imported_fails_at_registration():
+def test_a_python_default_type_that_cannot_be_imported_fails_at_registration():
     with pytest.raises(ConfigurationError, match=r"spring\.json\.value\.default\.type"):
-        decoder(identity_union, {"spring.json.value.default.type": "com.example.Order"})
+        decoder(identity_union, {"spring.json.value.default.type": "tests.json_models.Ordr"})
+
+
+def test_a_java_default_type_is_skipped_with_a_warning(caplog):
+    decoder(identity_union, {"spring.json.value.default.type": "com.example.Order"})
+    assert "'com.example.Order' is a Java class" in caplog.text
 
 
 def test_a_single_model_without_a_mapping_keeps_the_plain_decoder():

@@ -198,7 +198,10 @@ def test_warned_keys_are_logged_when_the_application_prepares(caplog):
     settings = load_settings(
         environ={},
         overrides={
-            "kafka": {"streams": {"application-id": "x"}, "properties": {"max.block.ms": 1}}
+            "kafka": {
+                "streams": {"application-id": "x"},
+                "properties": {"max.block.ms": 1, "spring.json.remove.type.headers": True},
+            }
         },
     )
     with caplog.at_level(logging.WARNING, "kafkaboot.application"):
@@ -206,3 +209,4 @@ def test_warned_keys_are_logged_when_the_application_prepares(caplog):
     logged = caplog.text
     assert "kafka.streams.* is ignored: Kafka Streams is a Java library" in logged
     assert "kafka.properties.max.block.ms is ignored" in logged
+    assert "kafka.properties.spring.json.remove.type.headers is ignored" in logged
