@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from kafkaboot.config.binding import (
     display_path,
@@ -21,6 +21,7 @@ from kafkaboot.config.binding import (
     field_type_at,
     normalize_keys,
 )
+from kafkaboot.config.bundles import SslBundlesProperties
 from kafkaboot.config.documents import Document, KeyPath, matches_profiles, read_documents
 from kafkaboot.config.kafka import KafkaProperties
 from kafkaboot.config.placeholders import resolve_placeholders
@@ -154,37 +155,44 @@ def _set_path(tree: dict[str, Any], path: KeyPath, value: Any) -> None:
     node[str(path[-1])] = value
 
 
+_LIFTED: dict[str, type[BaseModel]] = {"kafka": KafkaProperties, "ssl": SslBundlesProperties}
+"""``spring.<section>`` keys read as kafkaboot's ``<section>``: ``spring.kafka`` and the SSL
+bundles of ``spring.ssl``."""
+
+
 def _normalize_document(
     data: Mapping[str, Any], origin_of: Any, origins: dict[KeyPath, str]
 ) -> dict[str, Any]:
-    """Lift ``spring.kafka`` to ``kafka`` and give every known key its field name."""
+    """Lift ``spring.kafka`` to ``kafka`` (and ``spring.ssl`` to ``ssl``) and give every
+    known key its field name."""
     data = dict(data)
     paths: dict[KeyPath, KeyPath] = {}
     spring = data.get("spring")
-    spring_kafka: dict[str, Any] = {}
-    if isinstance(spring, dict) and "kafka" in spring:
+    lifted_sections: dict[str, Any] = {}
+    if isinstance(spring, dict) and any(section in spring for section in _LIFTED):
         spring = dict(spring)
-        lifted = spring.pop("kafka")
+        for section in _LIFTED:
+            if section not in spring:
+                continue
+            lifted = spring.pop(section)
+            paths[(section,)] = ("spring", section)
+            model = _LIFTED[section]
+            lifted_sections[section] = (
+                normalize_keys(model, lifted, ("spring", section), (section,), paths)
+                if isinstance(lifted, Mapping)
+                else lifted
+            )
         if spring:
             data["spring"] = spring
         else:
             data.pop("spring")
-        paths[("kafka",)] = ("spring", "kafka")
-        if isinstance(lifted, Mapping):
-            spring_kafka = {
-                "kafka": normalize_keys(
-                    KafkaProperties, lifted, ("spring", "kafka"), ("kafka",), paths
-                )
-            }
-        else:
-            spring_kafka = {"kafka": lifted}
     normalized = normalize_keys(KafkaBootSettings, data, (), (), paths)
     for norm, raw in paths.items():
         origins[norm] = origin_of(raw)
-        if raw[:2] == ("spring", "kafka"):
+        if raw[0] == "spring" and len(raw) > 1 and raw[1] in _LIFTED:
             origins[(_SPRING, *norm)] = "spring"
     # Both spellings in one document: `kafka:` wins over `spring.kafka:` key by key.
-    return _deep_merge(spring_kafka, normalized)
+    return _deep_merge(lifted_sections, normalized)
 
 
 def _origin(origins: Mapping[KeyPath, str], path: KeyPath) -> str | None:
@@ -241,9 +249,15 @@ def _problem_from_error(error: Any, loc: KeyPath, origins: Mapping[KeyPath, str]
             hint=f"{hint}known keys under {parent}: {', '.join(known)}",
         )
     message = str(error["msg"]).removeprefix("Value error, ")
-    return ConfigProblem(
-        f"{message} (given: {_shown(loc, error.get('input'))})", key=key, origin=origin
-    )
+    return ConfigProblem(f"{message}{_given(loc, error.get('input'))}", key=key, origin=origin)
+
+
+def _given(loc: KeyPath, value: Any) -> str:
+    # A whole section (a model's own check) is not echoed: it may hold secrets, and the
+    # message names the keys involved.
+    if not loc or isinstance(value, Mapping):
+        return ""
+    return f" (given: {_shown(loc, value)})"
 
 
 def load_settings(

@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, SecretStr
 
-from kafkaboot.config.ignored import spring_only
 from kafkaboot.config.section import SecretMap, Section, uppercase
 from kafkaboot.security.jaas import KERBEROS, OAUTHBEARER, PLAIN, SCRAM, jaas_line
 
@@ -66,11 +65,12 @@ class SslProperties(Section):
     """``PEM``, ``PKCS12`` or ``JKS``."""
     protocol: str | None = None
     """``TLSv1.3`` (Kafka's default), ``TLSv1.2`` (at most 1.2) or ``TLS``."""
-    bundle: str | None = spring_only(
-        "Spring Boot SSL bundles (spring.ssl.bundle.*) are not supported yet; a client "
-        "that uses TLS fails at startup: give the bundle's stores as trust-store-location, "
-        "key-store-location and their passwords instead"
-    )
+    enabled_protocols: list[str] | None = None
+    """The TLS versions offered (Kafka's ``ssl.enabled.protocols``; also a bundle's
+    ``options.enabled-protocols``)."""
+    bundle: str | None = None
+    """A Spring Boot SSL bundle, ``spring.ssl.bundle.{jks,pem}.<name>``, instead of the
+    store keys above."""
 
     def kafka_properties(self) -> dict[str, Any]:
         from kafkaboot.security.client import BUNDLE
@@ -89,6 +89,9 @@ class SslProperties(Section):
                 "ssl.truststore.password": self.trust_store_password,
                 "ssl.truststore.type": self.trust_store_type,
                 "ssl.protocol": self.protocol,
+                "ssl.enabled.protocols": ",".join(self.enabled_protocols)
+                if self.enabled_protocols
+                else None,
             }
         )
 

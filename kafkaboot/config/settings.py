@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from kafkaboot.config.bundles import SslBundlesProperties, resolve_bundle
 from kafkaboot.config.documents import KeyPath
 from kafkaboot.config.kafka import KafkaProperties, Section
 from kafkaboot.config.management import ManagementProperties
@@ -100,6 +101,8 @@ class KafkaBootSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="allow", frozen=True, validate_default=True)
 
     kafka: KafkaProperties = KafkaProperties()
+    ssl: SslBundlesProperties = SslBundlesProperties()
+    """Spring Boot's ``spring.ssl``: SSL bundles that ``kafka.ssl.bundle`` names."""
     server: ServerProperties = ServerProperties()
     management: ManagementProperties = ManagementProperties()
     kafkaboot: KafkaBootProperties = KafkaBootProperties()
@@ -119,6 +122,21 @@ class KafkaBootSettings(BaseSettings):
         # Only explicit values: the loader reads files and the environment itself, because
         # it must know where every value came from to report errors precisely.
         return (init_settings,)
+
+    @model_validator(mode="after")
+    def _resolve_ssl_bundles(self) -> KafkaBootSettings:
+        kafka, bundles = self.kafka, self.ssl.bundle
+        update: dict[str, Any] = {}
+        if kafka.ssl.bundle is not None:
+            update["ssl"] = resolve_bundle(kafka.ssl, bundles, "kafka.ssl")
+        for name in ("producer", "consumer", "admin"):
+            client = getattr(kafka, name)
+            if client.ssl.bundle is not None:
+                ssl = resolve_bundle(client.ssl, bundles, f"kafka.{name}.ssl")
+                update[name] = client.model_copy(update={"ssl": ssl})
+        if update:
+            object.__setattr__(self, "kafka", kafka.model_copy(update=update))
+        return self
 
     @classmethod
     def from_layers(cls, *layers: dict[str, Any]) -> KafkaBootSettings:

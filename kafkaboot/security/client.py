@@ -20,7 +20,7 @@ from kafkaboot.security.stores import read_key_store, read_trust_store
 __all__ = ["BUNDLE", "KEY_LOCATION", "SECURITY_PROPERTIES", "TOKEN_PROVIDER", "security_kwargs"]
 
 BUNDLE = "kafkaboot.ssl.bundle"
-"""The Spring Boot SSL bundle named by ``kafka.ssl.bundle`` (not supported yet)."""
+"""A Spring Boot SSL bundle named by ``kafka.ssl.bundle`` that was not resolved."""
 KEY_LOCATION = "kafkaboot.ssl.key.location"
 """The PEM private key file of ``kafka.security.ssl.key-location`` (Kafka's PEM key store is
 one file; kafkaboot also takes the key apart from the certificate)."""
@@ -83,9 +83,9 @@ def _ssl_context(props: Mapping[str, Any]) -> Any:
     bundle = _text(props, BUNDLE)
     if bundle is not None:
         raise ConfigurationError(
-            f"ssl.bundle {bundle!r}: Spring Boot SSL bundles are not supported yet; give the "
-            "bundle's stores as kafka.ssl.trust-store-location / key-store-location (with "
-            "their passwords and types) instead"
+            f"ssl.bundle {bundle!r} was not resolved: bundles are read from spring.ssl.bundle "
+            "of the same settings; load them with load_settings (or give the stores as "
+            "kafka.ssl.trust-store-location / key-store-location)"
         )
     trusted = read_trust_store(
         location=_text(props, "ssl.truststore.location"),

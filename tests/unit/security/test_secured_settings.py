@@ -184,16 +184,6 @@ def test_incomplete_sasl_settings_fail_with_the_fix(properties, message):
         settings.kafka.check_security()
 
 
-def test_a_spring_ssl_bundle_fails_at_startup_with_the_fix():
-    settings = load_settings(
-        environ={},
-        overrides={"kafka": {"security": {"protocol": "SSL"}, "ssl": {"bundle": "client"}}},
-    )
-    assert any("kafka.ssl.bundle is ignored" in n for n in settings.kafka.notices())
-    with pytest.raises(ConfigurationError, match="bundles are not supported yet"):
-        settings.kafka.consumer_kwargs()
-
-
 def test_warned_keys_are_logged_when_the_application_prepares(caplog):
     settings = load_settings(
         environ={},
@@ -210,3 +200,64 @@ def test_warned_keys_are_logged_when_the_application_prepares(caplog):
     assert "kafka.streams.* is ignored: Kafka Streams is a Java library" in logged
     assert "kafka.properties.max.block.ms is ignored" in logged
     assert "kafka.properties.spring.json.remove.type.headers is ignored" in logged
+
+
+def test_a_bundle_is_resolved_into_its_stores(tmp_path, security_files):
+    path = tmp_path / "application.yml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            spring:
+              ssl:
+                bundle:
+                  jks:
+                    client:
+                      truststore:
+                        location: file:{security_files.truststore_jks}
+                        password: {STORE_PASSWORD}
+                      keystore:
+                        location: file:{security_files.keystore_p12}
+                        password: {STORE_PASSWORD}
+                        type: PKCS12
+                      options:
+                        enabled-protocols: [TLSv1.3]
+                  pem:
+                    consumer:
+                      truststore:
+                        certificate: file:{security_files.ca_pem}
+                      keystore:
+                        private-key-password: {KEY_PASSWORD}
+              kafka:
+                security:
+                  protocol: SSL
+                ssl:
+                  bundle: client
+                consumer:
+                  ssl:
+                    bundle: consumer
+            """
+        )
+    )
+    settings = load_settings(path, environ={})
+    producer = settings.kafka.security_properties(settings.kafka.producer)
+    assert producer["ssl.truststore.location"] == f"file:{security_files.truststore_jks}"
+    assert producer["ssl.keystore.type"] == "PKCS12"
+    assert producer["ssl.enabled.protocols"] == "TLSv1.3"
+    context = settings.kafka.producer_kwargs()["ssl_context"]
+    assert context.minimum_version is ssl.TLSVersion.TLSv1_3
+    consumer = settings.kafka.security_properties(settings.kafka.consumer)
+    assert consumer["ssl.truststore.type"] == "PEM"
+    settings.kafka.check_security()
+    for secret in (STORE_PASSWORD, KEY_PASSWORD):
+        assert secret not in repr(settings)
+
+
+def test_an_undefined_bundle_names_those_defined():
+    with pytest.raises(ConfigurationError, match=r"kafka.ssl.bundle 'nope'.*defined: client"):
+        load_settings(
+            environ={},
+            overrides={
+                "ssl": {"bundle": {"jks": {"client": {}}}},
+                "kafka": {"ssl": {"bundle": "nope"}},
+            },
+        )
