@@ -12,20 +12,18 @@ import yaml
 
 from kafkaboot.cli.broker import add_broker_commands
 from kafkaboot.config import KafkaBootSettings, load_settings
+from kafkaboot.config.secrets import is_secret_key
 from kafkaboot.errors import KafkaBootError
 
 __all__ = ["main"]
 
 _MASK = "******"
-_SECRET_WORDS = ("password", "secret", "jaas", "token")
 
 
 def _mask(data: Any) -> Any:
     if isinstance(data, dict):
         return {
-            k: _MASK
-            if v is not None and any(word in str(k).lower() for word in _SECRET_WORDS)
-            else _mask(v)
+            k: _MASK if v is not None and is_secret_key(str(k)) else _mask(v)
             for k, v in data.items()
         }
     if isinstance(data, list):

@@ -9,6 +9,7 @@ place (``*_kwargs``), in Spring Boot's order of precedence: common typed options
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -45,7 +46,8 @@ from kafkaboot.config.security import (
 from kafkaboot.config.streams import StreamsProperties
 from kafkaboot.config.types import DataSize, Duration, ImportPaths, ServerList, to_ms
 from kafkaboot.errors import SerializationError
-from kafkaboot.security.client import SECURITY_PROPERTIES, security_kwargs
+from kafkaboot.security.client import security_kwargs
+from kafkaboot.security.names import KEY_LOCATION, SECURITY_PROPERTIES
 
 __all__ = [
     "AckModeName",
@@ -312,26 +314,40 @@ class KafkaProperties(Section):
     """Spring Boot's ``spring.kafka.streams``: accepted so that a Spring file loads; warned."""
     topics: list[TopicDeclaration] = []
 
-    def security_properties(self, client: _ClientSection | None = None) -> dict[str, Any]:
+    def security_properties(
+        self, client: _ClientSection | None = None, overrides: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The Kafka security properties of a client, merged as Spring Boot merges them:
         ``jaas``, then ``security`` and ``ssl``, then ``properties``, then the client's own
-        ``security``, ``ssl`` and ``properties``, each key overriding the one before."""
-        props = (
-            self.jaas.kafka_properties()
-            | self.security.kafka_properties()
-            | self.ssl.kafka_properties()
-            | _security_only(self.properties)
-        )
+        ``security``, ``ssl`` and ``properties``, then ``overrides`` (a listener's own
+        properties), each key overriding the one before."""
+        layers = [
+            self.jaas.kafka_properties(),
+            self.security.kafka_properties(),
+            self.ssl.kafka_properties(),
+            _security_only(self.properties),
+        ]
         if client is not None:
-            props |= (
-                client.security.kafka_properties()
-                | client.ssl.kafka_properties()
-                | _security_only(client.properties)
-            )
+            layers += [
+                client.security.kafka_properties(),
+                client.ssl.kafka_properties(),
+                _security_only(client.properties),
+            ]
+        layers.append(_security_only(dict(overrides or {})))
+        props: dict[str, Any] = {}
+        for layer in layers:
+            if any(key.startswith("ssl.keystore.") for key in layer) and KEY_LOCATION not in layer:
+                # Another key store: a separate key file of a lower layer is not its key.
+                props.pop(KEY_LOCATION, None)
+            props |= layer
         return props
 
     def _kwargs(
-        self, kind: ClientKind, client: _ClientSection, typed: dict[str, Any]
+        self,
+        kind: ClientKind,
+        client: _ClientSection,
+        typed: dict[str, Any],
+        overrides: Mapping[str, Any] | None = None,
     ) -> MaskedDict:
         common = _drop_none(
             {"bootstrap_servers": ",".join(self.bootstrap_servers), "client_id": self.client_id}
@@ -341,7 +357,8 @@ class KafkaProperties(Section):
             | map_properties(self.properties, kind)
             | typed
             | map_properties(client.properties, kind)
-            | security_kwargs(self.security_properties(client))
+            | map_properties(overrides or {}, kind)
+            | security_kwargs(self.security_properties(client, overrides))
         )
 
     def producer_kwargs(self) -> dict[str, Any]:
@@ -352,13 +369,15 @@ class KafkaProperties(Section):
         """
         return self._kwargs("producer", self.producer, self.producer.typed_kwargs())
 
-    def consumer_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``AIOKafkaConsumer`` (deserializers excluded).
+    def consumer_kwargs(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Keyword arguments for ``AIOKafkaConsumer`` (deserializers excluded); ``overrides``
+        are raw properties above all the others (a listener's own ``properties``).
 
         Raises:
             ConfigurationError: a trust or key store cannot be read, or SASL is incomplete.
         """
-        return self._kwargs("consumer", self.consumer, self.consumer.typed_kwargs())
+        typed = self.consumer.typed_kwargs()
+        return self._kwargs("consumer", self.consumer, typed, overrides)
 
     def admin_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``AIOKafkaAdminClient``.

@@ -26,6 +26,7 @@ from kafkaboot.config.documents import Document, KeyPath, matches_profiles, read
 from kafkaboot.config.kafka import KafkaProperties
 from kafkaboot.config.placeholders import resolve_placeholders
 from kafkaboot.config.properties import PropertyProblems
+from kafkaboot.config.secrets import is_secret_key, looks_secret
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.errors import ConfigProblem, ConfigurationError
 
@@ -44,7 +45,6 @@ ENV_PREFIXES = {
 }
 """Environment variable prefixes and the section each one sets."""
 _DEFAULT_NAMES = ("application.yml", "application.yaml")
-_SECRET_WORDS = ("password", "secret", "jaas", "token")
 _SPRING = "\0spring"
 """Marks, in the origins, the keys written as ``spring.kafka.*`` (for messages in the
 user's spelling)."""
@@ -204,7 +204,8 @@ def _origin(origins: Mapping[KeyPath, str], path: KeyPath) -> str | None:
 
 
 def _shown(path: KeyPath, value: Any) -> str:
-    if any(word in str(part).lower() for part in path for word in _SECRET_WORDS):
+    # The key itself (a whole section is never shown), or a value that reads like a secret.
+    if (path and is_secret_key(str(path[-1]))) or looks_secret(value):
         return "'******'"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

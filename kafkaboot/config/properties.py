@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from kafkaboot.config.secrets import masked
+from kafkaboot.security.names import MECHANISMS, PROTOCOLS
 
 __all__ = [
     "KAFKABOOT_HANDLED",
@@ -195,10 +196,27 @@ _IGNORED_REASONS = {
 }
 
 
-_CHOICES = {
-    "security.protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
-    "sasl.mechanism": ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"),
+def _factor(value: Any) -> float:
+    factor = float(value)
+    if not 0.5 <= factor <= 1.0:
+        raise ValueError("expected a share of a token's lifetime between 0.5 and 1.0")
+    return factor
+
+
+_SECURITY_VALUES: Mapping[str, Callable[[Any], Any]] = {
+    "security.protocol": lambda v: _one_of(v, PROTOCOLS),
+    "sasl.mechanism": lambda v: _one_of(v, MECHANISMS),
+    "sasl.login.refresh.window.factor": _factor,
+    "sasl.login.connect.timeout.ms": _int,
+    "sasl.login.read.timeout.ms": _int,
 }
+"""Security properties whose values are checked when the configuration is loaded."""
+
+
+def _one_of(value: Any, choices: tuple[str, ...]) -> str:
+    if _upper(value) not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)}")
+    return _upper(value)
 
 
 @functools.cache
@@ -212,7 +230,7 @@ def java_client_properties() -> frozenset[str]:
 
 
 def security_properties() -> frozenset[str]:
-    from kafkaboot.security.client import SECURITY_PROPERTIES
+    from kafkaboot.security.names import SECURITY_PROPERTIES
 
     return SECURITY_PROPERTIES
 
@@ -288,8 +306,8 @@ def validate_properties(properties: dict[str, Any]) -> dict[str, Any]:
                 from kafkaboot.security.jaas import parse_jaas
 
                 parse_jaas(str(value))
-            elif key in _CHOICES and _upper(value) not in _CHOICES[key]:
-                raise ValueError(f"expected one of {', '.join(_CHOICES[key])}")
+            elif key in _SECURITY_VALUES:
+                _SECURITY_VALUES[key](value)
             elif not (key in KAFKABOOT_HANDLED or key in security_properties() or _ignored(key)):
                 problems.append((key, unsupported_property_message(key)))
         except (TypeError, ValueError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MaskedDict", "is_secret_key", "masked"]
+__all__ = ["MaskedDict", "is_secret_key", "looks_secret", "masked"]
 
 _SECRET_WORDS = ("password", "secret", "jaas", "credential", "token")
 
@@ -32,6 +32,14 @@ class MaskedDict(dict[str, Any]):
     __str__ = __repr__
 
 
+def looks_secret(value: Any) -> bool:
+    """Whether a value, whatever key it was given for, reads like it holds a secret: a JAAS
+    line, a PEM private key, ``password=…`` (a section written as one string, say)."""
+    text = str(value).lower()
+    return any(word in text for word in _SECRET_WORDS) or "private key" in text
+
+
 def masked(key: str, value: Any) -> str:
-    """``repr(value)``, or ``'******'`` when ``key`` names a secret."""
-    return "'******'" if is_secret_key(key) else repr(value)
+    """``repr(value)``, or ``'******'`` when ``key`` names a secret or the value looks like
+    one."""
+    return "'******'" if is_secret_key(key) or looks_secret(value) else repr(value)

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, SecretStr
 
 from kafkaboot.config.section import SecretMap, Section, uppercase
-from kafkaboot.security.jaas import KERBEROS, OAUTHBEARER, PLAIN, SCRAM, jaas_line
+from kafkaboot.security.jaas import KERBEROS, OAUTHBEARER, jaas_line
+from kafkaboot.security.names import BUNDLE, KEY_LOCATION, PASSWORD, TOKEN_PROVIDER, USERNAME
 
 __all__ = [
     "ClientSecurityProperties",
@@ -73,8 +74,6 @@ class SslProperties(Section):
     store keys above."""
 
     def kafka_properties(self) -> dict[str, Any]:
-        from kafkaboot.security.client import BUNDLE
-
         return _drop_none(
             {
                 BUNDLE: self.bundle,
@@ -110,8 +109,6 @@ class PemSslProperties(Section):
     check_hostname: bool = True
 
     def kafka_properties(self) -> dict[str, Any]:
-        from kafkaboot.security.client import KEY_LOCATION
-
         props: dict[str, Any] = {}
         if self.ca_location is not None:
             props |= {"ssl.truststore.location": self.ca_location, "ssl.truststore.type": "PEM"}
@@ -145,20 +142,15 @@ class SaslProperties(Section):
     (``package.module:ClassOrObject``), instead of the built-in client-credentials one."""
 
     def kafka_properties(self) -> dict[str, Any]:
-        from kafkaboot.security.client import TOKEN_PROVIDER
-
-        props = _drop_none(
+        return _drop_none(
             {
                 "sasl.mechanism": self.mechanism,
                 "sasl.kerberos.service.name": self.kerberos_service_name,
                 TOKEN_PROVIDER: self.token_provider,
+                USERNAME: self.username,
+                PASSWORD: self.password,
             }
         )
-        if self.username is not None or self.password is not None:
-            module = SCRAM if (self.mechanism or "").startswith("SCRAM") else PLAIN
-            options = _drop_none({"username": self.username, "password": _secret(self.password)})
-            props["sasl.jaas.config"] = SecretStr(jaas_line(module, "required", options))
-        return props
 
 
 class JaasProperties(Section):

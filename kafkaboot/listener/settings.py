@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import TopicPartition
 
-from kafkaboot.config.properties import map_properties, validate_properties
+from kafkaboot.config.properties import validate_properties
 from kafkaboot.config.secrets import MaskedDict
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.config.types import to_ms
@@ -175,12 +175,12 @@ def effective_settings(
             "group_id=... or set kafka.consumer.group-id"
         )
     try:
-        extra = map_properties(validate_properties(dict(endpoint.properties)), "consumer")
+        own = validate_properties(dict(endpoint.properties))
     except ValueError as exc:
         raise ListenerDefinitionError(
             f"listener {endpoint.listener_id}: properties: {exc}"
         ) from None
-    kwargs = MaskedDict(kafka.consumer_kwargs() | extra)
+    kwargs = MaskedDict(kafka.consumer_kwargs(own))
     kwargs.pop("client_id", None)
     kwargs.pop("group_id", None)
     prefix = (

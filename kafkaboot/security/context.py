@@ -29,8 +29,8 @@ _VERSIONS = {
 
 def _version(name: str, setting: str) -> ssl.TLSVersion | None:
     upper = name.strip().upper()
-    if upper == "TLS":
-        return None
+    if upper in {"TLS", "TLSV1", "TLSV1.1"}:
+        return None  # TLS 1.0 and 1.1 are refused by OpenSSL's defaults here, as by Java's.
     if upper not in _VERSIONS:
         raise ConfigurationError(
             f"{setting}: {name!r} is not supported; use TLSv1.2, TLSv1.3 or TLS"
@@ -72,8 +72,6 @@ def build_ssl_context(
         ConfigurationError: the protocol is unknown, or the key does not match its certificate.
     """
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=trusted)
-    if trusted is None:
-        context.load_default_certs()
     capped = bool(protocol) and _version(protocol or "", "ssl.protocol") is ssl.TLSVersion.TLSv1_2
     versions = [_version(name, "ssl.enabled.protocols") for name in enabled_protocols or []]
     chosen = [v for v in versions if v is not None]

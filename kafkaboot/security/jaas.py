@@ -30,7 +30,7 @@ KERBEROS = "com.sun.security.auth.module.Krb5LoginModule"
 _MODULES = {PLAIN: "PLAIN", SCRAM: "SCRAM", OAUTHBEARER: "OAUTHBEARER", KERBEROS: "GSSAPI"}
 _FLAGS = {"required", "requisite", "sufficient", "optional"}
 _TOKEN = re.compile(
-    r'\s*(?:(?P<end>;)|(?P<name>[\w.$-]+)\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s;]+))'
+    r'\s*(?:(?P<end>;)|(?P<name>[\w.$-]+)\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s;"][^\s;]*))'
     r"|(?P<word>[\w.$-]+))"
 )
 
@@ -89,6 +89,11 @@ def parse_jaas(text: str) -> JaasConfig:
             options[match["name"]] = _unescape(quoted) if quoted is not None else match["bare"]
     if not words:
         raise JaasError("sasl.jaas.config names no login module")
+    if not ended:
+        raise JaasError(
+            "sasl.jaas.config must end with ';' (as Java reads it): "
+            '<LoginModule> required key="value" ...;'
+        )
     module = words[0]
     flag = words[1].lower() if len(words) > 1 else "required"
     if len(words) > 2 or flag not in _FLAGS:

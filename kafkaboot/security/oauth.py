@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,12 +28,21 @@ from kafkaboot.errors import KafkaBootError
 __all__ = [
     "ClientCredentialsTokenProvider",
     "TokenEndpointError",
+    "TokenEndpointRefused",
     "UnsecuredTokenProvider",
 ]
 
 
 class TokenEndpointError(KafkaBootError):
-    """The token endpoint refused the credentials or gave no usable token."""
+    """The token endpoint gave no usable token (it may be down: worth asking again)."""
+
+
+class TokenEndpointRefused(TokenEndpointError):
+    """The token endpoint refused the client (HTTP 4xx): asking again cannot help."""
+
+
+_RETRY_AFTER_FAILURE_S = 10.0
+"""As the Java client's ``sasl.login.retry.backoff.max.ms`` (10 s)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +97,11 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):  # type: ignore[mis
         self.timeout_s = timeout_s
         self._clock = clock
         self._token: _Token | None = None
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._retry_at = 0.0
+        """After a failed refresh, the cached token is served until then."""
         self.fetches = 0
         """How many times the endpoint was asked (for tests and metrics)."""
 
@@ -99,8 +113,17 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):  # type: ignore[mis
 
     def _lock(self) -> asyncio.Lock:
         # One lock per event loop: a provider may outlive a loop (tests, restarts).
-        loop = id(asyncio.get_running_loop())
-        return self._locks.setdefault(loop, asyncio.Lock())
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def _fresh(self, cached: _Token | None) -> bool:
+        now = self._clock()
+        if cached is None or now >= cached.expires_at:
+            return False
+        return now < cached.refresh_at or now < self._retry_at
 
     async def token(self) -> str:
         """A valid token: the cached one until its refresh time, else a new one.
@@ -110,17 +133,20 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):  # type: ignore[mis
                 is still valid).
         """
         cached = self._token
-        if cached is not None and self._clock() < cached.refresh_at:
+        if cached is not None and self._fresh(cached):
             return cached.value
         async with self._lock():
             cached = self._token
-            if cached is not None and self._clock() < cached.refresh_at:
+            if cached is not None and self._fresh(cached):
                 return cached.value
             try:
                 self._token = await asyncio.to_thread(self._fetch)
             except TokenEndpointError:
                 if cached is not None and self._clock() < cached.expires_at:
-                    return cached.value  # Still valid: try again at the next connection.
+                    # Still valid: serve it, and ask the endpoint again in a while rather
+                    # than at every new connection.
+                    self._retry_at = self._clock() + _RETRY_AFTER_FAILURE_S
+                    return cached.value
                 raise
             return self._token.value
 
@@ -150,9 +176,13 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):  # type: ignore[mis
                 body = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             exc.close()  # It holds the response (and its socket) open.
+            if 400 <= exc.code < 500:
+                raise TokenEndpointRefused(
+                    f"token endpoint {self.token_endpoint_url} refused client "
+                    f"{self.client_id!r}: HTTP {exc.code}; check the client id and secret"
+                ) from None
             raise TokenEndpointError(
-                f"token endpoint {self.token_endpoint_url} refused client {self.client_id!r}: "
-                f"HTTP {exc.code}; check the client id and secret"
+                f"token endpoint {self.token_endpoint_url} failed: HTTP {exc.code}"
             ) from None
         except (OSError, ValueError) as exc:
             raise TokenEndpointError(

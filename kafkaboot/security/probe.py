@@ -13,9 +13,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiokafka.conn import create_conn
-from aiokafka.errors import KafkaError, SaslAuthenticationFailed
+from aiokafka.errors import (
+    AuthenticationMethodNotSupported,
+    IllegalSaslStateError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 
-from kafkaboot.security.oauth import TokenEndpointError
+from kafkaboot.errors import KafkaBootError
+from kafkaboot.security.oauth import TokenEndpointRefused
 
 __all__ = ["authentication_failure"]
 
@@ -57,11 +64,20 @@ async def authentication_failure(kwargs: Mapping[str, Any], timeout_s: float = 1
             "kafka.security.ssl.ca-location) and, for a host name mismatch, the broker's "
             "certificate or ssl.endpoint.identification.algorithm"
         )
+    except (UnsupportedSaslMechanismError, AuthenticationMethodNotSupported) as exc:
+        return (
+            f"the broker at {first} does not offer SASL/{kwargs.get('sasl_mechanism')}: "
+            f"{exc}; set sasl.mechanism to one its listener enables"
+        )
+    except IllegalSaslStateError as exc:
+        return f"SASL with the broker at {first} failed: {exc}; check security.protocol"
+    except ssl.SSLEOFError:
+        return None  # The connection was cut (a restart, a balancer): an outage.
     except ssl.SSLError as exc:
         return f"TLS with the broker at {first} failed: {exc.reason}; check kafka.ssl.*"
-    except TokenEndpointError as exc:
+    except TokenEndpointRefused as exc:
         return f"no OAUTHBEARER token for the broker at {first}: {exc}"
-    except (KafkaError, OSError, ValueError):
-        return None
+    except (KafkaError, OSError, ValueError, KafkaBootError):
+        return None  # A broker or token endpoint that is down: worth retrying.
     conn.close()
     return None

@@ -130,7 +130,8 @@ def _jks(data: bytes, password: str | None, setting: str, path: Path) -> Any:
     except ImportError as exc:
         raise ConfigurationError(f"{setting}: a JKS store needs pyjks; {_INSTALL_HINT}") from exc
     try:
-        return jks.KeyStore.loads(data, password or "", try_decrypt_keys=False)
+        # No password: the store's integrity check is skipped, as Java does for a trust store.
+        return jks.KeyStore.loads(data, password, try_decrypt_keys=False)
     except (jks.util.KeystoreSignatureException, jks.util.BadKeystoreFormatException) as exc:
         raise _wrong_password(setting, path) from exc
 
@@ -198,12 +199,25 @@ def _key_from_pem(text: str, password: str | None, setting: str) -> str:
         load_pem_private_key,
     )
 
-    try:
-        key = load_pem_private_key(text.encode(), password.encode() if password else None)
-    except (ValueError, TypeError) as exc:
+    if "PRIVATE KEY-----" not in text:
         raise ConfigurationError(
-            f"{setting}: cannot read the private key: wrong key password or not a PEM key; "
-            "check the key password setting"
+            f"{setting}: holds no PEM private key (-----BEGIN PRIVATE KEY-----); give the "
+            "client's key"
+        )
+    encrypted = "ENCRYPTED" in text
+    try:
+        key = load_pem_private_key(
+            text.encode(), password.encode() if password and encrypted else None
+        )
+    except TypeError as exc:  # Encrypted, and no password given.
+        raise ConfigurationError(
+            f"{setting}: the private key is encrypted; set its password (ssl.key.password, "
+            "Spring: ssl.key-password)"
+        ) from exc
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{setting}: cannot read the private key: wrong key password (ssl.key.password, "
+            "Spring: ssl.key-password), or not a key OpenSSL reads"
         ) from exc
     return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
 

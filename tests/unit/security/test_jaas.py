@@ -16,12 +16,24 @@ def test_a_plain_line_gives_module_flag_and_options():
     assert 'p\\"w' not in repr(parsed)
 
 
-def test_unquoted_values_and_no_trailing_semicolon():
+def test_unquoted_values_are_read():
     parsed = parse_jaas(
-        "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true serviceName=kafka"
+        "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true serviceName=kafka;"
     )
     assert parsed.family == "GSSAPI"
     assert parsed.options["useKeyTab"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (f'{PLAIN} required username="a" password="b"', "must end with ';'"),
+        (f'{PLAIN} required username="a" password="b;', "cannot be read"),
+    ],
+)
+def test_a_line_java_would_refuse_is_refused(line, problem):
+    with pytest.raises(JaasError, match=problem):
+        parse_jaas(line)
 
 
 def test_an_unsupported_module_is_named():

@@ -1,6 +1,8 @@
 """The client-credentials token provider: one fetch shared, refreshed before expiry."""
 
 import asyncio
+import http.server
+import threading
 import time
 
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from kafkaboot.security.oauth import (
     ClientCredentialsTokenProvider,
     TokenEndpointError,
+    TokenEndpointRefused,
     UnsecuredTokenProvider,
     _jwt_claims,
 )
@@ -82,3 +85,42 @@ async def test_the_unsecured_token_carries_the_subject():
     token = await UnsecuredTokenProvider("alice").token()
     assert token.endswith(".")
     assert _jwt_claims(token)["sub"] == "alice"
+
+
+class _Failing(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.send_response(503)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+async def test_a_failing_endpoint_is_an_outage_not_a_refusal():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/token"
+        provider = ClientCredentialsTokenProvider(url, "id", "secret")
+        with pytest.raises(TokenEndpointError, match="HTTP 503") as caught:
+            await provider.token()
+        assert not isinstance(caught.value, TokenEndpointRefused)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_after_a_failed_refresh_the_valid_token_is_served_without_asking_again(
+    token_server,
+):
+    clock = _Clock()
+    clock.now = time.time()
+    provider = _provider(token_server, clock)
+    first = await provider.token()
+    clock.now += 90  # Due for a refresh, still valid for 10 s.
+    token_server.stop()  # The endpoint goes away.
+    assert await provider.token() == first
+    asked = provider.fetches
+    assert await provider.token() == first
+    assert provider.fetches == asked  # Not asked again at once.

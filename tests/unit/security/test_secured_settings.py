@@ -261,3 +261,96 @@ def test_an_undefined_bundle_names_those_defined():
                 "kafka": {"ssl": {"bundle": "nope"}},
             },
         )
+
+
+def test_a_listeners_own_security_properties_reach_its_consumers():
+    settings = load_settings(environ={}, overrides={"kafka": {"consumer": {"group-id": "g"}}})
+    endpoint = ListenerEndpoint(
+        handler=lambda value: None,
+        topics=("t",),
+        properties={
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "SCRAM-SHA-256",
+            "sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule "
+            'required username="listener" password="scram-pw";',
+        },
+    )
+    kwargs = effective_settings(endpoint, settings, None).consumer_kwargs
+    assert kwargs["security_protocol"] == "SASL_PLAINTEXT"
+    assert (kwargs["sasl_mechanism"], kwargs["sasl_plain_username"]) == (
+        "SCRAM-SHA-256",
+        "listener",
+    )
+
+
+def test_kafkaboots_user_and_password_go_with_a_scram_mechanism_from_properties():
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {
+                "security": {"protocol": "SASL_SSL", "sasl": {"username": "u", "password": "p"}},
+                "properties": {"sasl.mechanism": "SCRAM-SHA-512"},
+            }
+        },
+    )
+    kwargs = settings.kafka.admin_kwargs()
+    assert (kwargs["sasl_mechanism"], kwargs["sasl_plain_username"]) == ("SCRAM-SHA-512", "u")
+
+
+def test_a_jks_trust_store_without_a_password_is_read(security_files):
+    from kafkaboot.security.stores import read_trust_store
+
+    pem = read_trust_store(
+        location=str(security_files.truststore_jks),
+        password=None,
+        type_="JKS",
+        certificates=None,
+        setting="ssl.truststore",
+    )
+    assert pem == security_files.ca_pem.read_text()
+
+
+@pytest.mark.parametrize(
+    ("properties", "problem"),
+    [
+        ({"sasl.login.refresh.window.factor": 0.3}, "between 0.5 and 1.0"),
+        ({"sasl.login.connect.timeout.ms": "10s"}, "sasl.login.connect.timeout.ms"),
+        ({"security.protocol": "TLS"}, "expected one of PLAINTEXT"),
+    ],
+)
+def test_bad_security_values_fail_when_the_configuration_loads(properties, problem):
+    with pytest.raises(ConfigurationError, match=problem):
+        load_settings(environ={}, overrides={"kafka": {"properties": properties}})
+
+
+def test_old_and_empty_tls_versions_in_enabled_protocols_are_passed_over():
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {
+                "security": {"protocol": "SSL"},
+                "properties": {"ssl.enabled.protocols": "TLSv1.2,TLSv1.1,"},
+            }
+        },
+    )
+    assert settings.kafka.consumer_kwargs()["ssl_context"].maximum_version is (
+        ssl.TLSVersion.TLSv1_2
+    )
+
+
+def test_a_java_login_callback_handler_is_named_with_what_works():
+    settings = load_settings(
+        environ={},
+        overrides={
+            "kafka": {
+                "security": {"protocol": "SASL_SSL"},
+                "properties": {
+                    "sasl.mechanism": "OAUTHBEARER",
+                    "sasl.login.callback.handler.class": "io.strimzi.kafka.oauth.client."
+                    "JaasClientOauthLoginCallbackHandler",
+                },
+            }
+        },
+    )
+    with pytest.raises(ConfigurationError, match="is a Java class a Python service cannot run"):
+        settings.kafka.check_security()
