@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -20,7 +20,13 @@ from pydantic import (
     field_validator,
 )
 
-from kafkaboot.config.ignored import ignored_settings, spring_only
+from kafkaboot.config.clients import (
+    AdminProperties,
+    ClientSection,
+    ConsumerProperties,
+    ProducerProperties,
+)
+from kafkaboot.config.ignored import ignored_settings
 from kafkaboot.config.listener import (
     AckModeName,
     BackOffProperties,
@@ -34,9 +40,8 @@ from kafkaboot.config.listener import (
 )
 from kafkaboot.config.properties import ClientKind, ignored_properties, map_properties
 from kafkaboot.config.secrets import MaskedDict
-from kafkaboot.config.section import RawProperties, Section, lowercase
+from kafkaboot.config.section import RawProperties, Section, drop_none
 from kafkaboot.config.security import (
-    ClientSecurityProperties,
     JaasProperties,
     PemSslProperties,
     SaslProperties,
@@ -44,8 +49,7 @@ from kafkaboot.config.security import (
     SslProperties,
 )
 from kafkaboot.config.streams import StreamsProperties
-from kafkaboot.config.types import DataSize, Duration, ImportPaths, ServerList, to_ms
-from kafkaboot.errors import SerializationError
+from kafkaboot.config.types import Duration, ImportPaths, ServerList, to_ms
 from kafkaboot.security.client import security_kwargs
 from kafkaboot.security.names import KEY_LOCATION, SECURITY_PROPERTIES
 
@@ -74,155 +78,8 @@ __all__ = [
 ]
 
 
-def _acks(value: Any) -> Any:
-    text = str(value).strip().lower()
-    if text in {"all", "-1"}:
-        return "all"
-    return int(text) if text in {"0", "1"} else value
-
-
-def _known_serializer(name: str | None) -> str | None:
-    from kafkaboot.serialization import serializer_for
-
-    if name is not None:
-        try:
-            serializer_for(name)
-        except SerializationError as exc:
-            raise ValueError(str(exc)) from None
-    return name
-
-
-def _known_deserializer(name: str | None) -> str | None:
-    from kafkaboot.serialization import deserializer_for
-
-    if name is not None:
-        try:
-            # The delegate is checked where the consumer is built; here, only the name.
-            deserializer_for(name, delegate="bytes")
-        except SerializationError as exc:
-            raise ValueError(str(exc)) from None
-    return name
-
-
-SerializerName = Annotated[str | None, AfterValidator(_known_serializer)]
-DeserializerName = Annotated[str | None, AfterValidator(_known_deserializer)]
-Acks = Annotated[Literal["all", 0, 1], BeforeValidator(_acks)]
-
-
-def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def _ms(duration: timedelta | None) -> int | None:
-    return None if duration is None else to_ms(duration)
-
-
-def _servers(servers: list[str] | None) -> str | None:
-    return None if servers is None else ",".join(servers)
-
-
 def _security_only(properties: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in properties.items() if k in SECURITY_PROPERTIES}
-
-
-class _ClientSection(Section):
-    """What Spring Boot lets each client (consumer, producer, admin) override."""
-
-    bootstrap_servers: ServerList | None = None
-    """This client's brokers, instead of ``kafka.bootstrap-servers``."""
-    client_id: str | None = None
-    security: ClientSecurityProperties = ClientSecurityProperties()
-    ssl: SslProperties = SslProperties()
-    properties: RawProperties = {}
-
-
-class ProducerProperties(_ClientSection):
-    """``kafka.producer.*``; safe by default: acks=all with idempotence, as Kafka 3+."""
-
-    acks: Acks = "all"
-    retries: int | None = Field(default=None, ge=0)
-    """Accepted for Spring files; aiokafka retries until ``request.timeout.ms`` instead."""
-    batch_size: DataSize | None = None
-    linger: Duration | None = None
-    compression_type: Annotated[
-        Literal["none", "gzip", "snappy", "lz4", "zstd"], BeforeValidator(lowercase)
-    ] = "none"
-    buffer_memory: DataSize | None = None
-    """Accepted for Spring files; aiokafka has no producer buffer limit."""
-    key_serializer: SerializerName = None
-    """``None`` picks by type: str → UTF-8, bytes as is, anything else → JSON."""
-    value_serializer: SerializerName = None
-    transaction_id_prefix: str | None = None
-    transaction_id_suffix: str | None = None
-    """Appended to the prefix for the template's transactional id. ``None``: ``<host
-    name>-<worker index>`` (the index of ``kafkaboot run --workers N``), unique per process
-    of a service and the same when that process restarts. Set it (e.g. to a StatefulSet pod
-    name) where host names are not stable."""
-    enable_idempotence: bool = True
-    delivery_timeout: Duration = timedelta(minutes=2)
-    """How long a send may take before it fails (Java's ``delivery.timeout.ms``). aiokafka
-    alone retries forever while a partition's leader is unreachable; kafkaboot enforces it."""
-
-    @property
-    def delivery_timeout_s(self) -> float:
-        raw = self.properties.get("delivery.timeout.ms")
-        return int(raw) / 1000 if raw is not None else to_ms(self.delivery_timeout) / 1000
-
-    def typed_kwargs(self) -> dict[str, Any]:
-        return _drop_none(
-            {
-                "bootstrap_servers": _servers(self.bootstrap_servers),
-                "client_id": self.client_id,
-                "acks": self.acks,
-                "max_batch_size": self.batch_size,
-                "linger_ms": _ms(self.linger),
-                "compression_type": None
-                if self.compression_type == "none"
-                else self.compression_type,
-                "enable_idempotence": self.enable_idempotence,
-            }
-        )
-
-
-class ConsumerProperties(_ClientSection):
-    """``kafka.consumer.*``; auto-commit is off: the listener container commits."""
-
-    group_id: str | None = None
-    auto_offset_reset: Annotated[
-        Literal["earliest", "latest", "none"], BeforeValidator(lowercase)
-    ] = "latest"
-    enable_auto_commit: bool = False
-    auto_commit_interval: Duration | None = None
-    max_poll_records: int = Field(default=500, ge=1)
-    max_poll_interval: Duration = timedelta(minutes=5)
-    session_timeout: Duration = timedelta(seconds=45)
-    heartbeat_interval: Duration = timedelta(seconds=3)
-    isolation_level: Annotated[
-        Literal["read_uncommitted", "read_committed"], BeforeValidator(lowercase)
-    ] = "read_uncommitted"
-    fetch_min_size: DataSize | None = None
-    fetch_max_wait: Duration | None = None
-    key_deserializer: DeserializerName = None
-    value_deserializer: DeserializerName = None
-
-    def typed_kwargs(self) -> dict[str, Any]:
-        return _drop_none(
-            {
-                "bootstrap_servers": _servers(self.bootstrap_servers),
-                "client_id": self.client_id,
-                "group_id": self.group_id,
-                "auto_offset_reset": self.auto_offset_reset,
-                "enable_auto_commit": self.enable_auto_commit,
-                "auto_commit_interval_ms": _ms(self.auto_commit_interval),
-                "max_poll_records": self.max_poll_records,
-                "max_poll_interval_ms": _ms(self.max_poll_interval),
-                "session_timeout_ms": _ms(self.session_timeout),
-                "heartbeat_interval_ms": _ms(self.heartbeat_interval),
-                "isolation_level": self.isolation_level,
-                "fetch_min_bytes": self.fetch_min_size,
-                "fetch_max_wait_ms": _ms(self.fetch_max_wait),
-            }
-        )
 
 
 class TemplateProperties(Section):
@@ -247,21 +104,6 @@ class TemplateProperties(Section):
         if value <= timedelta(0):
             raise ValueError("must be more than 0 (e.g. 5s): it is how long a broker may take")
         return value
-
-
-class AdminProperties(_ClientSection):
-    auto_create: bool = True
-    """Create the declared topics at startup."""
-    fail_fast: bool = False
-    """Stop startup when the broker cannot be reached to create topics."""
-    operation_timeout: Duration = timedelta(seconds=30)
-    close_timeout: Duration | None = spring_only(
-        "aiokafka's admin client closes at once; there is nothing to wait for"
-    )
-    modify_topic_configs: bool | None = spring_only(
-        "not supported yet: declared topics are created when missing, and existing topics' "
-        "configs are left as they are"
-    )
 
 
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
@@ -315,7 +157,7 @@ class KafkaProperties(Section):
     topics: list[TopicDeclaration] = []
 
     def security_properties(
-        self, client: _ClientSection | None = None, overrides: Mapping[str, Any] | None = None
+        self, client: ClientSection | None = None, overrides: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """The Kafka security properties of a client, merged as Spring Boot merges them:
         ``jaas``, then ``security`` and ``ssl``, then ``properties``, then the client's own
@@ -345,11 +187,11 @@ class KafkaProperties(Section):
     def _kwargs(
         self,
         kind: ClientKind,
-        client: _ClientSection,
+        client: ClientSection,
         typed: dict[str, Any],
         overrides: Mapping[str, Any] | None = None,
     ) -> MaskedDict:
-        common = _drop_none(
+        common = drop_none(
             {"bootstrap_servers": ",".join(self.bootstrap_servers), "client_id": self.client_id}
         )
         return MaskedDict(
@@ -385,7 +227,7 @@ class KafkaProperties(Section):
         Raises:
             ConfigurationError: a trust or key store cannot be read, or SASL is incomplete.
         """
-        typed = _drop_none({"client_id": self.admin.client_id}) | {
+        typed = drop_none({"client_id": self.admin.client_id}) | {
             "request_timeout_ms": to_ms(self.admin.operation_timeout)
         }
         return self._kwargs("admin", self.admin, typed)

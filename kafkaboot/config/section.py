@@ -31,6 +31,11 @@ class Section(BaseModel):
         return {} if value is None else value
 
 
+def drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without the unset ones: what a section passes on is what was set."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
 def lowercase(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, SecretStr
 
-from kafkaboot.config.section import SecretMap, Section, uppercase
+from kafkaboot.config.section import SecretMap, Section, drop_none, uppercase
 from kafkaboot.security.jaas import KERBEROS, OAUTHBEARER, jaas_line
 from kafkaboot.security.names import BUNDLE, KEY_LOCATION, PASSWORD, TOKEN_PROVIDER, USERNAME
 
@@ -37,10 +37,6 @@ Protocol = Annotated[
 
 def _secret(value: SecretStr | None) -> str | None:
     return None if value is None else value.get_secret_value()
-
-
-def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
 
 
 class SslProperties(Section):
@@ -74,7 +70,7 @@ class SslProperties(Section):
     store keys above."""
 
     def kafka_properties(self) -> dict[str, Any]:
-        return _drop_none(
+        return drop_none(
             {
                 BUNDLE: self.bundle,
                 "ssl.key.password": self.key_password,
@@ -113,7 +109,7 @@ class PemSslProperties(Section):
         if self.ca_location is not None:
             props |= {"ssl.truststore.location": self.ca_location, "ssl.truststore.type": "PEM"}
         if self.certificate_location is not None or self.key_location is not None:
-            props |= _drop_none(
+            props |= drop_none(
                 {
                     "ssl.keystore.location": self.certificate_location,
                     "ssl.keystore.type": "PEM",
@@ -142,7 +138,7 @@ class SaslProperties(Section):
     (``package.module:ClassOrObject``), instead of the built-in client-credentials one."""
 
     def kafka_properties(self) -> dict[str, Any]:
-        return _drop_none(
+        return drop_none(
             {
                 "sasl.mechanism": self.mechanism,
                 "sasl.kerberos.service.name": self.kerberos_service_name,
@@ -181,7 +177,7 @@ class ClientSecurityProperties(Section):
     protocol: Protocol | None = None
 
     def kafka_properties(self) -> dict[str, Any]:
-        return _drop_none({"security.protocol": self.protocol})
+        return drop_none({"security.protocol": self.protocol})
 
 
 class SecurityProperties(Section):
