@@ -13,6 +13,8 @@ from pydantic import Field, SecretStr
 
 from kafkaboot.config.section import Section
 from kafkaboot.config.security import Location, SslProperties
+from kafkaboot.errors import ConfigurationError
+from kafkaboot.security.stores import store_path
 
 __all__ = ["BundleProperties", "SslBundlesProperties", "resolve_bundle"]
 
@@ -95,6 +97,21 @@ def _from_jks(bundle: JksBundle) -> dict[str, Any]:
     }
 
 
+def _pem(value: str | None, where: str) -> str | None:
+    """PEM text as given, or read from the location it names (when the bundle is
+    resolved: at startup).
+
+    Raises:
+        ValueError: the location cannot be read.
+    """
+    if value is None or _pem_text(value):
+        return value
+    try:
+        return store_path(value, where).read_text()
+    except (ConfigurationError, OSError) as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _from_pem(bundle: PemBundle, where: str) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     trusted = bundle.truststore.certificate
@@ -102,15 +119,15 @@ def _from_pem(bundle: PemBundle, where: str) -> dict[str, Any]:
         fields["trust_store_certificates"] = trusted
     elif trusted is not None:
         fields |= {"trust_store_location": trusted, "trust_store_type": "PEM"}
-    chain, key = bundle.keystore.certificate, _secret(bundle.keystore.private_key)
+    chain = _pem(bundle.keystore.certificate, f"{where}.keystore.certificate")
+    key = _pem(_secret(bundle.keystore.private_key), f"{where}.keystore.private-key")
     if chain is not None or key is not None:
-        if not (_pem_text(chain) and _pem_text(key)):
+        if chain is None or key is None:
             raise ValueError(
-                f"{where}: give the key store's certificate and private-key both as PEM text "
-                "(kafkaboot does not read them from separate files; a Kafka PEM key store "
-                "file with both goes in kafka.ssl.key-store-location with type PEM)"
+                f"{where}: the key store needs both certificate and private-key (a location "
+                "or the PEM text of each)"
             )
-        fields |= {"key_store_certificate_chain": chain, "key_store_key": SecretStr(key or "")}
+        fields |= {"key_store_certificate_chain": chain, "key_store_key": SecretStr(key)}
     if bundle.keystore.private_key_password is not None:
         fields["key_password"] = bundle.keystore.private_key_password
     return fields

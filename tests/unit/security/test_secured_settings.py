@@ -226,6 +226,8 @@ def test_a_bundle_is_resolved_into_its_stores(tmp_path, security_files):
                       truststore:
                         certificate: file:{security_files.ca_pem}
                       keystore:
+                        certificate: file:{security_files.client_cert_pem}
+                        private-key: {security_files.client_key_encrypted_pem}
                         private-key-password: {KEY_PASSWORD}
               kafka:
                 security:
@@ -247,6 +249,8 @@ def test_a_bundle_is_resolved_into_its_stores(tmp_path, security_files):
     assert context.minimum_version is ssl.TLSVersion.TLSv1_3
     consumer = settings.kafka.security_properties(settings.kafka.consumer)
     assert consumer["ssl.truststore.type"] == "PEM"
+    assert "BEGIN CERTIFICATE" in consumer["ssl.keystore.certificate.chain"]
+    assert settings.kafka.consumer_kwargs()["ssl_context"].get_ca_certs()
     settings.kafka.check_security()
     for secret in (STORE_PASSWORD, KEY_PASSWORD):
         assert secret not in repr(settings)
