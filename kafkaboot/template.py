@@ -228,8 +228,11 @@ class KafkaTemplate:
         producer = AIOKafkaProducer(**self._kwargs)
         try:
             await producer.start()
-        except KafkaError as exc:
+        except BaseException as exc:
+            # Whatever stopped it (a token provider's own error, say), close what it opened.
             await _close_quietly(producer)
+            if not isinstance(exc, KafkaError):
+                raise
             raise KafkaBootError(
                 f"the KafkaTemplate cannot reach Kafka at {self.bootstrap_servers} ({exc}); "
                 "check kafka.bootstrap-servers and that the brokers are running "

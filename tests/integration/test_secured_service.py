@@ -3,6 +3,7 @@ secured local broker: SASL_SSL with trust and key stores of each type, JAAS SCRA
 JSON with type headers, manual_immediate acks, dead letters and ``kafkaboot dlt replay``."""
 
 import asyncio
+import gc
 import logging
 import time
 from typing import Annotated
@@ -190,6 +191,7 @@ async def test_a_wrong_sasl_password_fails_startup_with_an_authentication_error(
     message = str(caught.value)
     assert "uthenticat" in message
     assert "guessed" not in message
+    gc.collect()  # A client left open by the failed start would warn here, not in a later test.
 
 
 def oauth_settings(secured, *, secret):
@@ -247,3 +249,4 @@ async def test_a_refused_client_secret_fails_startup_naming_the_endpoint(secured
     assert "HTTP 401" in message
     assert secured.token_endpoint_url in message
     assert "guessed" not in message
+    gc.collect()  # A client left open by the failed start would warn here, not in a later test.
