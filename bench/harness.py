@@ -55,14 +55,31 @@ class Row:
     group: str = ""
     """The scenario family (``consume``, ``produce``, ...) for ``--only`` runs."""
 
+    def _one(self, ours: float, theirs: float) -> float | None:
+        if not ours or not theirs:
+            return None
+        return ours / theirs if self.higher_is_better else theirs / ours
+
+    def paired_ratios(self, other: Measured | None) -> list[float] | None:
+        """One ratio per run, kafkaboot's against the baseline's of the same run (they ran
+        back to back, :func:`repeat`), so that drift in the machine cancels out; ``None``
+        when the runs do not pair up (a single run, or different counts)."""
+        if other is None or self.kafkaboot is None:
+            return None
+        ours, theirs = self.kafkaboot.values, other.values
+        if len(ours) != len(theirs) or len(ours) < 2:
+            return None
+        ratios = [self._one(a, b) for a, b in zip(ours, theirs, strict=True)]
+        return [r for r in ratios if r is not None] or None
+
     def _ratio(self, other: Measured | None) -> float | None:
-        if other is None or self.kafkaboot is None or not other.median:
+        """The median of the paired ratios; without pairs, the ratio of the medians."""
+        paired = self.paired_ratios(other)
+        if paired:
+            return statistics.median(paired)
+        if other is None or self.kafkaboot is None:
             return None
-        if not self.kafkaboot.median:
-            return None
-        if self.higher_is_better:
-            return self.kafkaboot.median / other.median
-        return other.median / self.kafkaboot.median
+        return self._one(self.kafkaboot.median, other.median)
 
     @property
     def ratio_vs_raw(self) -> float | None:
@@ -89,6 +106,8 @@ class Row:
             "faststream": side(self.faststream),
             "ratio_vs_raw": self.ratio_vs_raw,
             "ratio_vs_faststream": self.ratio_vs_faststream,
+            "paired_ratios_vs_raw": self.paired_ratios(self.raw),
+            "paired_ratios_vs_faststream": self.paired_ratios(self.faststream),
             "target": self.target,
             "note": self.note,
             **({"extra": self.extra} if self.extra else {}),
@@ -154,8 +173,12 @@ def _cell(measured: Measured | None, unit: str) -> str:
     return f"{_fmt(measured.median, unit)} ({_fmt(low, unit)}-{_fmt(high, unit)})"
 
 
-def _ratio(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
+def _ratio(value: float | None, paired: list[float] | None = None) -> str:
+    if value is None:
+        return "—"
+    if not paired:
+        return f"{value:.2f}"
+    return f"{value:.2f} ({min(paired):.2f}-{max(paired):.2f})"
 
 
 def markdown(rows: Iterable[Row], env: dict[str, Any], title: str) -> str:
@@ -171,14 +194,18 @@ def markdown(rows: Iterable[Row], env: dict[str, Any], title: str) -> str:
         lines.append(
             f"| {row.scenario} | {row.unit} | {_cell(row.kafkaboot, row.unit)} | "
             f"{_cell(row.raw, row.unit)} | {_cell(row.faststream, row.unit)} | "
-            f"{_ratio(row.ratio_vs_raw)} | {_ratio(row.ratio_vs_faststream)} | {row.target} |"
+            f"{_ratio(row.ratio_vs_raw, row.paired_ratios(row.raw))} | "
+            f"{_ratio(row.ratio_vs_faststream, row.paired_ratios(row.faststream))} | "
+            f"{row.target} |"
         )
         if row.note:
             notes.append(f"- **{row.scenario}**: {row.note}")
     lines += [
         "",
-        "Medians, with the spread of the runs in brackets. A ratio above 1 means "
-        "kafkaboot is faster (for times, the ratio is inverted).",
+        "Medians, with the spread of the runs in brackets. A ratio is the median of the "
+        "ratios of paired runs (kafkaboot and the baseline run back to back), with their "
+        "range in brackets; where runs do not pair up, the ratio of the medians. A ratio "
+        "above 1 means kafkaboot is faster (for times, the ratio is inverted).",
         "",
     ]
     lines += notes

@@ -53,3 +53,21 @@ def test_the_performance_page_shows_the_latest_results():
     assert rows
     missing = [row for row in rows if row not in page]
     assert not missing, "docs/performance.md is behind bench/results/latest.md: " + missing[0]
+
+
+def test_ratios_come_from_paired_runs_with_their_range():
+    # Run 2 was slow for both (the machine drifted): pairing cancels it out.
+    row = Row("r", "records/s", Measured([100, 50, 110]), raw=Measured([100, 50, 100]))
+    assert row.paired_ratios(row.raw) == pytest.approx([1.0, 1.0, 1.1])
+    assert row.ratio_vs_raw == pytest.approx(1.0)  # The ratio of the medians says 1.0 too...
+    drifted = Row("d", "records/s", Measured([100, 100, 60]), raw=Measured([100, 60, 60]))
+    assert drifted.ratio_vs_raw == pytest.approx(1.0)  # ...here it would say 100/60 = 1.67.
+    table = harness.markdown([row], {}, "t")
+    assert "| 1.00 (1.00-1.10) |" in table
+
+
+def test_runs_that_do_not_pair_up_fall_back_to_the_medians():
+    row = Row("r", "records/s", Measured([90, 110]), raw=Measured([50]))
+    assert row.paired_ratios(row.raw) is None
+    assert row.ratio_vs_raw == pytest.approx(2.0)
+    assert row.as_json()["paired_ratios_vs_raw"] is None
