@@ -65,6 +65,9 @@ def call(handler, rec=None, ack=None, consumer=None, **options):
         (str, b"hello", "hello"),
         (bytes, b"\x00\x01", b"\x00\x01"),
         (dict, b'{"a": 1}', {"a": 1}),
+        (dict[str, Any], b'{"a": {"b": [1, null]}}', {"a": {"b": [1, None]}}),
+        (list, b'[1, "x"]', [1, "x"]),
+        (list[Any], b"[]", []),
         (list[int], b"[1, 2]", [1, 2]),
         (Order, b'{"id": 5}', Order(id=5)),
         (Point, b'{"x": 3}', Point(3)),
@@ -78,6 +81,24 @@ def test_payload_is_decoded_from_the_type_hint(annotation, raw, expected):
 
     handler.__annotations__ = {"payload": annotation}
     assert call(handler, record(value=raw)) == expected
+
+
+@pytest.mark.parametrize(
+    ("annotation", "raw", "problem"),
+    [
+        (dict, b"[1, 2]", "expected JSON an object, got list"),
+        (dict[str, Any], b'"text"', "expected JSON an object, got str"),
+        (list[Any], b'{"a": 1}', "expected JSON an array, got dict"),
+        (dict, b"{not json", "as dict"),
+    ],
+)
+def test_a_plain_dict_or_list_payload_refuses_other_json(annotation, raw, problem):
+    def handler(payload):
+        return payload
+
+    handler.__annotations__ = {"payload": annotation}
+    with pytest.raises(DeserializationError, match=problem):
+        call(handler, record(value=raw))
 
 
 def test_unannotated_payload_uses_the_configured_deserializer():
