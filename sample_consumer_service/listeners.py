@@ -20,6 +20,7 @@ from kafkaboot import (
     kafka_listener,
 )
 from kafkaboot.config.types import parse_duration
+from sample_consumer_service.sequences import CustomerSequences
 from sample_producer_service.models import Message
 
 log = logging.getLogger("sample_consumer_service")
@@ -29,36 +30,6 @@ EVENTS_TOPIC = os.environ.get("EVENTS_TOPIC", "events")
 LATENCY_WINDOW = 100_000
 """Latencies kept for the percentiles in /stats: the most recent ones, so memory stays
 fixed however long the service runs."""
-
-
-class CustomerSequences:
-    """The sequence numbers seen of one customer, in memory that does not grow with them:
-    the contiguous prefix as one number, and only those above it one by one."""
-
-    def __init__(self) -> None:
-        self.contiguous = 0
-        """Every sequence number below this one has been seen."""
-        self.above: set[int] = set()
-        """Seen, but with a gap below them (out of order, or a message missing)."""
-
-    def add(self, sequence: int) -> bool:
-        """Record ``sequence``; False if it was seen before (a duplicate)."""
-        if sequence < self.contiguous or sequence in self.above:
-            return False
-        self.above.add(sequence)
-        while self.contiguous in self.above:
-            self.above.remove(self.contiguous)
-            self.contiguous += 1
-        return True
-
-    @property
-    def unique(self) -> int:
-        return self.contiguous + len(self.above)
-
-    @property
-    def gaps(self) -> int:
-        """Sequence numbers missing below the highest one seen (they start at 0)."""
-        return max(self.above) + 1 - self.unique if self.above else 0
 
 
 class Stats:
@@ -231,6 +202,16 @@ async def get_stats(request: Request) -> dict[str, Any]:
 def _silent_after(settings: KafkaBootSettings) -> float:
     central = (settings.model_extra or {}).get("central") or {}
     return parse_duration(central.get("site-silent-after", "5m")).total_seconds()
+
+
+@app.get("/stats/sequences")
+async def get_sequences() -> dict[str, Any]:
+    """Per customer, the sequence numbers this process has seen (the contiguous prefix and
+    those above it), to count across the processes of ``--workers N`` by id."""
+    return {
+        "pid": os.getpid(),
+        "customers": {c: seen.as_dict() for c, seen in stats.customers.items()},
+    }
 
 
 @app.delete("/stats", status_code=204)

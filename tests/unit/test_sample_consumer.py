@@ -115,6 +115,22 @@ def test_stats_count_gaps_and_duplicates_whatever_the_arrival_order():
     assert (stats.as_dict()["gaps"], stats.customers["c"].above) == (0, set())
 
 
+def test_records_seen_by_several_processes_are_counted_once_by_id():
+    import sample_consumer_service.listeners as service
+    from sample_consumer_service.sequences import unique_across
+    from sample_producer_service.models import Message
+
+    first, second = service.Stats(), service.Stats()
+    for sequence in [0, 1, 2, 3, 7]:  # Then the partition moved to the other process...
+        first.add(Message(customer_id="c", sequence=sequence), "site")
+    for sequence in [2, 3, 4, 5, 6, 7]:  # ...which got 2, 3 and 7 again.
+        second.add(Message(customer_id="c", sequence=sequence), "site")
+    second.add(Message(customer_id="d", sequence=0), "site")
+    views = [{c: s.as_dict() for c, s in stats.customers.items()} for stats in (first, second)]
+    assert unique_across(views) == 8 + 1  # c: 0-7; d: 0.
+    assert first.received + second.received - unique_across(views) == 3  # Duplicates.
+
+
 def test_stats_count_a_customers_new_event_handled_after_a_later_offset_as_out_of_order():
     import sample_consumer_service.listeners as service
     from sample_producer_service.models import Message
