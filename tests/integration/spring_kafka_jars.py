@@ -1,7 +1,9 @@
-"""spring-kafka's jars (and their dependencies), fetched once with Maven and cached next to
-kafkaboot's broker jars, for tests that compare kafkaboot with Spring's own code."""
+"""spring-kafka's jars (and their dependencies, with jackson-databind for its JSON
+serializers), fetched once with Maven and cached next to kafkaboot's broker jars, for tests
+that compare kafkaboot with Spring's own code."""
 
 import fcntl
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +17,8 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <dependencies>
     <dependency><groupId>org.springframework.kafka</groupId><artifactId>spring-kafka</artifactId>
       <version>{version}</version></dependency>
+    <dependency><groupId>com.fasterxml.jackson.core</groupId>
+      <artifactId>jackson-databind</artifactId><version>2.18.1</version></dependency>
     <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-nop</artifactId>
       <version>2.0.16</version></dependency>
   </dependencies>
@@ -26,7 +30,9 @@ def spring_kafka_classpath(version: str = SPRING_KAFKA_VERSION) -> str:
     """A ``java -cp`` value with spring-kafka ``version`` and its runtime dependencies."""
     root = cache_dir() / "spring-kafka"
     root.mkdir(parents=True, exist_ok=True)
-    libs = root / version / "libs"
+    # Keyed by the POM too: a cache filled from another dependency list is not this one.
+    pom = hashlib.sha256(_POM.format(version=version).encode()).hexdigest()[:12]
+    libs = root / f"{version}-{pom}" / "libs"
     with (root / f"{version}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # One test process fetches, the others wait.
         if not (libs / ".complete").is_file():

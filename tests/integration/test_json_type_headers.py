@@ -2,7 +2,6 @@
 chooses, and wire compatibility with Spring Kafka's own JsonSerializer / JsonDeserializer."""
 
 import asyncio
-import fcntl
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,56 +19,22 @@ from kafkaboot import (
 )
 from kafkaboot.errorhandling import DeadLetterRecord
 from kafkaboot.template import KafkaTemplate
-from kafkaboot.testing.distribution import cache_dir
 from tests.json_models import Order, OrderKey, Refund
 
 from .kafka_helpers import create_topic, produce, read_all, unique, wait_for
+from .spring_kafka_jars import spring_kafka_classpath
 
 pytestmark = pytest.mark.asyncio
 
 MAPPING = "order:tests.json_models.Order,refund:tests.json_models.Refund"
 SPRING_JSON = Path(__file__).parent / "java" / "SpringJson.java"
-SPRING_KAFKA_VERSION = "3.3.0"
-_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>kafkaboot</groupId><artifactId>spring-json</artifactId><version>1</version>
-  <dependencies>
-    <dependency><groupId>org.springframework.kafka</groupId>
-      <artifactId>spring-kafka</artifactId><version>{spring_kafka}</version></dependency>
-    <dependency><groupId>com.fasterxml.jackson.core</groupId>
-      <artifactId>jackson-databind</artifactId><version>2.18.1</version></dependency>
-    <dependency><groupId>org.slf4j</groupId>
-      <artifactId>slf4j-nop</artifactId><version>2.0.16</version></dependency>
-  </dependencies>
-</project>
-"""
 
 
 def spring_classpath():
-    """spring-kafka and jackson-databind from Maven Central, fetched once into kafkaboot's
-    cache (as the broker's jars are)."""
+    """spring-kafka (with jackson-databind) from Maven Central, cached as the broker's jars."""
     if shutil.which("java") is None or shutil.which("mvn") is None:
         pytest.skip("needs java and mvn to run Spring Kafka's JsonSerializer/JsonDeserializer")
-    root = cache_dir() / "spring-kafka"
-    root.mkdir(parents=True, exist_ok=True)
-    libs = root / SPRING_KAFKA_VERSION
-    with (root / f"{SPRING_KAFKA_VERSION}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (libs / ".complete").is_file():
-            work = root / f"{SPRING_KAFKA_VERSION}.resolving"
-            shutil.rmtree(work, ignore_errors=True)
-            work.mkdir()
-            (work / "pom.xml").write_text(_POM.format(spring_kafka=SPRING_KAFKA_VERSION))
-            subprocess.run(
-                ["mvn", "-B", "-q", "-f", str(work / "pom.xml"), "dependency:copy-dependencies",
-                 f"-DoutputDirectory={work / 'libs'}", "-DincludeScope=runtime"],
-                check=True, capture_output=True, timeout=900,
-            )  # fmt: skip
-            shutil.rmtree(libs, ignore_errors=True)
-            (work / "libs").rename(libs)
-            (libs / ".complete").write_text(SPRING_KAFKA_VERSION)
-            shutil.rmtree(work, ignore_errors=True)
-    return ":".join(str(p) for p in sorted(libs.glob("*.jar")))
+    return spring_kafka_classpath()
 
 
 async def spring_json(*args):
