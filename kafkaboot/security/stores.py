@@ -100,6 +100,20 @@ def _read_bytes(path: Path, setting: str) -> bytes:
         raise ConfigurationError(f"{setting}: cannot read {str(path)!r}: {exc.strerror}") from exc
 
 
+def _open(location: str, type_: str | None, setting: str) -> tuple[str, Path, bytes, StoreType]:
+    """The store at ``location``: the setting's full name, its file, bytes and type."""
+    name = f"{setting}.location"
+    path = store_path(location, name)
+    return name, path, _read_bytes(path, name), store_type(type_, path)
+
+
+def _pkcs8(key: Any) -> str:
+    """A private key object as unencrypted PKCS8 PEM (it stays in memory only)."""
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    return str(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode())
+
+
 def _der_to_pem(der: bytes) -> str:
     return ssl.DER_cert_to_PEM_cert(der)
 
@@ -169,10 +183,7 @@ def read_trust_store(
         return _pem_certificates(certificates, f"{setting}.certificates")
     if not location:
         return None
-    key = f"{setting}.location"
-    path = store_path(location, key)
-    data = _read_bytes(path, key)
-    kind = store_type(type_, path)
+    key, path, data, kind = _open(location, type_, setting)
     if kind == "PEM":
         return _pem_certificates(data.decode("utf-8", errors="replace"), key)
     if kind == "PKCS12":
@@ -192,12 +203,7 @@ def read_trust_store(
 
 
 def _key_from_pem(text: str, password: str | None, setting: str) -> str:
-    from cryptography.hazmat.primitives.serialization import (
-        Encoding,
-        NoEncryption,
-        PrivateFormat,
-        load_pem_private_key,
-    )
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     if "PRIVATE KEY-----" not in text:
         raise ConfigurationError(
@@ -219,19 +225,13 @@ def _key_from_pem(text: str, password: str | None, setting: str) -> str:
             f"{setting}: cannot read the private key: wrong key password (ssl.key.password, "
             "Spring: ssl.key-password), or not a key OpenSSL reads"
         ) from exc
-    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+    return _pkcs8(key)
 
 
 def _pkcs8_pem(der: bytes) -> str:
-    from cryptography.hazmat.primitives.serialization import (
-        Encoding,
-        NoEncryption,
-        PrivateFormat,
-        load_der_private_key,
-    )
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
 
-    key = load_der_private_key(der, None)
-    return key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
+    return _pkcs8(load_der_private_key(der, None))
 
 
 def _jks_key(
@@ -284,10 +284,7 @@ def read_key_store(
         )
     if not location:
         return None
-    name = f"{setting}.location"
-    path = store_path(location, name)
-    data = _read_bytes(path, name)
-    kind = store_type(type_, path)
+    name, path, data, kind = _open(location, type_, setting)
     if kind == "PEM":
         text = data.decode("utf-8", errors="replace")
         return KeyMaterial(_pem_certificates(text, name), _key_from_pem(text, key_password, name))
@@ -298,10 +295,7 @@ def read_key_store(
     loaded = _pkcs12(data, password, name, path)
     if loaded.key is None or loaded.cert is None:
         raise ConfigurationError(f"{name}: {str(path)!r} holds no private key with a certificate")
-    from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
-
     chain = [loaded.cert.certificate, *(c.certificate for c in loaded.additional_certs)]
     return KeyMaterial(
-        "".join(cert.public_bytes(Encoding.PEM).decode() for cert in chain),
-        loaded.key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+        "".join(cert.public_bytes(Encoding.PEM).decode() for cert in chain), _pkcs8(loaded.key)
     )
