@@ -1,4 +1,6 @@
-"""``python -m bench``: kafkaboot against raw aiokafka and FastStream, doing the same work.
+"""``python -m bench``: kafkaboot against raw aiokafka and FastStream, doing the same work,
+and against the ceilings of this machine and broker (librdkafka through confluent-kafka,
+Kafka's own Java perf tools).
 
 Starts a local Apache Kafka broker unless ``--bootstrap`` / ``$KAFKA_BOOTSTRAP_SERVERS``
 names one, runs every scenario (or ``--only a,b``) in this one process run so that ratios
@@ -17,10 +19,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from bench import harness
 from bench.harness import Row
-from bench.scenarios import consume, dispatch, fanin, keyed, latency, produce, serialization
+from bench.scenarios import (
+    ceilings,
+    consume,
+    dispatch,
+    fanin,
+    keyed,
+    latency,
+    produce,
+    serialization,
+)
 
 SCENARIOS = harness.GROUPS
 FULL = {
@@ -28,6 +40,7 @@ FULL = {
     "produce": 200_000,
     "dispatch": 100_000,
     "fanin": 160_000,
+    "footprint": 1_000_000,  # Records the central consumer drains for its peak RSS.
     "serialization": 200_000,
     "keyed": 100_000,
 }
@@ -36,6 +49,7 @@ QUICK = {
     "produce": 2_000,
     "dispatch": 2_000,
     "fanin": 1_600,
+    "footprint": 2_000,
     "serialization": 2_000,
     "keyed": 2_000,
 }
@@ -61,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         "--scale", type=float, default=1.0, help="multiply the record counts (e.g. 0.2, 3)"
     )
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help=f"folder for the results files (default {harness.RESULTS}): a trial run "
+        "elsewhere leaves the recorded results alone",
+    )
     args = parser.parse_args(argv)
     chosen = SCENARIOS if not args.only else tuple(s.strip() for s in args.only.split(","))
     unknown = set(chosen) - set(SCENARIOS)
@@ -79,13 +99,22 @@ def main(argv: list[str] | None = None) -> int:
                 rows += consume.run(bootstrap, sizes["consume"], runs, loop)
             elif name == "produce":
                 rows += produce.run(bootstrap, sizes["produce"], runs, loop)
+            elif name == "ceilings":
+                rows += ceilings.run(bootstrap, sizes["consume"], sizes["produce"], runs, loop)
             elif name == "dispatch":
                 rows += dispatch.run(sizes["dispatch"], runs, loop)
             elif name == "latency":
                 rates, seconds = ([100], 1.0) if args.quick else ([500, 2000], 10.0)
                 rows += latency.run(bootstrap, rates, seconds, 1 if args.quick else runs, loop)
             elif name == "fanin":
-                rows += fanin.run(bootstrap, sizes["fanin"], 1 if args.quick else runs, loop)
+                rows += fanin.run(
+                    bootstrap,
+                    sizes["fanin"],
+                    1 if args.quick else runs,
+                    loop,
+                    footprint_records=sizes["footprint"],
+                    ready_runs=1 if args.quick else max(runs, 5),
+                )
             elif name == "keyed":
                 rows += keyed.run(bootstrap, sizes["keyed"], runs, loop)
             elif name == "serialization":
@@ -98,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         f"kafkaboot benchmarks ({'quick' if args.quick else 'full'} run, "
         f"{time.monotonic() - started:.0f} s)"
     )
-    path = harness.write(rows, env, title, args.quick)
+    path = harness.write(rows, env, title, args.quick, args.results)
     print("\n" + path.with_suffix(".md").read_text())
     print(f"[bench] results: {path} and {path.with_suffix('.md')}")
     return 0

@@ -15,8 +15,19 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
-GROUPS = ("consume", "produce", "dispatch", "keyed", "latency", "fanin", "serialization")
-"""Scenario families, in the order the table shows them."""
+GROUPS = (
+    "consume",
+    "produce",
+    "ceilings",
+    "dispatch",
+    "keyed",
+    "latency",
+    "fanin",
+    "serialization",
+)
+"""Scenario families, in the order the suite runs them and the table shows them."""
+CEILINGS = {"librdkafka": "librdkafka", "java": "Kafka Java tool"}
+"""The kinds of ceiling row (``Row.ceiling_kind``) and the names of their ratio columns."""
 
 
 @dataclasses.dataclass
@@ -54,6 +65,17 @@ class Row:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     group: str = ""
     """The scenario family (``consume``, ``produce``, ...) for ``--only`` runs."""
+    ceiling: Measured | None = None
+    """In a ceiling row (``kafkaboot`` is ``None``): what a client outside the comparison
+    (librdkafka, Kafka's Java tools) reaches on this machine and broker, measured in the run."""
+    ceiling_kind: str = ""
+    """A ceiling row's kind, a key of :data:`CEILINGS`."""
+    ceiling_for: str = ""
+    """The group whose kafkaboot rows a ceiling row bounds (same unit)."""
+    ratio_vs_ceilings: dict[str, float] = dataclasses.field(default_factory=dict)
+    """kafkaboot's ratio to each ceiling of its group measured in the same run, by kind: the
+    ratio of the medians (the ceilings run as a group of their own, not back to back with
+    each kafkaboot variant). Filled in by :func:`write`."""
 
     def _one(self, ours: float, theirs: float) -> float | None:
         if not ours or not theirs:
@@ -108,9 +130,19 @@ class Row:
             "ratio_vs_faststream": self.ratio_vs_faststream,
             "paired_ratios_vs_raw": self.paired_ratios(self.raw),
             "paired_ratios_vs_faststream": self.paired_ratios(self.faststream),
+            "ratio_vs_ceilings": self.ratio_vs_ceilings,
             "target": self.target,
             "note": self.note,
             **({"extra": self.extra} if self.extra else {}),
+            **(
+                {
+                    "ceiling": side(self.ceiling),
+                    "ceiling_kind": self.ceiling_kind,
+                    "ceiling_for": self.ceiling_for,
+                }
+                if self.ceiling is not None
+                else {}
+            ),
         }
 
 
@@ -140,6 +172,14 @@ def aiokafka_c_extensions() -> bool:
     return not os.environ.get("AIOKAFKA_NO_EXTENSIONS")
 
 
+def _librdkafka() -> str | None:
+    try:
+        import confluent_kafka
+    except ImportError:
+        return None
+    return str(confluent_kafka.libversion()[0])
+
+
 def environment(kafka_version: str) -> dict[str, Any]:
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -153,6 +193,8 @@ def environment(kafka_version: str) -> dict[str, Any]:
         "pydantic": _version("pydantic"),
         "faststream": _version("faststream"),
         "orjson": _version("orjson"),
+        "confluent-kafka": _version("confluent-kafka"),
+        "librdkafka": _librdkafka(),
     }
 
 
@@ -181,31 +223,60 @@ def _ratio(value: float | None, paired: list[float] | None = None) -> str:
     return f"{value:.2f} ({min(paired):.2f}-{max(paired):.2f})"
 
 
+def _ceilings_table(rows: list[Row]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Ceilings, measured in the same run:",
+        "",
+        "| ceiling | unit | measured | raw aiokafka | raw aiokafka ÷ ceiling |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        if row.ceiling is None:
+            continue
+        versus = None if row.raw is None else row._one(row.raw.median, row.ceiling.median)
+        lines.append(
+            f"| {row.scenario} | {row.unit} | {_cell(row.ceiling, row.unit)} | "
+            f"{_cell(row.raw, row.unit)} | {_ratio(versus)} |"
+        )
+    return lines
+
+
 def markdown(rows: Iterable[Row], env: dict[str, Any], title: str) -> str:
+    ceiling_columns = " | ".join(f"ratio vs {name}" for name in CEILINGS.values())
     lines = [
         f"## {title}",
         "",
         "| scenario | unit | kafkaboot | raw aiokafka | FastStream | ratio vs raw | "
-        "ratio vs FastStream | target |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"ratio vs FastStream | {ceiling_columns} | target |",
+        "| --- | --- | --- | --- | --- | --- | --- | " + "--- | " * len(CEILINGS) + "--- |",
     ]
-    notes = []
+    notes, ceilings = [], []
     for row in rows:
+        if row.note:
+            notes.append(f"- **{row.scenario}**: {row.note}")
+        if row.ceiling is not None:
+            ceilings.append(row)
+            continue
+        versus = " | ".join(_ratio(row.ratio_vs_ceilings.get(kind)) for kind in CEILINGS)
         lines.append(
             f"| {row.scenario} | {row.unit} | {_cell(row.kafkaboot, row.unit)} | "
             f"{_cell(row.raw, row.unit)} | {_cell(row.faststream, row.unit)} | "
             f"{_ratio(row.ratio_vs_raw, row.paired_ratios(row.raw))} | "
             f"{_ratio(row.ratio_vs_faststream, row.paired_ratios(row.faststream))} | "
-            f"{row.target} |"
+            f"{versus} | {row.target} |"
         )
-        if row.note:
-            notes.append(f"- **{row.scenario}**: {row.note}")
+    lines += _ceilings_table(ceilings)
     lines += [
         "",
         "Medians, with the spread of the runs in brackets. A ratio is the median of the "
         "ratios of paired runs (kafkaboot and the baseline run back to back), with their "
         "range in brackets; where runs do not pair up, the ratio of the medians. A ratio "
-        "above 1 means kafkaboot is faster (for times, the ratio is inverted).",
+        "above 1 means kafkaboot is faster (for times, the ratio is inverted). The ratios "
+        "to the ceilings (librdkafka through confluent-kafka, Kafka's own Java perf tools) "
+        "are ratios of medians: the ceilings run as a group of their own in the same run.",
         "",
     ]
     lines += notes
@@ -213,13 +284,17 @@ def markdown(rows: Iterable[Row], env: dict[str, Any], title: str) -> str:
     return "\n".join(lines)
 
 
-def write(rows: list[Row], env: dict[str, Any], title: str, quick: bool) -> Path:
+def write(
+    rows: list[Row], env: dict[str, Any], title: str, quick: bool, into: Path | None = None
+) -> Path:
     """Write ``latest.json`` and ``latest.md`` (``quick.*`` for quick runs, which say that
-    the suite works, not how fast it is). Entries of scenario groups this run did not
-    measure are kept from the previous file, with the environment they were measured in."""
-    RESULTS.mkdir(exist_ok=True)
+    the suite works, not how fast it is) into ``into`` (default :data:`RESULTS`). Entries
+    of scenario groups this run did not measure are kept from the previous file, with the
+    environment they were measured in."""
+    folder = RESULTS if into is None else into
+    folder.mkdir(parents=True, exist_ok=True)
     stem = "quick" if quick else "latest"
-    path = RESULTS / f"{stem}.json"
+    path = folder / f"{stem}.json"
     entries = [r.as_json() for r in rows]
     measured = {r.group for r in rows}
     if path.exists():
@@ -230,10 +305,37 @@ def write(rows: list[Row], env: dict[str, Any], title: str, quick: bool) -> Path
         entries = kept + entries
     rank = {group: index for index, group in enumerate(GROUPS)}
     entries.sort(key=lambda e: rank.get(e.get("group", ""), len(GROUPS)))
+    link_ceilings(entries)
     data = {"title": title, "quick": quick, "environment": env, "scenarios": entries}
     path.write_text(json.dumps(data, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text(markdown_from_json(data))
+    (folder / f"{stem}.md").write_text(markdown_from_json(data))
     return path
+
+
+def link_ceilings(entries: list[dict[str, Any]]) -> None:
+    """Give each kafkaboot entry its ratios to the ceilings of its group and unit, and each
+    ceiling entry the raw aiokafka figure of the group it bounds, where both were measured
+    in the same run (kept entries carry the environment of theirs, ``measured_in``)."""
+
+    def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        return (
+            a.get("measured_in") == b.get("measured_in")
+            and a["unit"] == b["unit"]
+            and a["higher_is_better"] == b["higher_is_better"]
+        )
+
+    ceilings = [e for e in entries if e.get("ceiling")]
+    for entry in entries:
+        entry["ratio_vs_ceilings"] = {}
+    for ceiling in ceilings:
+        bound = [e for e in entries if e["group"] == ceiling["ceiling_for"] and same(e, ceiling)]
+        best = ceiling["ceiling"]["median"]
+        ceiling["raw"] = next((e["raw"] for e in bound if e["raw"]), None)
+        for entry in bound:
+            ours = entry["kafkaboot"]["median"] if entry["kafkaboot"] else 0
+            if ours and best:
+                ratio = ours / best if entry["higher_is_better"] else best / ours
+                entry["ratio_vs_ceilings"][ceiling["ceiling_kind"]] = ratio
 
 
 def markdown_from_json(data: dict[str, Any]) -> str:
@@ -253,6 +355,10 @@ def markdown_from_json(data: dict[str, Any]) -> str:
             target=e.get("target", ""),
             note=e.get("note", ""),
             group=e.get("group", ""),
+            ceiling=measured(e.get("ceiling")),
+            ceiling_kind=e.get("ceiling_kind", ""),
+            ceiling_for=e.get("ceiling_for", ""),
+            ratio_vs_ceilings=e.get("ratio_vs_ceilings", {}),
         )
         for e in data["scenarios"]
     ]

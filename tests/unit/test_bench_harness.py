@@ -71,3 +71,50 @@ def test_runs_that_do_not_pair_up_fall_back_to_the_medians():
     assert row.paired_ratios(row.raw) is None
     assert row.ratio_vs_raw == pytest.approx(2.0)
     assert row.as_json()["paired_ratios_vs_raw"] is None
+
+
+def _ceiling(kind, value, bounds="consume"):
+    return Row(
+        f"{bounds} ceiling: {kind}",
+        "records/s",
+        None,
+        group="ceilings",
+        ceiling=Measured([value]),
+        ceiling_kind=kind,
+        ceiling_for=bounds,
+    )
+
+
+def test_each_kafkaboot_row_gets_its_ratio_to_the_ceilings_of_its_group(tmp_path):
+    rows = [
+        Row("listener", "records/s", Measured([50.0]), raw=Measured([40.0]), group="consume"),
+        Row("send", "records/s", Measured([10.0]), raw=Measured([20.0]), group="produce"),
+        _ceiling("librdkafka", 100.0),
+        _ceiling("java", 200.0),
+    ]
+    harness.write(rows, {"cpus": 2}, "t", quick=False, into=tmp_path)
+    data = json.loads((tmp_path / "latest.json").read_text())
+    by_name = {e["scenario"]: e for e in data["scenarios"]}
+    assert by_name["listener"]["ratio_vs_ceilings"] == pytest.approx(
+        {"librdkafka": 0.5, "java": 0.25}
+    )
+    assert by_name["send"]["ratio_vs_ceilings"] == {}  # No produce ceiling in this run.
+    ceiling = by_name["consume ceiling: librdkafka"]
+    assert ceiling["ceiling"]["median"] == 100.0
+    assert ceiling["raw"]["median"] == 40.0  # The raw aiokafka loop of the group it bounds.
+    table = (tmp_path / "latest.md").read_text()
+    assert "| ratio vs librdkafka | ratio vs Kafka Java tool | target |" in table
+    assert "| listener | records/s | 50 | 40 | — | 1.25 | — | 0.50 | 0.25 |  |" in table
+    assert "| consume ceiling: librdkafka | records/s | 100 | 40 | 0.40 |" in table
+    assert table.count("| consume ceiling:") == 2  # In their own table, not the main one.
+
+
+def test_ceilings_of_an_earlier_run_give_no_ratio(tmp_path):
+    env = {"cpus": 2}
+    harness.write([_ceiling("librdkafka", 100.0)], env, "first", quick=False, into=tmp_path)
+    listener = Row("listener", "records/s", Measured([50.0]), group="consume")
+    harness.write([listener], env, "second", quick=False, into=tmp_path)
+    data = json.loads((tmp_path / "latest.json").read_text())
+    by_name = {e["scenario"]: e for e in data["scenarios"]}
+    assert by_name["listener"]["ratio_vs_ceilings"] == {}
+    assert by_name["consume ceiling: librdkafka"]["measured_in"] == env
