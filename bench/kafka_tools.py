@@ -117,7 +117,10 @@ def produce(
     args = ["--topic", topic, "--num-records", str(records), "--throughput", "-1"]
     args += ["--payload-file", str(payloads), "--producer-props", f"bootstrap.servers={bootstrap}"]
     args += [f"{key}={value}" for key, value in props.items()]
-    return parse_producer(_java(cp, "org.apache.kafka.tools.ProducerPerformance", args))
+    result = parse_producer(_java(cp, "org.apache.kafka.tools.ProducerPerformance", args))
+    if result.records < records:  # The tool counts acknowledged records only.
+        raise RuntimeError(f"ProducerPerformance had {result.records} of {records} acknowledged")
+    return result
 
 
 @dataclass(frozen=True)
