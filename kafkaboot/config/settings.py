@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -35,6 +35,14 @@ class ServerProperties(Section):
 
     host: str = "0.0.0.0"  # noqa: S104 - a service listens on all interfaces, as Spring Boot does.
     port: int = Field(default=8080, ge=0, le=65535)
+    loop: Literal["auto", "asyncio", "uvloop"] = "auto"
+    """uvicorn's event loop; ``auto`` takes uvloop when it is installed."""
+    http: Literal["auto", "h11", "httptools"] = "auto"
+    """uvicorn's HTTP/1.1 parser; ``auto`` takes httptools when it is installed."""
+    gc_freeze: bool = True
+    """Once started, move what startup built out of the garbage collector's reach
+    (``gc.freeze()``): a full collection then scans only what came after, instead of
+    holding the event loop for tens of milliseconds (docs/configuration.md#latency)."""
 
 
 class ApplicationProperties(Section):
