@@ -51,8 +51,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-# The benchmark suite against raw aiokafka and FastStream (docs/performance.md); writes
-# bench/results/latest.{json,md}. bench-quick: every scenario at a tiny size, for CI.
+# The benchmark suite against raw aiokafka and FastStream, with the ceilings of the machine
+# and broker (confluent-kafka's librdkafka; Kafka's own perf tools, which need java and mvn as
+# the broker does) (docs/performance.md); writes bench/results/latest.{json,md}.
+# bench-quick: every scenario at a tiny size, for CI.
 bench: bench-install
 	$(BIN)/python -m bench
 

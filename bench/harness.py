@@ -328,7 +328,9 @@ def link_ceilings(entries: list[dict[str, Any]]) -> None:
     for entry in entries:
         entry["ratio_vs_ceilings"] = {}
     for ceiling in ceilings:
-        bound = [e for e in entries if e["group"] == ceiling["ceiling_for"] and same(e, ceiling)]
+        bound = [
+            e for e in entries if e.get("group") == ceiling["ceiling_for"] and same(e, ceiling)
+        ]
         best = ceiling["ceiling"]["median"]
         ceiling["raw"] = next((e["raw"] for e in bound if e["raw"]), None)
         for entry in bound:
