@@ -87,7 +87,10 @@ class Connection:
                 await self._streams[1].wait_closed()
 
 
-async def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
+async def wait_ready(
+    port: int, process: subprocess.Popen[bytes], timeout: float = 90, interval: float = 0.3
+) -> None:
+    """Until ``/actuator/health/readiness`` answers 200, asking every ``interval`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -96,7 +99,7 @@ async def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float
             status, _ = await request(port, "GET", "/actuator/health/readiness")
             if status == 200:
                 return
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(interval)
     raise RuntimeError(f"the service on port {port} was not ready within {timeout:.0f}s")
 
 
@@ -133,3 +136,38 @@ def process_tree_cpu(pid: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The processes doing the work of ``kafkaboot run`` started as ``pid``: its children
+    under ``--workers N`` (the supervisor only waits), else ``pid`` itself."""
+    children: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children += [int(c) for c in (task / "children").read_text().split()]
+    except (OSError, ValueError):
+        return [pid]
+    return sorted(children) or [pid]
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) used so far by the one process ``pid``, from
+    ``/proc/<pid>/stat``; 0 when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (float(fields[11]) + float(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def memory_mb(pid: int, field: str = "VmHWM") -> float:
+    """A memory figure of ``pid`` from ``/proc/<pid>/status`` in MB: ``VmHWM`` is its peak
+    resident set since it started, ``VmRSS`` the current one; NaN when it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name == field:
+                return int(value.split()[0]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return float("nan")

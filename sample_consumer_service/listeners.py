@@ -1,9 +1,11 @@
 """Listeners of the central consumer, and GET /stats."""
 
+import contextlib
 import logging
 import os
 import time
 from collections import Counter, defaultdict, deque
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -25,6 +27,14 @@ from sample_producer_service.models import Message
 
 log = logging.getLogger("sample_consumer_service")
 EVENTS_TOPIC = os.environ.get("EVENTS_TOPIC", "events")
+EVENTS_GROUP = os.environ.get("CENTRAL_GROUP", "central-consumer")
+"""The events listener's consumer group (the benchmark drains one topic with several)."""
+WORK_US = int(os.environ.get("CENTRAL_WORK_US", "0"))
+"""Benchmark knob: CPU time each event costs on top of counting it (microseconds), as a
+handler that does real work would; 0 (the default) costs nothing."""
+START_PAUSED = os.environ.get("CENTRAL_START_PAUSED") == "1"
+"""Benchmark knob: the events listener joins its group paused and handles nothing until
+``POST /events/resume``, so that a drain is timed without the group's joins."""
 
 
 LATENCY_WINDOW = 100_000
@@ -163,7 +173,7 @@ class LoggingRebalance(RebalanceListener):
 @kafka_listener(
     EVENTS_TOPIC,
     id="central-events",
-    group_id="central-consumer",
+    group_id=EVENTS_GROUP,
     ack_mode="manual",
     ordering="key",
 )
@@ -178,6 +188,8 @@ async def on_event(
     offset: Annotated[int, Offset] = -1,
 ) -> None:
     label = instance.decode(errors="backslashreplace") if instance else "unknown"
+    if WORK_US:
+        spend_cpu(WORK_US)
     stats.add(message, label, partition, offset)
     if journal is not None:
         journal.write(message, partition, offset)
@@ -190,7 +202,26 @@ async def listen(message: str, topic: Annotated[str, Topic]) -> None:
     log.info("received %r from %s", message, topic)
 
 
-app = FastAPI(title="sample central consumer")
+def spend_cpu(microseconds: int) -> None:
+    """Busy the CPU for ``microseconds`` of this thread's own CPU time (not wall time, so
+    the cost stays the same when other processes take turns on the CPU)."""
+    end = time.thread_time_ns() + microseconds * 1000
+    while time.thread_time_ns() < end:
+        pass
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # kafkaboot's lifespan runs first (app.state.kafkaboot) but starts the application on a
+    # task of its own, so pausing here comes before any consumer exists.
+    if START_PAUSED:
+        application = app.state.kafkaboot
+        application.prepare()
+        application.registry.get("central-events").pause()
+    yield
+
+
+app = FastAPI(title="sample central consumer", lifespan=_lifespan)
 
 
 @app.get("/stats")
@@ -211,6 +242,26 @@ async def get_sequences() -> dict[str, Any]:
     return {
         "pid": os.getpid(),
         "customers": {c: seen.as_dict() for c, seen in stats.customers.items()},
+    }
+
+
+@app.post("/events/resume")
+async def resume_events(request: Request) -> dict[str, Any]:
+    """Resume the events listener of this process (with ``--workers N``, each process has
+    its own: call until every pid has answered); what it had handled before."""
+    request.app.state.kafkaboot.registry.get("central-events").resume()
+    return {"pid": os.getpid(), "received": stats.received}
+
+
+@app.get("/events/assignment")
+async def events_assignment(request: Request) -> dict[str, Any]:
+    """This process's share of the events topic: its partitions, and whether each of its
+    consumers is a settled member of the group (to know when a rebalance is over)."""
+    container = request.app.state.kafkaboot.registry.get("central-events")
+    return {
+        "pid": os.getpid(),
+        "partitions": len(container.assignment),
+        "in_group": bool(container.workers) and all(w.in_group for w in container.workers),
     }
 
 

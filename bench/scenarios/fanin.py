@@ -1,29 +1,46 @@
-"""Fan-in: 16 producer processes fill the events topic (keyed by customer, as the sample
+"""Fan-in: 16 producers fill the events topic (keyed by customer, as the sample
 producer sends), then the central consumer service drains it with ``--workers 1`` and
-``--workers 2``. Throughput counts the records the handlers received; lost and duplicates
-are counted by id (customer and sequence) across the consumer's processes, against the
-records the producers had acknowledged."""
+``--workers 2``, each in a consumer group of its own: once with the sample's handler as it
+is (it counts in memory), and once with a handler that also spends ``WORK_US`` of CPU per
+record, so that the consumer is the bottleneck and a second process has work to share.
+
+Only the drain is timed: the consumer joins its group paused, and every worker is resumed
+once the group has settled with all of them, so neither the producers nor the joins and
+rebalances fall inside the time. Throughput counts the records the handlers received, from
+the resume to the last record handled; lost and duplicates are counted by id (customer and
+sequence) across the consumer's processes, against the records the producers had
+acknowledged; CPU is read per worker process from ``/proc/<pid>/stat``."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import subprocess
-import sys
 import time
+import uuid
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.harness import Measured, Row
-from bench.services import ROOT, get_json, machine_cpu, process_tree_cpu, service, wait_ready
+from bench.scenarios import footprint
+from bench.services import (
+    machine_cpu,
+    process_cpu,
+    request,
+    service,
+    worker_pids,
+)
 from bench.workload import new_topic
 from kafkaboot.testing import free_ports
 from sample_consumer_service.sequences import unique_across
 
 PRODUCERS = 16
 PARTITIONS = 15
-GROUP = "central-consumer"  # The sample consumer's group.
+WORK_US = 50
+"""CPU per record of the CPU-bound handler (``CENTRAL_WORK_US``), in microseconds."""
+_SETTLE_TIMEOUT_S = 60.0
 
 
 async def _produce(bootstrap: str, topic: str, index: int, count: int) -> None:
@@ -49,120 +66,192 @@ async def _produce(bootstrap: str, topic: str, index: int, count: int) -> None:
         await template.send_batch(records)
 
 
-async def _committed(bootstrap: str, topic: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(GROUP)
-    finally:
-        await admin.close()
-    return sum(
-        meta.offset
-        for tp, meta in offsets.items()
-        if tp.topic == topic and meta is not None and meta.offset > 0
-    )
+class CommittedOffsets:
+    """The sum of a group's committed offsets on a topic, with one admin client."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+
+    async def __aenter__(self) -> CommittedOffsets:
+        await self._admin.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._admin.close()
+
+    async def total(self, group: str, topic: str) -> int:
+        offsets = await self._admin.list_consumer_group_offsets(group)
+        return sum(
+            meta.offset
+            for tp, meta in offsets.items()
+            if tp.topic == topic and meta is not None and meta.offset > 0
+        )
 
 
 async def _fill(bootstrap: str, records: int) -> str:
+    """A fresh topic, filled by ``PRODUCERS`` producers (each a template of its own) in this
+    process: the drain is timed after they finish, so they need no processes of their own,
+    which on a small machine took far longer to start than to send."""
     topic = await new_topic(bootstrap, "fanin", PARTITIONS)
     per = records // PRODUCERS
-    processes = [
-        subprocess.Popen(  # noqa: S603 - our own command line.
-            [sys.executable, "-m", "bench.scenarios.fanin", bootstrap, topic, str(i), str(per)],
-            cwd=ROOT,
-        )
-        for i in range(PRODUCERS)
-    ]
-    for process in processes:
-        if process.wait(timeout=900) != 0:
-            raise RuntimeError("a fan-in producer process failed")
+    await asyncio.gather(*(_produce(bootstrap, topic, i, per) for i in range(PRODUCERS)))
     return topic
 
 
-async def _drain(bootstrap: str, topic: str, total: int, workers: int) -> dict[str, float]:
+async def _each_process(port: int, method: str, path: str, workers: int) -> dict[int, Any]:
+    """``path``'s answer from every worker process: they share the port, and each new
+    connection reaches one of them."""
+    answers: dict[int, Any] = {}
+    for _ in range(200):
+        status, body = await request(port, method, path)
+        if status != 200:
+            raise RuntimeError(f"{method} {path} answered {status}")
+        answer = json.loads(body)
+        answers.setdefault(answer["pid"], answer)
+        if len(answers) == workers:
+            return answers
+    raise RuntimeError(f"{method} {path} reached {len(answers)} of {workers} processes")
+
+
+async def _settled(port: int, process: subprocess.Popen[bytes], workers: int) -> None:
+    """Until the group holds every worker with a share of the partitions, twice in a row
+    half a second apart (a rebalance under way would change it)."""
+    deadline = time.monotonic() + _SETTLE_TIMEOUT_S
+    previous = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the consumer exited with {process.returncode}")
+        try:
+            answers = await _each_process(port, "GET", "/events/assignment", workers)
+        except (OSError, RuntimeError, ValueError, IndexError):
+            answers = {}
+        shares = {pid: a["partitions"] for pid, a in answers.items() if a["in_group"]}
+        settled = (
+            len(shares) == workers and all(shares.values()) and sum(shares.values()) == PARTITIONS
+        )
+        if settled and shares == previous:
+            return
+        previous = shares if settled else None
+        await asyncio.sleep(0.5)
+    raise RuntimeError(f"the consumer group did not settle with {workers} workers")
+
+
+async def _drain(
+    bootstrap: str, topic: str, total: int, workers: int, work_us: int
+) -> dict[str, Any]:
     (port,) = free_ports(1)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "EVENTS_TOPIC": topic}
+    group = f"bench-fanin-{uuid.uuid4().hex[:8]}"
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "EVENTS_TOPIC": topic,
+        "CENTRAL_GROUP": group,
+        "CENTRAL_WORK_US": str(work_us),
+        "CENTRAL_START_PAUSED": "1",
+    }
     with service("sample_consumer_service", port, env, "--workers", str(workers)) as consumer:
-        await wait_ready(port, consumer)
-        machine_before, consumer_before = machine_cpu(), process_tree_cpu(consumer.pid)
-        clock_before = time.monotonic()
-        deadline = time.monotonic() + 900
-        done = 0
-        while time.monotonic() < deadline and done < total:
-            await asyncio.sleep(0.2)
-            done = await _committed(bootstrap, topic)
-        elapsed = time.monotonic() - clock_before
-        machine_after, consumer_after = machine_cpu(), process_tree_cpu(consumer.pid)
-        per_process: dict[int, dict[str, Any]] = {}
-        sequences: dict[int, dict[str, Any]] = {}
-        for _ in range(40):  # New connections reach every worker behind the shared port.
-            stats = await get_json(port, "/stats")
-            per_process[stats["pid"]] = stats
-            seen = await get_json(port, "/stats/sequences")
-            sequences[seen["pid"]] = seen["customers"]
-            if len(per_process) == len(sequences) == workers:
-                break
-    busy = [s for s in per_process.values() if s["first_at"] is not None]
+        async with CommittedOffsets(bootstrap) as committed:
+            await _settled(port, consumer, workers)
+            pids = worker_pids(consumer.pid)
+            cpu_before = {pid: process_cpu(pid) for pid in pids}
+            machine_before = machine_cpu()
+            started_wall, started = time.time(), time.monotonic()
+            resumed = await _each_process(port, "POST", "/events/resume", workers)
+            early = sum(r["received"] for r in resumed.values())  # Must be 0: paused.
+            deadline = started + 900
+            while time.monotonic() < deadline and await committed.total(group, topic) < total:
+                await asyncio.sleep(0.2)
+            elapsed = time.monotonic() - started
+        cpu_after = {pid: process_cpu(pid) for pid in pids}
+        machine_after = machine_cpu()
+        per_process = await _each_process(port, "GET", "/stats", workers)
+        sequences = await _each_process(port, "GET", "/stats/sequences", workers)
     received = sum(s["received"] for s in per_process.values())
     # By id, across the processes: what the handlers got, against what the producers had
     # acknowledged (committed offsets would measure commit progress, not loss).
-    unique = unique_across(list(sequences.values()))
-    complete = len(sequences) == workers
-    # From the first record any worker handled to the last one: the drain itself, without
-    # process start-up and group join.
-    seconds = max(s["last_at"] for s in busy) - min(s["first_at"] for s in busy) if busy else 0
-    busy, wall = (machine_after[0] - machine_before[0]), (machine_after[1] - machine_before[1])
+    unique = unique_across([s["customers"] for s in sequences.values()])
+    last = max((s["last_at"] for s in per_process.values() if s["last_at"]), default=None)
+    seconds = last - started_wall if last is not None else 0.0
+    wall = machine_after[1] - machine_before[1]
     return {
-        "rate": received / seconds if seconds > 0 else 0.0,
-        # How busy the machine's CPUs were while draining, and how many cores the consumer
-        # processes used: on a small machine the broker needs its share too.
-        "machine_busy": busy / wall if wall else float("nan"),
-        "consumer_cores": (consumer_after - consumer_before) / elapsed if elapsed else 0.0,
-        "lost": total - unique if complete else float("nan"),
-        "duplicates": received - unique if complete else float("nan"),
+        "rate": received / seconds if seconds > 0 and not early else 0.0,
+        "before_resume": early,
+        # How busy the machine's CPUs were while draining, and the cores each worker process
+        # used (from the resume until the last commit was seen).
+        "machine_busy": (machine_after[0] - machine_before[0]) / wall if wall else float("nan"),
+        "worker_cores": sorted(
+            ((cpu_after[pid] - cpu_before[pid]) / elapsed for pid in pids), reverse=True
+        ),
+        "shares": sorted((s["received"] for s in per_process.values()), reverse=True),
+        "lost": total - unique,
+        "duplicates": received - unique,
     }
 
 
-def run(bootstrap: str, records: int, runs: int, loop: asyncio.AbstractEventLoop) -> list[Row]:
-    total = records // PRODUCERS * PRODUCERS
-    results: dict[int, list[dict[str, float]]] = {1: [], 2: []}
-    for _ in range(runs):
-        for workers in (1, 2):
-            topic = loop.run_until_complete(_fill(bootstrap, total))
-            results[workers].append(
-                loop.run_until_complete(_drain(bootstrap, topic, total, workers))
-            )
+def _rows(total: int, work_us: int, found: dict[int, list[dict[str, Any]]]) -> list[Row]:
+    handler = f"handler + {work_us} µs CPU/record" if work_us else "handler as is"
     rows = []
-    for workers, found in results.items():
-        rates = Measured([r["rate"] for r in found])
-        lost = max(r["lost"] for r in found)
-        duplicates = [r["duplicates"] for r in found]
-        busy = statistics.median(r["machine_busy"] for r in found)
-        cores = statistics.median(r["consumer_cores"] for r in found)
+    for workers, runs in found.items():
+        lost = max(r["lost"] for r in runs)
+        early = max(r["before_resume"] for r in runs)
+        busy = statistics.median(r["machine_busy"] for r in runs)
+        cores = [statistics.median(r["worker_cores"][i] for r in runs) for i in range(workers)]
+        shares = runs[len(runs) // 2]["shares"]
+        target = "lost = 0"
+        if workers == 2 and work_us:
+            target += "; ≥ 1.6 x workers 1"
         rows.append(
             Row(
-                f"fan-in: {PRODUCERS} producers → consumer --workers {workers}",
+                f"fan-in drain, {handler}: --workers {workers}",
                 "records/s",
-                rates,
-                target="lost = 0" + ("; ≥ 1.6 x workers 1" if workers == 2 else ""),
-                note=f"{total:,} records over {PARTITIONS} partitions; lost {lost:.0f} "
-                "(acknowledged sends never handled, by id); "
-                f"duplicates {', '.join(f'{d:.0f}' for d in duplicates)}; CPUs "
-                f"{busy:.0%} busy while draining, consumer used {cores:.2f} cores",
+                Measured([r["rate"] for r in runs]),
+                target=target,
+                note=f"{total:,} records over {PARTITIONS} partitions from {PRODUCERS} "
+                f"producers, drained after they finished; lost {lost:.0f} (acknowledged "
+                "sends never handled, by id); duplicates "
+                f"{', '.join(str(r['duplicates']) for r in runs)}; CPU per worker process "
+                f"{' + '.join(f'{c:.2f}' for c in cores)} cores; CPUs {busy:.0%} busy; "
+                f"records per worker {' / '.join(f'{s:,}' for s in shares)}"
+                + (f"; {early} handled before the resume (not timed)" if early else ""),
                 extra={
                     "lost": lost,
-                    "duplicates": duplicates,
+                    "duplicates": [r["duplicates"] for r in runs],
                     "machine_busy": busy,
-                    "consumer_cores": cores,
+                    "worker_cores": cores,
+                    "work_us": work_us,
                 },
             )
         )
-    one, two = rows[0].kafkaboot.median, rows[1].kafkaboot.median
-    rows[1].extra["speedup_vs_workers_1"] = two / one if one else None
-    rows[1].note += f"; {two / one:.2f} x workers 1" if one else ""
+    rates = [[r["rate"] for r in runs] for runs in found.values()]
+    paired = [b / a for a, b in zip(rates[0], rates[1], strict=True) if a]
+    if paired:
+        speedup = statistics.median(paired)
+        rows[1].extra["speedup_vs_workers_1"] = speedup
+        rows[1].extra["speedup_range"] = [min(paired), max(paired)]
+        rows[
+            1
+        ].note += f"; {speedup:.2f} x workers 1 (paired runs: {min(paired):.2f}-{max(paired):.2f})"
     return rows
 
 
-if __name__ == "__main__":
-    bootstrap, topic, index, count = sys.argv[1:5]
-    asyncio.run(_produce(bootstrap, topic, int(index), int(count)))
+def run(
+    bootstrap: str,
+    records: int,
+    runs: int,
+    loop: asyncio.AbstractEventLoop,
+    footprint_records: int | None = None,
+    ready_runs: int | None = None,
+) -> list[Row]:
+    """The drain rows; with ``footprint_records``, also the consumer's peak RSS draining
+    that many records and ``kafkaboot run``'s time to ready (``ready_runs`` times)."""
+    total = records // PRODUCERS * PRODUCERS
+    found: dict[int, dict[int, list[dict[str, Any]]]] = {0: {1: [], 2: []}, WORK_US: {1: [], 2: []}}
+    for _ in range(runs):
+        topic = loop.run_until_complete(_fill(bootstrap, total))
+        for work_us, by_workers in found.items():
+            for workers, results in by_workers.items():
+                drained = loop.run_until_complete(_drain(bootstrap, topic, total, workers, work_us))
+                results.append(drained)
+    rows = [row for work_us, by in found.items() for row in _rows(total, work_us, by)]
+    if footprint_records:
+        rows += footprint.run(bootstrap, footprint_records, ready_runs or runs, loop)
+    return rows
