@@ -241,3 +241,18 @@ async def test_a_batch_line_that_cannot_be_serialized_is_422(container):
             )
     assert response.status_code == 207
     assert [r["status"] for r in response.json()["results"]] == [202, 422]
+
+
+async def test_the_template_is_injected_without_a_thread_hop(container, monkeypatch):
+    # FastAPI runs a plain callable dependency (dependency-injector's Provide) in its thread
+    # pool on every request: a fifth of the service's CPU per message in the demo.
+    def no_threads(*args, **kwargs):
+        raise AssertionError("a dependency ran in the thread pool")
+
+    monkeypatch.setattr("fastapi.dependencies.utils.run_in_threadpool", no_threads)
+    fake = RecordingTemplate()
+    with container.template.override(providers.Object(fake)):
+        async with client() as http:
+            for path, body in (("/messages", MESSAGE), ("/messages/batch", [MESSAGE])):
+                assert (await http.post(path, json=body)).status_code == 202
+    assert len(fake.sent) == 2
