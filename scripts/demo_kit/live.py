@@ -1,0 +1,75 @@
+"""The live line: requests answered, the rate, and what the central consumer has taken in
+and committed, read from Kafka itself (the group's committed offsets against the log end
+offsets), once a second."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from demo_kit.load import Tally
+
+__all__ = ["ConsumerLag", "live_line"]
+
+
+class ConsumerLag:
+    """Records written to ``topic`` and not yet committed by ``group``."""
+
+    def __init__(self, bootstrap: str, topic: str, group: str) -> None:
+        self.topic = topic
+        self.group = group
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._ends = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._partitions: list[TopicPartition] = []
+
+    async def start(self) -> None:
+        await self._admin.start()
+        await self._ends.start()
+        await self._ends.topics()  # Metadata of every topic: the partitions of ours.
+        found = self._ends.partitions_for_topic(self.topic) or set()
+        self._partitions = [TopicPartition(self.topic, p) for p in sorted(found)]
+
+    async def stop(self) -> None:
+        await self._ends.stop()
+        await self._admin.close()
+
+    async def read(self) -> tuple[int, int]:
+        """Records in the topic (log end offsets), and of them not yet committed."""
+        ends = await self._ends.end_offsets(self._partitions)
+        committed = await self._admin.list_consumer_group_offsets(
+            self.group, partitions=self._partitions
+        )
+        written = sum(ends.values())
+        done = sum(max(committed[tp].offset, 0) for tp in self._partitions if tp in committed)
+        return written, written - done
+
+
+async def live_line(tally: Tally, lag: ConsumerLag, consumer_port: int, every: float = 1.0) -> None:
+    """Until cancelled: one line a second, in place on a terminal, else line by line."""
+    terminal = sys.stdout.isatty()
+    last_sent, last_at = 0, time.monotonic()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{consumer_port}", timeout=5) as http:
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            rate = (tally.sent - last_sent) / (now - last_at)
+            last_sent, last_at = tally.sent, now
+            received: Any = "?"
+            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                received = f"{(await http.get('/stats')).json()['received']:,}"
+            lagging: Any = "?"
+            with contextlib.suppress(Exception):  # A slow admin answer only blanks a field.
+                lagging = f"{(await asyncio.wait_for(lag.read(), every))[1]:,}"
+            line = (
+                f"[demo] {tally.seconds:5.1f}s  sent {tally.sent:,}/{tally.total:,} "
+                f"({100 * tally.sent / max(tally.total, 1):.0f}%)  {rate:,.0f} msg/s  "
+                f"errors {tally.failed}  consumer received {received}, lag {lagging}"
+            )
+            print(f"\r{line}\033[K" if terminal else line, end="" if terminal else "\n", flush=True)
