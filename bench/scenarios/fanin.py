@@ -41,29 +41,42 @@ PARTITIONS = 15
 WORK_US = 50
 """CPU per record of the CPU-bound handler (``CENTRAL_WORK_US``), in microseconds."""
 _SETTLE_TIMEOUT_S = 60.0
+_CHUNK = 1_000
 
 
 async def _produce(bootstrap: str, topic: str, index: int, count: int) -> None:
+    """One site's producer: ``count`` events of ten customers, sent in batches of
+    ``_CHUNK`` so that sixteen of them in one process keep aiokafka's queue short."""
     from kafkaboot import load_settings
     from kafkaboot.template import KafkaTemplate, ProducerRecord
     from sample_producer_service.models import Message
 
     settings = load_settings(
         environ={},
-        overrides={"kafka": {"bootstrap-servers": bootstrap, "producer": {"linger": "5ms"}}},
+        overrides={
+            "kafka": {
+                "bootstrap-servers": bootstrap,
+                "producer": {"linger": "5ms"},
+                # A busy machine may hold a batch unconfirmed for a few seconds: that is
+                # not a broker outage here.
+                "template": {"unavailable-timeout": "60s"},
+            }
+        },
     )
     headers = {"instance-id": f"site-{index:02d}"}
-    records = (
-        ProducerRecord(
-            topic,
-            Message(customer_id=f"site{index}-c{n % 10}", sequence=n // 10, payload={"n": n}),
-            key=f"site{index}-c{n % 10}",
-            headers=headers,
-        )
-        for n in range(count)
-    )
     async with KafkaTemplate(settings) as template:
-        await template.send_batch(records)
+        for start in range(0, count, _CHUNK):
+            await template.send_batch(
+                ProducerRecord(
+                    topic,
+                    Message(
+                        customer_id=f"site{index}-c{n % 10}", sequence=n // 10, payload={"n": n}
+                    ),
+                    key=f"site{index}-c{n % 10}",
+                    headers=headers,
+                )
+                for n in range(start, min(start + _CHUNK, count))
+            )
 
 
 class CommittedOffsets:
