@@ -1,0 +1,38 @@
+"""The latency scenario's breakdown: each part of the path from the per-record stamps."""
+
+from bench.scenarios import latency
+
+MS = 1_000_000
+
+
+def test_each_part_is_the_span_between_its_two_stamps():
+    # n, due, sent, answered, status: the load generator's line for one request.
+    requests = [[0, 0, 1 * MS, 9 * MS, 202]]
+    # (partition, offset) -> n, sent, accepted, appended.
+    records = {(3, 7): (0, 1 * MS, 2 * MS, 4 * MS)}
+    handled = {(3, 7): 12 * MS}
+    parts = latency.breakdown(requests, records, handled)
+    expected = {
+        "client → accepted (HTTP in, FastAPI, pydantic)": 1.0,
+        "accepted → appended (template send, linger, broker)": 2.0,
+        "appended → answered (broker ack, HTTP answer)": 5.0,
+        "appended → handled (fetch, poll, dispatch, handler)": 8.0,
+        "accepted → handled (end to end)": 10.0,
+        "client → answered (HTTP round trip)": 8.0,
+        "due → sent (load generator lag)": 1.0,
+    }
+    assert {part: q["p50"] for part, q in parts.items()} == expected
+    assert all(q["count"] == 1 for q in parts.values())
+
+
+def test_records_not_seen_at_every_stamp_are_left_out():
+    requests = [[0, 0, 0, MS, 202], [1, 0, 0, MS, 202]]
+    records = {(0, 0): (0, 0, 0, 0), (0, 1): (1, 0, 0, 0), (0, 2): (5, 0, 0, 0)}
+    handled = {(0, 0): MS}  # (0, 1) not journaled; (0, 2) no request of that n.
+    parts = latency.breakdown(requests, records, handled)
+    assert all(q["count"] == 1 for q in parts.values())
+
+
+def test_quantiles_pick_the_nearest_rank():
+    values = [float(v) for v in range(1, 1001)]
+    assert latency.quantiles(values) == {"p50": 501.0, "p99": 991.0, "p99.9": 1000.0}
