@@ -261,6 +261,7 @@ def run(
                     extra={
                         "http_round_trip_ms": http,
                         "parts_ms": {part: q[quantile] for part, q in parts.items()},
+                        "cpu_s": results[-1]["cpu_s"],  # During the last run's load.
                     },
                 )
             )
