@@ -67,10 +67,10 @@ async def _peak_rss(bootstrap: str, records: int) -> dict[str, float]:
         early_peak = float("nan")
         while time.monotonic() - started < 900:
             seen = await get_json(port, "/stats")
-            if seen["unique"] >= records:
-                break
             if math.isnan(early_peak) and seen["unique"] >= records // 5:
                 early_peak = memory_mb(consumer.pid, "VmHWM")
+            if seen["unique"] >= records:
+                break
             await asyncio.sleep(0.5)
         peak = memory_mb(consumer.pid, "VmHWM")
         after = memory_mb(consumer.pid, "VmRSS")
