@@ -292,6 +292,7 @@ def bind(
     wants_ack = False
     decode_one: Callable[[ConsumerRecord[bytes, bytes]], Any] | None = None
     payload_decoder: Decoder | None = None
+    payload_extractor: Extractor | None = None
     types = (
         JsonTypes.from_properties(properties or {}, is_key=True),
         JsonTypes.from_properties(properties or {}, is_key=False),
@@ -388,7 +389,8 @@ def bind(
                     annotation, value_deserializer, parameter=param.name, types=value_types
                 )
                 payload_decoder = decode_payload
-                extractors.append(_payload_extractor(decode_payload))
+                payload_extractor = _payload_extractor(decode_payload)
+                extractors.append(payload_extractor)
 
     if manual_ack and not wants_ack:
         raise _fail(
@@ -415,6 +417,13 @@ def bind(
         # The hot path: one frame between the container and the handler.
         decode_value = single_payload
         call: Callable[[Any, Any, Any], Any] = lambda r, a, c: handler(decode_value(r.value, r))  # noqa: E731
+    elif payload_decoder is not None and len(extractors) == 2 and wants_ack:
+        # The manual-ack hot path, ``(payload, ack)`` in either order: one frame too.
+        decode_value = payload_decoder
+        if extractors[0] is payload_extractor:
+            call = lambda r, a, c: handler(decode_value(r.value, r), a)  # noqa: E731
+        else:
+            call = lambda r, a, c: handler(a, decode_value(r.value, r))  # noqa: E731
     elif len(extractors) == 1:
         [only] = extractors
         call = lambda r, a, c: handler(only(r, a, c))  # noqa: E731

@@ -27,7 +27,13 @@ from kafkaboot.listener.outcomes import Outcomes
 from kafkaboot.listener.partition import PartitionState, Record
 from kafkaboot.listener.reply import send_result
 
-__all__ = ["BatchAcknowledgment", "Handling", "RecordDispatcher", "TrackedAcknowledgment"]
+__all__ = [
+    "BatchAcknowledgment",
+    "Handling",
+    "HeldAcknowledgment",
+    "RecordDispatcher",
+    "TrackedAcknowledgment",
+]
 
 _NO_WAIT = timedelta(0)
 
@@ -195,6 +201,19 @@ class TrackedAcknowledgment(Acknowledgment):
         outcomes.acknowledged(self._state, self._offset, self._epoch)
 
 
+class HeldAcknowledgment(TrackedAcknowledgment):
+    """An acknowledgment given while the handler runs is booked by the dispatcher once the
+    handler returns (a handler that acknowledges and then raises is retried with its
+    record still open, as a rewind takes it back anyway); one given later is reported at
+    once, from whichever task or thread."""
+
+    __slots__ = ()
+
+    def _report(self) -> None:
+        if self._returned:
+            self._handling.acknowledge(self)
+
+
 class BatchAcknowledgment(TrackedAcknowledgment):
     """Batch listeners: one acknowledgment for every record of the batch, each with the
     partition state and epoch it was delivered in."""
@@ -343,37 +362,47 @@ class RecordDispatcher:
         self, state: PartitionState, records: list[Record], failing: Failures | None
     ) -> None:
         """Manual acknowledgments with an async handler: what ``_one`` does, without the
-        checks that do not apply."""
+        checks that do not apply. The record is booked when its handler returns (finished
+        if it acknowledged it, else open until it does), as lanes do: one step per record
+        instead of "delivered" before the call and "acknowledged" from within it."""
         handling = self.handling
         call = handling.invoker.call
         consumer = handling.consumer
         outcomes = handling.outcomes
         immediate = handling.ack_mode is AckMode.MANUAL_IMMEDIATE
-        for record in records:
-            if state.closing:
-                return
-            offset = record.offset
-            if failing and offset in failing and self._waiting(state, record):
-                return
-            state.delivered(offset)
-            ack = TrackedAcknowledgment(handling, state, offset)
-            try:
-                await call(record, ack, consumer)
-            except Exception as exc:
-                ack.handler_returned()
-                if not await outcomes.failed(state, record, exc):
+        count = 0
+        try:
+            for record in records:
+                if state.closing:
                     return
-                outcomes.acknowledged(state, offset, ack._epoch)  # Recovered.
-                failing = outcomes.attempts.of(state.tp)
-                continue
-            ack.handler_returned()
-            if failing:
-                outcomes.attempts.done(state.tp, offset)
-            if ack.nacked:
-                await self._nacked(state, offset, ack.nack_sleep)
-                return
-            if immediate and ack.acknowledged:
-                await outcomes.commit()
+                offset = record.offset
+                if failing and offset in failing and self._waiting(state, record):
+                    return
+                ack = HeldAcknowledgment(handling, state, offset)
+                try:
+                    await call(record, ack, consumer)
+                except Exception as exc:
+                    ack._returned = True
+                    if not await outcomes.failed(state, record, exc):
+                        return
+                    state.returned(offset, ack._epoch, True)  # Recovered: finished.
+                    count += 1
+                    failing = outcomes.attempts.of(state.tp)
+                    continue
+                ack._returned = True
+                if failing:
+                    outcomes.attempts.done(state.tp, offset)
+                if ack.nacked:
+                    await self._nacked(state, offset, ack.nack_sleep)
+                    return
+                acknowledged = ack.acknowledged
+                state.returned(offset, ack._epoch, acknowledged)
+                if acknowledged:
+                    count += 1
+                    if immediate:
+                        await outcomes.commit()
+        finally:
+            outcomes.book.uncommitted += count
 
     def _waiting(self, state: PartitionState, record: Record) -> bool:
         """A record still in its back-off (from before a rebalance): wait for it."""

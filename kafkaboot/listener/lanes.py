@@ -31,7 +31,7 @@ from typing import TypeAlias
 from aiokafka import TopicPartition
 
 from kafkaboot.listener.acks import AckMode
-from kafkaboot.listener.dispatch import Handling, TrackedAcknowledgment
+from kafkaboot.listener.dispatch import Handling, HeldAcknowledgment
 from kafkaboot.listener.inflight import InFlight
 from kafkaboot.listener.partition import PartitionState, Record
 from kafkaboot.listener.settings import Ordering
@@ -66,18 +66,6 @@ class LaneStatus:
     """Epoch seconds since when the record has been in the lane's hands."""
     queued: int
     """Records of the same key waiting behind it."""
-
-
-class _LaneAcknowledgment(TrackedAcknowledgment):
-    """An acknowledgment given while the handler runs counts once the handler returns: a
-    handler that acknowledges and then raises is retried with its record still open (as a
-    rewind takes it back with ``ordering="partition"``)."""
-
-    __slots__ = ()
-
-    def _report(self) -> None:
-        if self._returned:
-            super()._report()
 
 
 class _Lane:
@@ -239,7 +227,7 @@ class LaneDispatcher:
         goes on in ``_handle``, after the error handler's decision."""
         handling = self.handling
         offset = record.offset
-        ack = _LaneAcknowledgment(handling, state, offset) if self._manual else None
+        ack = HeldAcknowledgment(handling, state, offset) if self._manual else None
         try:
             await handling.invoker.call(record, ack, handling.consumer)
         except Exception as exc:
@@ -282,14 +270,14 @@ class LaneDispatcher:
         """One delivery of ``record``; ``True`` once it needs no other."""
         handling = self.handling
         offset = record.offset
-        ack: _LaneAcknowledgment | None = None
+        ack: HeldAcknowledgment | None = None
         try:
             kept = handling.keep(record)
             if kept is None:
                 self._finished(state, offset, epoch)  # Filtered out: finished.
                 return True
             if self._manual:
-                ack = _LaneAcknowledgment(handling, state, offset)
+                ack = HeldAcknowledgment(handling, state, offset)
             await handling.run(kept, ack)
         except Exception as exc:
             if ack is not None:
@@ -307,7 +295,7 @@ class LaneDispatcher:
         self._returned_acknowledged(ack)
         return True
 
-    def _returned_acknowledged(self, ack: _LaneAcknowledgment) -> None:
+    def _returned_acknowledged(self, ack: HeldAcknowledgment) -> None:
         """The handler returned: an acknowledgment it gave counts now."""
         if ack.acknowledged:
             ack.apply(self.handling.outcomes)

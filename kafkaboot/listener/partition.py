@@ -161,6 +161,21 @@ class PartitionState:
             self._outstanding.append(offset)
             self._open[offset] = self.epoch
 
+    def returned(self, offset: int, epoch: int, acknowledged: bool) -> None:
+        """A manual-ack handler returned from the record at ``offset`` (delivered in
+        ``epoch``, and not reported as delivered while it ran): finished if it acknowledged
+        the record (or it was recovered), else open until acknowledged. A rewind since the
+        delivery took the record back: then nothing changes."""
+        if not self.open or epoch != self.epoch:
+            return
+        if acknowledged and not self._outstanding:
+            self.finished = offset + 1  # In order, the common case: no queue to keep.
+            return
+        self._outstanding.append(offset)
+        self._open[offset] = epoch
+        if acknowledged:
+            self.acknowledged(offset, epoch)
+
     def acknowledged(self, offset: int, epoch: int) -> None:
         """A manual acknowledgment (or a recovery) of a record delivered in ``epoch``.
 
