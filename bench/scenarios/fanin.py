@@ -164,7 +164,9 @@ async def _drain(
     with service("sample_consumer_service", port, env, "--workers", str(workers)) as consumer:
         async with CommittedOffsets(bootstrap) as committed:
             await _settled(port, consumer, workers)
-            pids = worker_pids(consumer.pid)
+            pids = worker_pids(consumer.pid) if workers > 1 else [consumer.pid]
+            if len(pids) != workers:
+                raise RuntimeError(f"{len(pids)} worker processes for --workers {workers}")
             cpu_before = {pid: process_cpu(pid) for pid in pids}
             machine_before = machine_cpu()
             started_wall, started = time.time(), time.monotonic()
