@@ -251,7 +251,7 @@ def main() -> int:
         "1000), which shows the central consumer's own ceiling",
     )
     parser.add_argument(
-        "--connections", type=int, default=8, help="keep-alive connections per site"
+        "--connections", type=int, default=32, help="keep-alive connections per site"
     )
     parser.add_argument(
         "--drain-timeout", type=float, default=120, help="seconds to wait for the consumer"

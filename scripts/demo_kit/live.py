@@ -32,9 +32,11 @@ class ConsumerLag:
     async def start(self) -> None:
         await self._admin.start()
         await self._ends.start()
-        await self._ends.topics()  # Metadata of every topic: the partitions of ours.
-        found = self._ends.partitions_for_topic(self.topic) or set()
-        self._partitions = [TopicPartition(self.topic, p) for p in sorted(found)]
+        [described] = await self._admin.describe_topics([self.topic])
+        found = sorted(p["partition"] for p in described["partitions"])
+        if not found:
+            raise RuntimeError(f"topic {self.topic} has no partitions: {described}")
+        self._partitions = [TopicPartition(self.topic, p) for p in found]
 
     async def stop(self) -> None:
         await self._ends.stop()
