@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,47 +37,71 @@ from kafkaboot.errors import (
 )
 from kafkaboot.interceptors import ProducerInterceptors
 from kafkaboot.partition_health import PartitionHealth
-from kafkaboot.producer_listener import ProducerListener
+from kafkaboot.producer_listener import LoggingProducerListener, ProducerListener
 from kafkaboot.records import ProducerRecord, SendResult
 from kafkaboot.serialization import SerializerArg
 
-__all__ = ["Deliveries", "Enqueue"]
+__all__ = ["Deliveries", "Pending"]
 
 log = logging.getLogger("kafkaboot.template")
 _COMPACT_ABOVE = 10_000
 
 
-class Enqueue:
-    """A send inside aiokafka's ``send()``, which can wait there (for the topic's metadata,
-    or for room in the partition's batch) up to its request timeout before the record is
-    queued at all. Past ``deadline`` the sweeper cancels the waiting ``task``, and the send
-    fails as not queued."""
+class Pending(asyncio.Future[SendResult]):
+    """The future ``send`` returns, until the broker settles the record: with its deadline
+    (``time.monotonic()``), the record and its serialized size, and it is the done callback
+    of aiokafka's delivery future.
 
-    __slots__ = ("deadline", "expired", "task")
+    One object per send for all of that, where a future, a tuple and a ``functools.partial``
+    would cost three: the allocations that outlive a send are what the garbage collector
+    pays for, many times over, while thousands of sends are in flight.
+    """
 
-    def __init__(self, deadline: float, task: asyncio.Task[Any] | None) -> None:
+    __slots__ = ("deadline", "deliveries", "record", "size")
+
+    def __init__(
+        self,
+        deliveries: Deliveries,
+        deadline: float,
+        record: ProducerRecord,
+        size: int,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        super().__init__(loop=loop)
+        self.deliveries = deliveries
         self.deadline = deadline
-        self.task = task
-        self.expired = False
+        self.record = record
+        self.size = size
+
+    def __call__(self, delivery: asyncio.Future[Any]) -> None:
+        self.deliveries.delivered(self.record, self, self.size, delivery)
 
 
 class Deliveries:
     """The template's sends in flight, oldest first, with their deadlines, and the errors
     that say what became of a send.
 
-    The template's ``send`` appends to ``in_flight`` and registers ``delivered`` itself:
-    that is its hot path, so there is no method call in between.
+    The template's ``send`` appends a ``Pending`` to ``in_flight`` and registers it as the
+    delivery's callback itself: that is its hot path, so there is no method call in between.
+
+    A send still inside aiokafka's ``send()`` is in ``enqueuing`` (its task → its deadline):
+    aiokafka can wait there (for the topic's metadata, or for room in the partition's batch)
+    up to its request timeout before the record is queued at all. Past the deadline the
+    sweeper cancels the task and puts it in ``expired``, and the send fails as not queued.
     """
 
     __slots__ = (
         "_availability",
         "_bootstrap_servers",
         "_health",
+        "_listener",
         "_sweeper",
+        "context",
         "enqueuing",
+        "expired",
         "in_flight",
         "interceptors",
-        "listener",
+        "on_success",
         "suspect",
         "timeout",
     )
@@ -90,19 +115,34 @@ class Deliveries:
         health: PartitionHealth,
     ) -> None:
         self.timeout = timeout
+        self.on_success: Callable[[ProducerRecord, SendResult], None] | None = None
+        """The listener's ``on_success``; None when it does nothing (the default's)."""
         self.listener = listener
         self._bootstrap_servers = bootstrap_servers
         self._availability = availability
         self._health = health
-        self.in_flight: collections.deque[
-            tuple[float, ProducerRecord, asyncio.Future[SendResult]]
-        ] = collections.deque()
+        self.in_flight: collections.deque[Pending] = collections.deque()
         self.suspect = False  # A send ran into trouble: ask the brokers on the next sweep.
         self._sweeper: asyncio.Task[None] | None = None
-        self.enqueuing: set[Enqueue] = set()
-        """Sends still inside aiokafka's ``send()``."""
+        self.enqueuing: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self.context = contextvars.Context()
+        """Where outcomes are told (listener, interceptors): not the sender's context, as
+        Kafka tells them on its I/O thread; copying the sender's would cost each send."""
         self.interceptors: ProducerInterceptors | None = None
         """The template's producer interceptors (``None``: none, nothing to call)."""
+
+    @property
+    def listener(self) -> ProducerListener:
+        """Told about every delivery."""
+        return self._listener
+
+    @listener.setter
+    def listener(self, listener: ProducerListener) -> None:
+        self._listener = listener
+        on_success = listener.on_success
+        silent = getattr(on_success, "__func__", None) is LoggingProducerListener.on_success
+        self.on_success = None if silent else on_success
 
     def start(self) -> None:
         """Start the sweeper."""
@@ -120,9 +160,9 @@ class Deliveries:
         """Fail every send still in flight: nobody waits forever on a record the stop gave
         up on."""
         while self.in_flight:
-            _, record, result = self.in_flight.popleft()
-            if not result.done():
-                self.fail(record, result, self.unknown_error(record, None))
+            pending = self.in_flight.popleft()
+            if not pending.done():
+                self.fail(pending.record, pending, self.unknown_error(pending.record, None))
 
     async def _sweep(self) -> None:
         availability = self._availability
@@ -133,31 +173,31 @@ class Deliveries:
             # A send unconfirmed for the unavailable timeout (or a quarter of the delivery
             # timeout) makes the template ask whether any broker answers.
             probe_after = min(availability.timeout, self.timeout / 4)
-            for waiting in tuple(self.enqueuing):
-                if waiting.deadline <= now and not waiting.expired and waiting.task is not None:
-                    waiting.expired = True
-                    waiting.task.cancel()  # The template turns it into a KafkaSendError.
+            for task, deadline in tuple(self.enqueuing.items()):
+                if deadline <= now and task not in self.expired:
+                    self.expired.add(task)
+                    task.cancel()  # The template turns it into a KafkaSendError.
             in_flight = self.in_flight
-            while in_flight and in_flight[0][2].done():
+            while in_flight and in_flight[0].done():
                 in_flight.popleft()
-            stuck = bool(in_flight) and in_flight[0][0] - self.timeout + probe_after <= now
+            stuck = bool(in_flight) and in_flight[0].deadline - self.timeout + probe_after <= now
             if stuck or self.suspect or availability.unreachable_since is not None:
                 # Its own task: a broker that is merely slow to answer must not hold up expiry.
                 self.suspect = False
                 availability.check()
             self._health.sweep(now, probe_after)
             probing = availability.probing
-            if probing is not None and in_flight and in_flight[0][0] <= now:
+            if probing is not None and in_flight and in_flight[0].deadline <= now:
                 # Expire after the probe: a caller told "outcome unknown" then finds the next
                 # sends refused at once, if the brokers are gone.
                 await asyncio.wait([probing])
-            while in_flight and (in_flight[0][2].done() or in_flight[0][0] <= now):
-                _, record, result = in_flight.popleft()
-                if not result.done():
-                    self.fail(record, result, self.unknown_error(record, None))
+            while in_flight and (in_flight[0].done() or in_flight[0].deadline <= now):
+                pending = in_flight.popleft()
+                if not pending.done():
+                    self.fail(pending.record, pending, self.unknown_error(pending.record, None))
             if len(in_flight) > _COMPACT_ABOVE:
                 # One stuck record at the head must not keep every later, delivered one.
-                self.in_flight = collections.deque(e for e in in_flight if not e[2].done())
+                self.in_flight = collections.deque(p for p in in_flight if not p.done())
 
     # -- outcomes -------------------------------------------------------------------------
 
@@ -241,7 +281,8 @@ class Deliveries:
             self.fail(record, result, outcome)
             return
         result.set_result(outcome)
-        _notify(self.listener.on_success, record, outcome)
+        if self.on_success is not None:
+            _notify(self.on_success, record, outcome)
         if self.interceptors is not None:
             self.interceptors.on_acknowledgement(record, outcome, None)
 
@@ -299,7 +340,7 @@ class Deliveries:
             SendBatchError: some records were not delivered, with each record's outcome.
         """
         outcomes: list[SendResult | KafkaSendError | None] = []
-        queued: list[tuple[int, asyncio.Future[Any], int]] = []
+        queued = _Queued()
         batch = list(batch)  # As the interceptors leave each record.
         refusal: KafkaSendError | None = None
         for index, r in enumerate(batch):
@@ -331,15 +372,32 @@ class Deliveries:
                 failure.__cause__ = exc
                 outcomes.append(failure)
                 continue
-            queued.append((index, delivery, size))
+            queued.indexes.append(index)
+            queued.deliveries.append(delivery)
+            queued.sizes.append(size)
             outcomes.append(None)  # Known once the delivery settles, below.
         return await self.settle_batch(batch, outcomes, queued)
+
+    async def _wait_all(self, deliveries: Sequence[asyncio.Future[Any]]) -> None:
+        """Wait until every delivery settles or the delivery timeout passes.
+
+        In order, one wait per delivery still pending when the one before it settled: as
+        many waits as the producer's batches, where ``asyncio.wait`` on them all would add a
+        callback (and a context) to every record's future.
+        """
+        deadline = time.monotonic() + self.timeout
+        for delivery in deliveries:
+            if not delivery.done():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                await asyncio.wait((delivery,), timeout=remaining)
 
     async def settle_batch(
         self,
         batch: Sequence[ProducerRecord],
         outcomes: list[SendResult | KafkaSendError | None],
-        queued: Sequence[tuple[int, asyncio.Future[Any], int]],
+        queued: _Queued,
     ) -> list[SendResult]:
         """Wait for the queued records of a batch (``outcomes`` holds None for them) and tell
         the listener of each record.
@@ -347,27 +405,27 @@ class Deliveries:
         Raises:
             SendBatchError: some records were not delivered, with each record's outcome.
         """
-        # One wait for all of them instead of a result future per record: the batch path
-        # costs little more than aiokafka's own send loop.
-        if queued:
-            _, pending = await asyncio.wait([d for _, d, _ in queued], timeout=self.timeout)
+        deliveries = queued.deliveries
+        if deliveries:
+            await self._wait_all(deliveries)
             if self._health.open:
-                for _, delivery, _ in queued:
+                for delivery in deliveries:
                     delivery.add_done_callback(self._health.delivered)
-            for index, delivery, size in queued:
+            for index, delivery, size in zip(queued.indexes, deliveries, queued.sizes, strict=True):
                 record = batch[index]
                 outcomes[index] = (
-                    self.unknown_error(record, None)
-                    if delivery in pending
-                    else self.outcome(record, delivery, size)
+                    self.outcome(record, delivery, size)
+                    if delivery.done()
+                    else self.unknown_error(record, None)
                 )
-        listener, interceptors = self.listener, self.interceptors
+        listener, on_success, interceptors = self.listener, self.on_success, self.interceptors
         settled: list[SendResult | KafkaSendError] = []
         results: list[SendResult] = []
         for record, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, SendResult):
                 results.append(outcome)
-                _notify(listener.on_success, record, outcome)
+                if on_success is not None:
+                    _notify(on_success, record, outcome)
                 if interceptors is not None:
                     interceptors.on_acknowledgement(record, outcome, None)
             elif outcome is not None:
@@ -378,6 +436,19 @@ class Deliveries:
         if len(results) < len(batch):
             raise SendBatchError(batch, settled)
         return results
+
+
+class _Queued:
+    """The records of a batch handed to the producer: their index in the batch, delivery
+    future and serialized size, as three lists rather than a tuple per record (fewer objects
+    for the garbage collector to walk while the batch is in flight)."""
+
+    __slots__ = ("deliveries", "indexes", "sizes")
+
+    def __init__(self) -> None:
+        self.indexes: list[int] = []
+        self.deliveries: list[asyncio.Future[Any]] = []
+        self.sizes: list[int] = []
 
 
 def _notify(callback: Callable[..., None], *args: Any) -> None:

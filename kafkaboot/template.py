@@ -21,7 +21,7 @@ from aiokafka.errors import IllegalOperation, KafkaError
 from kafkaboot.availability import Availability, ask_brokers
 from kafkaboot.components import import_component
 from kafkaboot.config.settings import KafkaBootSettings
-from kafkaboot.delivery import Deliveries, Enqueue
+from kafkaboot.delivery import Deliveries, Pending
 from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
 from kafkaboot.interceptors import ProducerInterceptor, ProducerInterceptors
 from kafkaboot.partition_health import PartitionHealth
@@ -32,8 +32,10 @@ from kafkaboot.serialization import (
     Serializer,
     SerializerArg,
     configured,
+    encode_headers,
     record_headers,
     serializer_for,
+    writes_type_headers,
 )
 from kafkaboot.transaction import (
     TransactionScope,
@@ -107,12 +109,13 @@ class KafkaTemplate:
         producer = self.settings.kafka.producer
         auto = AutoSerializer()
         self._properties = {**self.settings.kafka.properties, **producer.properties}
-        self.key_serializer = _resolve(
+        self._key_serializer = _resolve(
             key_serializer or producer.key_serializer, auto, self._properties, True
         )
-        self.value_serializer = _resolve(
+        self._value_serializer = _resolve(
             value_serializer or producer.value_serializer, auto, self._properties
         )
+        self._type_headers = self._writes_type_headers()
         self.default_topic = default_topic or self.settings.kafka.template.default_topic
         self._kwargs = self.settings.kafka.producer_kwargs()
         self._transaction_id = transactional_id(
@@ -145,6 +148,32 @@ class KafkaTemplate:
         self._producer: AIOKafkaProducer | None = None
         self._checked_partitions: dict[str, set[int]] = {}
         self._transaction_lock = asyncio.Lock()
+
+    @property
+    def key_serializer(self) -> Serializer:
+        """Writes keys (unless a send names its own)."""
+        return self._key_serializer
+
+    @key_serializer.setter
+    def key_serializer(self, serializer: Serializer) -> None:
+        self._key_serializer = serializer
+        self._type_headers = self._writes_type_headers()
+
+    @property
+    def value_serializer(self) -> Serializer:
+        """Writes values (unless a send names its own)."""
+        return self._value_serializer
+
+    @value_serializer.setter
+    def value_serializer(self, serializer: Serializer) -> None:
+        self._value_serializer = serializer
+        self._type_headers = self._writes_type_headers()
+
+    def _writes_type_headers(self) -> bool:
+        """Whether a send may need type headers: asked per send only when one may."""
+        return writes_type_headers(self._key_serializer) or writes_type_headers(
+            self._value_serializer
+        )
 
     @property
     def producer_listener(self) -> ProducerListener:
@@ -320,10 +349,10 @@ class KafkaTemplate:
             if deliveries.interceptors is not None:
                 deliveries.interceptors.on_acknowledgement(given, None, exc)
             raise
-        result: asyncio.Future[SendResult] = asyncio.get_running_loop().create_future()
-        delivery.add_done_callback(functools.partial(deliveries.delivered, record, result, size))
-        deliveries.in_flight.append((deadline, record, result))
-        return result
+        pending = Pending(deliveries, deadline, record, size, delivery.get_loop())
+        delivery.add_done_callback(pending, context=deliveries.context)
+        deliveries.in_flight.append(pending)
+        return pending
 
     async def _enqueue(
         self,
@@ -360,8 +389,8 @@ class KafkaTemplate:
             key_serializer = _resolve(key_serializer, None, self._properties, True)
         if value_serializer is not None:
             value_serializer = _resolve(value_serializer, None, self._properties)
-        key_writer = self.key_serializer if key_serializer is None else key_serializer
-        value_writer = self.value_serializer if value_serializer is None else value_serializer
+        key_writer = self._key_serializer if key_serializer is None else key_serializer
+        value_writer = self._value_serializer if value_serializer is None else value_serializer
         key_bytes = key_writer.serialize(topic, key)
         value_bytes = value_writer.serialize(topic, value)
         if key_bytes is None and value_bytes is None:
@@ -371,9 +400,14 @@ class KafkaTemplate:
             )
         if topic in self._health.topics and scope is None:
             partition = self._health.admit(topic, partition, key_bytes, key)
-        waiting = Enqueue(deadline, asyncio.current_task())
-        enqueuing = self._deliveries.enqueuing
-        enqueuing.add(waiting)
+        if key_serializer is None and value_serializer is None and not self._type_headers:
+            record_headers_ = encode_headers(headers) if headers else None
+        else:
+            record_headers_ = record_headers(headers, key_writer, key, value_writer, value)
+        deliveries = self._deliveries
+        task = asyncio.current_task()
+        if task is not None:
+            deliveries.enqueuing[task] = deadline
         try:
             if partition is not None:
                 await self._check_partition(producer, topic, partition, key)
@@ -383,19 +417,22 @@ class KafkaTemplate:
                 key=key_bytes,
                 partition=partition,
                 timestamp_ms=timestamp_ms,
-                headers=record_headers(headers, key_writer, key, value_writer, value),
+                headers=record_headers_,
             )
         except asyncio.CancelledError:
             # The sweeper's doing (and no one else's): nothing was queued.
-            if not waiting.expired or waiting.task is None or waiting.task.uncancel() > 0:
+            if task is None or task not in deliveries.expired or task.uncancel() > 0:
                 raise
-            raise self._deliveries.not_queued_in_time(record) from None
+            raise deliveries.not_queued_in_time(record) from None
         except (KafkaError, IllegalOperation) as exc:
             size = len(key_bytes or b"") + len(value_bytes or b"")
             limit = self._kwargs.get("max_request_size", 1048576)
-            raise self._deliveries.not_queued(record, exc, size, limit) from exc
+            raise deliveries.not_queued(record, exc, size, limit) from exc
         finally:
-            enqueuing.discard(waiting)
+            if task is not None:
+                del deliveries.enqueuing[task]
+                if deliveries.expired:
+                    deliveries.expired.discard(task)
         if scope is not None:
             scope.deliveries.append(delivery)
         return record, delivery, len(key_bytes or b"") + len(value_bytes or b"")

@@ -24,7 +24,7 @@ from kafkaboot.serialization.codecs import (
     StringDeserializer,
     StringSerializer,
 )
-from kafkaboot.serialization.headers import encode_headers, record_headers
+from kafkaboot.serialization.headers import encode_headers, record_headers, writes_type_headers
 from kafkaboot.serialization.lookup import configured, deserializer_for, serializer_for
 from kafkaboot.serialization.type_headers import JsonTypes, TypeIds
 
@@ -48,4 +48,5 @@ __all__ = [
     "encode_headers",
     "record_headers",
     "serializer_for",
+    "writes_type_headers",
 ]

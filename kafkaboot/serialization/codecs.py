@@ -240,6 +240,11 @@ class AutoSerializer:
         """
         return AutoSerializer(self._json.configure(properties, is_key))
 
+    @property
+    def add_type_headers(self) -> bool:
+        """Whether it writes type headers (``spring.json.add.type.headers``; off by default)."""
+        return self._json.add_type_headers
+
     def type_headers(self, value: Any) -> TypeHeaders:
         """The type headers the template adds for ``value`` (a model), if any."""
         return self._json.type_headers(value)

@@ -8,7 +8,7 @@ from typing import Any
 from kafkaboot.errors import SerializationError
 from kafkaboot.records import HeadersArg
 
-__all__ = ["encode_headers", "record_headers"]
+__all__ = ["encode_headers", "record_headers", "writes_type_headers"]
 
 
 def encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
@@ -43,6 +43,13 @@ def encode_headers(headers: HeadersArg) -> list[tuple[str, bytes | None]]:
 _WRITES_TYPES: dict[type, bool] = {}
 """Serializer class → has ``type_headers``: a getattr that misses costs more than a send's
 other header work, so it is asked once per class."""
+
+
+def writes_type_headers(serializer: Any) -> bool:
+    """Whether ``serializer`` may write type headers: it has ``type_headers`` and has not
+    turned them off (``add_type_headers``, as Spring's ``spring.json.add.type.headers``)."""
+    has = callable(getattr(type(serializer), "type_headers", None))
+    return has and getattr(serializer, "add_type_headers", True) is not False
 
 
 def _type_headers(serializer: Any, value: Any, given: HeadersArg) -> Sequence[tuple[str, bytes]]:

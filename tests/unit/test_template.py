@@ -105,3 +105,106 @@ async def test_a_cancelled_send_still_raises_cancelled_error():
         assert not template._deliveries.enqueuing
     finally:
         await template._deliveries.stop()
+
+
+class RecordingProducer:
+    """Stands in for aiokafka's producer: takes each send and settles it when told."""
+
+    def __init__(self):
+        self.sent = []
+
+    async def send(
+        self, topic, value=None, key=None, partition=None, timestamp_ms=None, headers=None
+    ):
+        delivery = asyncio.get_running_loop().create_future()
+        self.sent.append((topic, value, key, headers, delivery))
+        return delivery
+
+    def settle(self):
+        from aiokafka.structs import RecordMetadata, TopicPartition
+
+        for offset, (topic, *_, delivery) in enumerate(self.sent):
+            if not delivery.done():
+                metadata = RecordMetadata(topic, 0, TopicPartition(topic, 0), offset, 7, 0, None)
+                delivery.set_result(metadata)
+
+
+def started_template(**producer):
+    template = KafkaTemplate(load_settings(environ={}, overrides={"kafka": {"producer": producer}}))
+    template._producer = RecordingProducer()
+    return template
+
+
+@pytest.mark.asyncio
+async def test_type_headers_follow_a_serializer_set_after_the_template_was_made():
+    from kafkaboot.serialization import JsonSerializer
+    from tests.json_models import Order
+
+    template = started_template()
+    await template.send("orders", Order(id=1))
+    template.value_serializer = JsonSerializer()
+    await template.send("orders", Order(id=2))
+    first, second = template._producer.sent
+    assert first[3] is None
+    assert second[3] == [("__TypeId__", b"tests.json_models.Order")]
+
+
+def test_only_a_serializer_that_has_type_headers_on_writes_them():
+    from kafkaboot.serialization import (
+        AutoSerializer,
+        JsonSerializer,
+        StringSerializer,
+        configured,
+        writes_type_headers,
+    )
+
+    assert not writes_type_headers(AutoSerializer())
+    on = configured(AutoSerializer(), {"spring.json.add.type.headers": "true"}, False)
+    assert writes_type_headers(on)
+    assert writes_type_headers(JsonSerializer())
+    assert not writes_type_headers(JsonSerializer(add_type_headers=False))
+    assert not writes_type_headers(StringSerializer())
+
+
+@pytest.mark.asyncio
+async def test_outcomes_are_told_outside_the_senders_context_as_kafka_does():
+    # Kafka calls producer listeners and interceptors' onAcknowledgement on its I/O thread;
+    # kafkaboot tells them in a context of their own, not a copy of each sender's.
+    import contextvars
+
+    request = contextvars.ContextVar("request", default=None)
+    heard = []
+
+    class Listener:
+        def on_success(self, record, result):
+            heard.append((record.value, result.offset, request.get()))
+
+        def on_error(self, record, error):
+            raise AssertionError(error)
+
+    template = started_template()
+    template.producer_listener = Listener()
+    request.set("r-1")
+    result = await template.send("orders", "a")
+    template._producer.settle()
+    assert (await result).offset == 0
+    assert heard == [("a", 0, None)]
+
+
+@pytest.mark.asyncio
+async def test_a_silent_default_listener_is_not_called_but_a_custom_one_is():
+    from kafkaboot.template import LoggingProducerListener
+
+    class Counting(LoggingProducerListener):
+        calls = 0
+
+        def on_success(self, record, result):
+            Counting.calls += 1
+
+    template = started_template()
+    assert template._deliveries.on_success is None
+    template.producer_listener = Counting()
+    futures = [await template.send("t", str(i)) for i in range(3)]
+    template._producer.settle()
+    await asyncio.gather(*futures)
+    assert Counting.calls == 3
