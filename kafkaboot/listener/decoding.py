@@ -169,6 +169,18 @@ def _plain_decoder(
             return value
 
         return decode_fallback
+    if _plain_model(target):
+
+        def decode_model(data: bytes | None, record: ConsumerRecord[bytes, bytes]) -> Any:
+            if data is None:
+                return none_or_fail(record)
+            try:
+                # What model_validate_json does without arguments, without its frame.
+                return target.__pydantic_validator__.validate_json(data)
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError.
+                raise _undecodable(record, data, target, exc, part, parameter) from exc
+
+        return decode_model
     if isinstance(target, type) and issubclass(target, BaseModel):
         validate: Callable[[bytes], Any] = target.model_validate_json
     else:
@@ -183,6 +195,17 @@ def _plain_decoder(
             raise _undecodable(record, data, target, exc, part, parameter) from exc
 
     return decode_json
+
+
+def _plain_model(target: Any) -> bool:
+    """A pydantic model that keeps ``BaseModel.model_validate_json``: its decoder calls the
+    model's validator directly (the class attribute, read per record, so a rebuilt model
+    is validated by its new validator), one Python frame and six keyword arguments fewer
+    per record."""
+    if not (isinstance(target, type) and issubclass(target, BaseModel)):
+        return False
+    own = getattr(target.model_validate_json, "__func__", None)
+    return own is getattr(BaseModel.model_validate_json, "__func__", None)
 
 
 _PLAIN = {dict: dict, dict[str, Any]: dict, list: list, list[Any]: list}

@@ -209,6 +209,12 @@ class HeldAcknowledgment(TrackedAcknowledgment):
 
     __slots__ = ()
 
+    def acknowledge(self) -> None:
+        if not self.acknowledged and not self.nacked:
+            self.acknowledged = True
+            if self._returned:
+                self._handling.acknowledge(self)
+
     def _report(self) -> None:
         if self._returned:
             self._handling.acknowledge(self)

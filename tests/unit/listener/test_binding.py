@@ -386,3 +386,26 @@ def test_a_decoded_record_keeps_every_other_field_of_the_fetched_one():
     decoded = invoker.call(fetched, None, None)
     expected = dc.asdict(fetched) | {"key": "k", "value": "v"}
     assert dc.asdict(decoded) == expected
+
+
+class _Upper(BaseModel):
+    id: int
+    name: str = ""
+
+    @classmethod
+    def model_validate_json(cls, json_data: Any, **kwargs: Any) -> "_Upper":
+        model = super().model_validate_json(json_data, **kwargs)
+        return model.model_copy(update={"name": model.name.upper()})
+
+
+def test_a_model_of_its_own_model_validate_json_is_decoded_by_it():
+    # The plain-model fast path calls pydantic's validator directly; an override must run.
+    seen = []
+
+    def on_upper(item: _Upper) -> None:
+        seen.append(item)
+
+    bind(on_upper, name="t", batch=False, manual_ack=False).call(
+        record(value=b'{"id": 1, "name": "abc"}'), None, None
+    )
+    assert seen == [_Upper(id=1, name="ABC")]
