@@ -17,7 +17,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka.errors import (
@@ -30,18 +30,14 @@ from aiokafka.errors import (
 from kafkaboot.availability import Availability
 from kafkaboot.errors import (
     KafkaSendError,
-    PartitionUnavailableError,
-    SendBatchError,
     SendOutcomeUnknownError,
-    SerializationError,
 )
 from kafkaboot.interceptors import ProducerInterceptors
 from kafkaboot.partition_health import PartitionHealth
 from kafkaboot.producer_listener import LoggingProducerListener, ProducerListener
 from kafkaboot.records import ProducerRecord, SendResult
-from kafkaboot.serialization import SerializerArg
 
-__all__ = ["Deliveries", "Pending"]
+__all__ = ["Deliveries", "Pending", "notify"]
 
 log = logging.getLogger("kafkaboot.template")
 _COMPACT_ABOVE = 10_000
@@ -131,6 +127,11 @@ class Deliveries:
         Kafka tells them on its I/O thread; copying the sender's would cost each send."""
         self.interceptors: ProducerInterceptors | None = None
         """The template's producer interceptors (``None``: none, nothing to call)."""
+
+    @property
+    def health(self) -> PartitionHealth:
+        """The template's partition breakers, told of each confirmed delivery."""
+        return self._health
 
     @property
     def listener(self) -> ProducerListener:
@@ -282,7 +283,7 @@ class Deliveries:
             return
         result.set_result(outcome)
         if self.on_success is not None:
-            _notify(self.on_success, record, outcome)
+            notify(self.on_success, record, outcome)
         if self.interceptors is not None:
             self.interceptors.on_acknowledgement(record, outcome, None)
 
@@ -322,136 +323,12 @@ class Deliveries:
         result.set_exception(failure)
         # The listener reports it; a caller that never awaits the future is not warned twice.
         result.exception()
-        _notify(self.listener.on_error, record, failure)
+        notify(self.listener.on_error, record, failure)
         if self.interceptors is not None:
             self.interceptors.on_acknowledgement(record, None, failure)
 
-    async def send_batch(
-        self,
-        batch: Sequence[ProducerRecord],
-        enqueue: Callable[..., Awaitable[tuple[ProducerRecord, asyncio.Future[Any], int]]],
-        key_serializer: SerializerArg,
-        value_serializer: SerializerArg,
-    ) -> list[SendResult]:
-        """Queue each record of ``batch`` with ``enqueue`` (the template's), then wait for all
-        of them; a record that cannot be queued is an outcome too.
 
-        Raises:
-            SendBatchError: some records were not delivered, with each record's outcome.
-        """
-        outcomes: list[SendResult | KafkaSendError | None] = []
-        queued = _Queued()
-        batch = list(batch)  # As the interceptors leave each record.
-        refusal: KafkaSendError | None = None
-        for index, r in enumerate(batch):
-            try:
-                if refusal is not None:
-                    # Kafka is in trouble: the rest would each wait as long as this one did.
-                    raise KafkaSendError(
-                        f"not sent to topic {r.topic!r} (key {r.key!r}): an earlier record of "
-                        f"the batch could not be queued ({refusal}); nothing was written",
-                        topic=r.topic,
-                        key=r.key,
-                        retriable=True,
-                    )
-                batch[index], delivery, size = await enqueue(
-                    r, key_serializer, value_serializer, time.monotonic() + self.timeout
-                )
-            except KafkaSendError as exc:
-                outcomes.append(exc)
-                if exc.retriable and not isinstance(exc, PartitionUnavailableError):
-                    refusal = refusal or exc  # Not for one partition: others may take sends.
-                continue
-            except SerializationError as exc:
-                failure = KafkaSendError(
-                    f"record {index} of the batch (topic {r.topic!r}, key {r.key!r}) was not "
-                    f"sent: {exc}",
-                    topic=r.topic,
-                    key=r.key,
-                )
-                failure.__cause__ = exc
-                outcomes.append(failure)
-                continue
-            queued.indexes.append(index)
-            queued.deliveries.append(delivery)
-            queued.sizes.append(size)
-            outcomes.append(None)  # Known once the delivery settles, below.
-        return await self.settle_batch(batch, outcomes, queued)
-
-    async def _wait_all(self, deliveries: Sequence[asyncio.Future[Any]]) -> None:
-        """Wait until every delivery settles or the delivery timeout passes.
-
-        In order, one wait per delivery still pending when the one before it settled: as
-        many waits as the producer's batches, where ``asyncio.wait`` on them all would add a
-        callback (and a context) to every record's future.
-        """
-        deadline = time.monotonic() + self.timeout
-        for delivery in deliveries:
-            if not delivery.done():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                await asyncio.wait((delivery,), timeout=remaining)
-
-    async def settle_batch(
-        self,
-        batch: Sequence[ProducerRecord],
-        outcomes: list[SendResult | KafkaSendError | None],
-        queued: _Queued,
-    ) -> list[SendResult]:
-        """Wait for the queued records of a batch (``outcomes`` holds None for them) and tell
-        the listener of each record.
-
-        Raises:
-            SendBatchError: some records were not delivered, with each record's outcome.
-        """
-        deliveries = queued.deliveries
-        if deliveries:
-            await self._wait_all(deliveries)
-            if self._health.open:
-                for delivery in deliveries:
-                    delivery.add_done_callback(self._health.delivered)
-            for index, delivery, size in zip(queued.indexes, deliveries, queued.sizes, strict=True):
-                record = batch[index]
-                outcomes[index] = (
-                    self.outcome(record, delivery, size)
-                    if delivery.done()
-                    else self.unknown_error(record, None)
-                )
-        listener, on_success, interceptors = self.listener, self.on_success, self.interceptors
-        settled: list[SendResult | KafkaSendError] = []
-        results: list[SendResult] = []
-        for record, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, SendResult):
-                results.append(outcome)
-                if on_success is not None:
-                    _notify(on_success, record, outcome)
-                if interceptors is not None:
-                    interceptors.on_acknowledgement(record, outcome, None)
-            elif outcome is not None:
-                _notify(listener.on_error, record, outcome)
-                if interceptors is not None:
-                    interceptors.on_acknowledgement(record, None, outcome)
-            settled.append(outcome or self.unknown_error(record, None))
-        if len(results) < len(batch):
-            raise SendBatchError(batch, settled)
-        return results
-
-
-class _Queued:
-    """The records of a batch handed to the producer: their index in the batch, delivery
-    future and serialized size, as three lists rather than a tuple per record (fewer objects
-    for the garbage collector to walk while the batch is in flight)."""
-
-    __slots__ = ("deliveries", "indexes", "sizes")
-
-    def __init__(self) -> None:
-        self.indexes: list[int] = []
-        self.deliveries: list[asyncio.Future[Any]] = []
-        self.sizes: list[int] = []
-
-
-def _notify(callback: Callable[..., None], *args: Any) -> None:
+def notify(callback: Callable[..., None], *args: Any) -> None:
     try:
         callback(*args)
     except Exception:

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import IllegalOperation, KafkaError
 
 from kafkaboot.availability import Availability, ask_brokers
+from kafkaboot.batch_send import send_batch
 from kafkaboot.components import import_component
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.delivery import Deliveries, Pending
@@ -487,8 +488,8 @@ class KafkaTemplate:
             SendBatchError: some records were not delivered; it lists each record's
                 outcome, so that only the failed ones are retried.
         """
-        return await self._deliveries.send_batch(
-            list(records), self._enqueue, key_serializer, value_serializer
+        return await send_batch(
+            self._deliveries, list(records), self._enqueue, key_serializer, value_serializer
         )
 
     async def flush(self) -> None:
