@@ -39,10 +39,12 @@ reliability: install
 
 # The many-sites demo: PRODUCERS services publish MESSAGES over HTTP into one central
 # consumer (a local broker is started unless KAFKA_BOOTSTRAP_SERVERS is set).
+# BATCH > 1 posts that many messages per request to /messages/batch.
 PRODUCERS ?= 15
 MESSAGES ?= 30000
+BATCH ?= 1
 demo: install
-	$(BIN)/python scripts/demo.py --producers $(PRODUCERS) --messages $(MESSAGES)
+	$(BIN)/python scripts/demo.py --producers $(PRODUCERS) --messages $(MESSAGES) --batch $(BATCH)
 
 # Throughput of a listener and of the template against raw aiokafka (prints tables).
 bench-install: $(VENV)/.bench-installed

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 from demo_kit.cpu import CpuMeter
-from demo_kit.live import ConsumerLag, live_line
+from demo_kit.live import ConsumerLag, LiveLine
 from demo_kit.load import Tally, drive
 from demo_kit.services import local_broker, start, stop_all, wait_ready
 
@@ -145,7 +145,8 @@ async def run(args: argparse.Namespace) -> int:
                 f"driving {args.messages:,} messages, {mode}, {args.connections} connections "
                 f"per site ..."
             )
-            reporter = asyncio.create_task(live_line(tally, lag, consumer_port))
+            live = LiveLine(tally, lag, consumer_port)
+            reporter = asyncio.create_task(live.run())
             await drive(tally, ports, args.connections, args.batch)
             timings["driving"] = tally.seconds
             cpu.read("driven")
@@ -160,8 +161,9 @@ async def run(args: argparse.Namespace) -> int:
                 reporter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reporter
-                if sys.stdout.isatty():
-                    print()
+                with contextlib.suppress(Exception):
+                    await live.show(5.0)  # Where it ended: all received, lag 0 once committed.
+                await live.close()
             with contextlib.suppress(Exception):
                 await lag.stop()
             say("stopping the services ...")

@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from demo_kit.load import Tally
 
-__all__ = ["ConsumerLag", "live_line"]
+__all__ = ["ConsumerLag", "LiveLine"]
 
 
 class ConsumerLag:
@@ -53,25 +53,43 @@ class ConsumerLag:
         return written, written - done
 
 
-async def live_line(tally: Tally, lag: ConsumerLag, consumer_port: int, every: float = 1.0) -> None:
-    """Until cancelled: one line a second, in place on a terminal, else line by line."""
-    terminal = sys.stdout.isatty()
-    last_sent, last_at = 0, time.monotonic()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{consumer_port}", timeout=5) as http:
+class LiveLine:
+    """One line a second while the load runs, in place on a terminal, else line by line,
+    and a last one when it is over."""
+
+    def __init__(self, tally: Tally, lag: ConsumerLag, consumer_port: int) -> None:
+        self.tally = tally
+        self.lag = lag
+        self.terminal = sys.stdout.isatty()
+        self._http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{consumer_port}", timeout=5)
+        self._last_sent, self._last_at = 0, time.monotonic()
+
+    async def run(self, every: float = 1.0) -> None:
+        """Until cancelled."""
         while True:
             await asyncio.sleep(every)
-            now = time.monotonic()
-            rate = (tally.sent - last_sent) / (now - last_at)
-            last_sent, last_at = tally.sent, now
-            received: Any = "?"
-            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-                received = f"{(await http.get('/stats')).json()['received']:,}"
-            lagging: Any = "?"
-            with contextlib.suppress(Exception):  # A slow admin answer only blanks a field.
-                lagging = f"{(await asyncio.wait_for(lag.read(), every))[1]:,}"
-            line = (
-                f"[demo] {tally.seconds:5.1f}s  sent {tally.sent:,}/{tally.total:,} "
-                f"({100 * tally.sent / max(tally.total, 1):.0f}%)  {rate:,.0f} msg/s  "
-                f"errors {tally.failed}  consumer received {received}, lag {lagging}"
-            )
-            print(f"\r{line}\033[K" if terminal else line, end="" if terminal else "\n", flush=True)
+            await self.show(every)
+
+    async def show(self, timeout: float = 1.0) -> None:
+        tally, now = self.tally, time.monotonic()
+        rate = (tally.sent - self._last_sent) / max(now - self._last_at, 1e-6)
+        self._last_sent, self._last_at = tally.sent, now
+        received: Any = "?"
+        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+            received = f"{(await self._http.get('/stats')).json()['received']:,}"
+        lagging: Any = "?"
+        with contextlib.suppress(Exception):  # A slow admin answer only blanks a field.
+            lagging = f"{(await asyncio.wait_for(self.lag.read(), timeout))[1]:,}"
+        line = (
+            f"[demo] {tally.seconds:5.1f}s  sent {tally.sent:,}/{tally.total:,} "
+            f"({100 * tally.sent / max(tally.total, 1):.0f}%)  {rate:,.0f} msg/s  "
+            f"errors {tally.failed}  consumer received {received}, lag {lagging}"
+        )
+        print(f"\r{line}\033[K" if self.terminal else line, end="", flush=True)
+        if not self.terminal:
+            print()
+
+    async def close(self) -> None:
+        if self.terminal:
+            print()
+        await self._http.aclose()

@@ -98,9 +98,14 @@ def stop(processes):
 
 
 @pytest.mark.slow
-def test_reduced_demo_loses_nothing(kafka_bootstrap):
+@pytest.mark.parametrize("batch", [1, 25], ids=["per-message", "batches"])
+def test_reduced_demo_loses_nothing(kafka_bootstrap, batch):
     result = subprocess.run(
-        [sys.executable, "scripts/demo.py", "--producers", "3", "--messages", "300"],
+        [
+            sys.executable,
+            "scripts/demo.py",
+            *("--producers", "3", "--messages", "300", "--batch", str(batch)),
+        ],
         cwd=ROOT,
         env=os.environ | {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
         capture_output=True,
@@ -111,4 +116,7 @@ def test_reduced_demo_loses_nothing(kafka_bootstrap):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "| lost | 0 |" in result.stdout
     assert "| duplicates | 0 |" in result.stdout
+    assert "| messages sent (HTTP 202) | 300 |" in result.stdout
+    assert f"| messages per request | {batch} |" in result.stdout
+    assert "consumer received" in result.stdout  # The live line.
     assert "OK: nothing lost" in result.stdout
