@@ -44,13 +44,14 @@ class ConsumerLag:
 
     async def read(self) -> tuple[int, int]:
         """Records in the topic (log end offsets), and of them not yet committed."""
-        ends = await self._ends.end_offsets(self._partitions)
+        # Committed first: read after the log ends, a commit in between made the lag negative.
         committed = await self._admin.list_consumer_group_offsets(
             self.group, partitions=self._partitions
         )
+        ends = await self._ends.end_offsets(self._partitions)
         written = sum(ends.values())
         done = sum(max(committed[tp].offset, 0) for tp in self._partitions if tp in committed)
-        return written, written - done
+        return written, max(written - done, 0)
 
 
 class LiveLine:
