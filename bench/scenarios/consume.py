@@ -42,7 +42,9 @@ async def raw(bootstrap: str, topic: str, records: int) -> float:
                 started = time.perf_counter()
             for partition_records in batches.values():
                 for record in partition_records:
-                    Event.model_validate_json(record.value)
+                    # What Event.model_validate_json runs, without its Python frame, as
+                    # kafkaboot's decoder calls it: the same work, done as lean as it can be.
+                    Event.__pydantic_validator__.validate_json(record.value)
                     count += 1
             await consumer.commit()
         return count / (time.perf_counter() - started)
