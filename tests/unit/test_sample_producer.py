@@ -245,7 +245,7 @@ async def test_a_batch_line_that_cannot_be_serialized_is_422(container):
 
 async def test_the_template_is_injected_without_a_thread_hop(container, monkeypatch):
     # FastAPI runs a plain callable dependency (dependency-injector's Provide) in its thread
-    # pool on every request: a fifth of the service's CPU per message in the demo.
+    # pool on every request: a quarter of the service's CPU per message in the demo.
     def no_threads(*args, **kwargs):
         raise AssertionError("a dependency ran in the thread pool")
 
