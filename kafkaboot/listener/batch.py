@@ -207,15 +207,17 @@ class BatchDispatcher:
         decode: Callable[[Record], Any] | None = self.handling.invoker.decode_one
         keep = self.handling.filter
         recovered = {(state.tp, offset) for state in parts for offset in state.recovered}
-        if not recovered and keep is None and decode is not None:
-            # The common case: nothing to leave out, every record decoded.
+        decode_value = self.handling.invoker.decode_value
+        if not recovered and keep is None and decode_value is not None:
+            # The common case: nothing to leave out, every record's value decoded.
             append = values.append
             for index in range(start, len(records)):
+                record = records[index]
                 try:
-                    append(decode(records[index]))
+                    append(decode_value(record.value, record))
                 except Exception as exc:
                     passed.extend(records[start:index])
-                    return index + 1, (records[index], exc)
+                    return index + 1, (record, exc)
             passed.extend(records[start:])
             return len(records), None
         for index in range(start, len(records)):
