@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             elif name == "dispatch":
                 rows += dispatch.run(sizes["dispatch"], runs, loop)
             elif name == "latency":
-                rates, seconds = ([100], 1.0) if args.quick else ([500, 2000], 10.0)
+                rates, seconds = ([100], 1.0) if args.quick else ([500, 1000], 10.0)
                 rows += latency.run(bootstrap, rates, seconds, 1 if args.quick else runs, loop)
             elif name == "fanin":
                 rows += fanin.run(
