@@ -70,6 +70,7 @@ def _record_lines(
                 problems.append(
                     ConfigProblem(
                         f"duplicate key {key!r} (the later value would silently win)",
+                        key=_dotted((*path, key)),
                         origin=f"{source}:{key_node.start_mark.line + 1}",
                         hint="keep one of the two entries",
                     )

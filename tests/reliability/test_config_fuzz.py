@@ -155,6 +155,8 @@ def test_any_yaml_document_loads_or_is_a_configuration_error(tmp_path_factory, t
 @example(path=("kafka", "producer", "properties"), value={"linger.ms": -float("inf")})
 # Found: ValueError from pathlib for a profile name with a '/'.
 @example(path=("kafkaboot", "profiles", "active"), value=["a/b"])
+# Found: a duplicate key (false and 'false' read as one) reported without its key.
+@example(path=("kafka", "consumer", "properties"), value={False: 1, "false": 2})
 def test_a_bad_value_of_a_real_key_names_that_key(tmp_path_factory, path, value):
     config = _write(tmp_path_factory.mktemp("cfg"), _dump(_nest(path, value)))
     error = _error_of(config)

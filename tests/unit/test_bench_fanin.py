@@ -29,7 +29,8 @@ def test_cpu_and_peak_memory_of_one_process_come_from_proc():
     assert process_cpu(os.getpid()) - before >= 0.03
     block = bytearray(64 * 1024 * 1024)
     block[::4096] = b"x" * len(block[::4096])  # Touch every page: resident.
-    assert memory_mb(os.getpid(), "VmHWM") >= memory_mb(os.getpid(), "VmRSS") >= 64
+    resident = memory_mb(os.getpid(), "VmRSS")  # Read first: the peak never falls below it.
+    assert memory_mb(os.getpid(), "VmHWM") >= resident >= 64
     del block
     assert process_cpu(2**22 + 1) == 0.0  # No such process.
 
@@ -38,13 +39,30 @@ def test_cpu_and_peak_memory_of_one_process_come_from_proc():
 def test_worker_processes_are_the_children_else_the_process_itself():
     import subprocess
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # A supervisor of its own: this test process may have other children (a session's
+    # broker), which are not the supervisor's workers.
+    supervisor = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        assert worker_pids(os.getpid()) == [child.pid]
-        assert worker_pids(child.pid) == [child.pid]
+        assert supervisor.stdout is not None
+        child = int(supervisor.stdout.readline())
+        assert worker_pids(supervisor.pid) == [child]
+        assert worker_pids(child) == [child]
     finally:
-        child.kill()
-        child.wait()
+        for pid in worker_pids(supervisor.pid):
+            os.kill(pid, 9)
+        supervisor.kill()
+        supervisor.communicate()
 
 
 def _drained(rate, cores, shares=(800, 800), duplicates=0):
