@@ -17,8 +17,9 @@ import contextlib
 import contextvars
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+import types
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, TypeVar
 
 from aiokafka.errors import (
     IllegalOperation,
@@ -37,10 +38,12 @@ from kafkaboot.partition_health import PartitionHealth
 from kafkaboot.producer_listener import LoggingProducerListener, ProducerListener
 from kafkaboot.records import ProducerRecord, SendResult
 
-__all__ = ["Deliveries", "Pending", "notify"]
+__all__ = ["Deliveries", "Pending", "notify", "resumed"]
 
 log = logging.getLogger("kafkaboot.template")
 _COMPACT_ABOVE = 10_000
+_new_tuple = tuple.__new__
+_T = TypeVar("_T")
 
 
 class Pending(asyncio.Future[SendResult]):
@@ -70,7 +73,34 @@ class Pending(asyncio.Future[SendResult]):
         self.size = size
 
     def __call__(self, delivery: asyncio.Future[Any]) -> None:
-        self.deliveries.delivered(self.record, self, self.size, delivery)
+        """Settle on aiokafka's delivery: a confirmed one here, in one frame (it runs once
+        per record on the event loop); anything else as ``Deliveries.delivered`` says."""
+        deliveries = self.deliveries
+        if (
+            deliveries.interceptors is not None
+            or deliveries.on_success is not None
+            or deliveries.health.open
+            or delivery.cancelled()
+            or delivery.exception() is not None
+            or self.done()
+        ):
+            deliveries.delivered(self.record, self, self.size, delivery)
+            return
+        metadata = delivery.result()
+        # SendResult's fields, in order, without the Python-level NamedTuple.__new__ frame.
+        self.set_result(
+            _new_tuple(
+                SendResult,
+                (
+                    self.record,
+                    metadata.topic,
+                    metadata.partition,
+                    metadata.offset,
+                    metadata.timestamp,
+                    self.size,
+                ),
+            )
+        )
 
 
 class Deliveries:
@@ -89,12 +119,12 @@ class Deliveries:
     __slots__ = (
         "_availability",
         "_bootstrap_servers",
-        "_health",
         "_listener",
         "_sweeper",
         "context",
         "enqueuing",
         "expired",
+        "health",
         "in_flight",
         "interceptors",
         "on_success",
@@ -116,7 +146,8 @@ class Deliveries:
         self.listener = listener
         self._bootstrap_servers = bootstrap_servers
         self._availability = availability
-        self._health = health
+        self.health = health
+        """The template's partition breakers, told of each confirmed delivery."""
         self.in_flight: collections.deque[Pending] = collections.deque()
         self.suspect = False  # A send ran into trouble: ask the brokers on the next sweep.
         self._sweeper: asyncio.Task[None] | None = None
@@ -129,11 +160,6 @@ class Deliveries:
         """The template's producer interceptors (``None``: none, nothing to call)."""
 
     @property
-    def health(self) -> PartitionHealth:
-        """The template's partition breakers, told of each confirmed delivery."""
-        return self._health
-
-    @property
     def listener(self) -> ProducerListener:
         """Told about every delivery."""
         return self._listener
@@ -144,6 +170,14 @@ class Deliveries:
         on_success = listener.on_success
         silent = getattr(on_success, "__func__", None) is LoggingProducerListener.on_success
         self.on_success = None if silent else on_success
+
+    def enqueue_until(self, deadline: float) -> asyncio.Task[Any] | None:
+        """Register the current task as waiting inside the producer until ``deadline``
+        (``time.monotonic()``): past it the sweeper cancels the task. Returns the task."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.enqueuing[task] = deadline
+        return task
 
     def start(self) -> None:
         """Start the sweeper."""
@@ -186,7 +220,7 @@ class Deliveries:
                 # Its own task: a broker that is merely slow to answer must not hold up expiry.
                 self.suspect = False
                 availability.check()
-            self._health.sweep(now, probe_after)
+            self.health.sweep(now, probe_after)
             probing = availability.probing
             if probing is not None and in_flight and in_flight[0].deadline <= now:
                 # Expire after the probe: a caller told "outcome unknown" then finds the next
@@ -273,8 +307,8 @@ class Deliveries:
         delivery: asyncio.Future[Any],
     ) -> None:
         """Done callback of aiokafka's delivery future: settle the caller's ``result``."""
-        if self._health.open:  # Even a confirmation after the delivery timeout counts.
-            self._health.delivered(delivery)
+        if self.health.open:  # Even a confirmation after the delivery timeout counts.
+            self.health.delivered(delivery)
         if result.done():
             return  # Cancelled by the caller, or already failed by the delivery timeout.
         outcome = self.outcome(record, delivery, size)
@@ -326,6 +360,28 @@ class Deliveries:
         notify(self.listener.on_error, record, failure)
         if self.interceptors is not None:
             self.interceptors.on_acknowledgement(record, None, failure)
+
+
+@types.coroutine
+def resumed(coroutine: Coroutine[Any, Any, _T], waiting_on: Any) -> Generator[Any, Any, _T]:
+    """``await coroutine`` for a coroutine whose first step was already taken, and yielded
+    ``waiting_on``: what the task sends or throws in (its wake-up, a cancellation) goes on
+    to the coroutine, as ``await`` passes it."""
+    try:
+        while True:
+            try:
+                sent = yield waiting_on
+            except GeneratorExit:
+                raise
+            except BaseException as exc:
+                waiting_on = coroutine.throw(exc)
+            else:
+                waiting_on = coroutine.send(sent)
+    except StopIteration as done:
+        result: _T = done.value
+        return result
+    finally:
+        coroutine.close()  # Nothing when it finished; stops it when this one is closed.
 
 
 def notify(callback: Callable[..., None], *args: Any) -> None:

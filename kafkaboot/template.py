@@ -22,7 +22,7 @@ from kafkaboot.availability import Availability, ask_brokers
 from kafkaboot.batch_send import send_batch
 from kafkaboot.components import import_component
 from kafkaboot.config.settings import KafkaBootSettings
-from kafkaboot.delivery import Deliveries, Pending
+from kafkaboot.delivery import Deliveries, Pending, resumed
 from kafkaboot.errors import KafkaBootError, KafkaSendError, SerializationError
 from kafkaboot.interceptors import ProducerInterceptor, ProducerInterceptors
 from kafkaboot.partition_health import PartitionHealth
@@ -406,13 +406,12 @@ class KafkaTemplate:
         else:
             record_headers_ = record_headers(headers, key_writer, key, value_writer, value)
         deliveries = self._deliveries
-        task = asyncio.current_task()
-        if task is not None:
-            deliveries.enqueuing[task] = deadline
+        task: asyncio.Task[Any] | None = None
         try:
             if partition is not None:
+                task = deliveries.enqueue_until(deadline)
                 await self._check_partition(producer, topic, partition, key)
-            delivery = await producer.send(
+            sending = producer.send(
                 topic,
                 value_bytes,
                 key=key_bytes,
@@ -420,6 +419,17 @@ class KafkaTemplate:
                 timestamp_ms=timestamp_ms,
                 headers=record_headers_,
             )
+            # Its first step here, as `await` would take it: most sends are queued within
+            # it, and only one that waits inside the producer needs its task registered
+            # for the sweeper to end the wait at the deadline.
+            try:
+                waiting_on = sending.send(None)
+            except StopIteration as queued:
+                delivery = queued.value
+            else:
+                if task is None:
+                    task = deliveries.enqueue_until(deadline)
+                delivery = await resumed(sending, waiting_on)
         except asyncio.CancelledError:
             # The sweeper's doing (and no one else's): nothing was queued.
             if task is None or task not in deliveries.expired or task.uncancel() > 0:

@@ -208,3 +208,96 @@ async def test_a_silent_default_listener_is_not_called_but_a_custom_one_is():
     template._producer.settle()
     await asyncio.gather(*futures)
     assert Counting.calls == 3
+
+
+class WaitingProducer(RecordingProducer):
+    """aiokafka's send() waits inside itself at times (for topic metadata, for room in a
+    full batch) before it queues the record: this one waits until told, then queues it."""
+
+    def __init__(self):
+        super().__init__()
+        self.room = None
+        self.cleaned_up = False
+
+    async def send(self, topic, value=None, key=None, partition=None, **kwargs):
+        self.room = asyncio.get_running_loop().create_future()
+        try:
+            if await self.room != "room":
+                raise AssertionError("the producer was not handed the value it waited for")
+        finally:
+            self.cleaned_up = True
+        return await super().send(topic, value, key, partition, **kwargs)
+
+
+@pytest.mark.asyncio
+async def test_a_send_that_waits_inside_the_producer_is_queued_once_the_wait_ends():
+    template = started_template()
+    producer = template._producer = WaitingProducer()
+    sending = asyncio.create_task(template.send("events", "v", key="k"))
+    while producer.room is None:
+        await asyncio.sleep(0)
+    assert list(template._deliveries.enqueuing) == [sending]  # The sweeper can end the wait.
+    producer.room.set_result("room")
+    result = await sending
+    assert not template._deliveries.enqueuing
+    producer.settle()
+    assert (await result).offset == 0
+    assert producer.cleaned_up
+
+
+@pytest.mark.asyncio
+async def test_a_send_that_is_queued_at_once_leaves_nothing_registered_for_the_sweeper():
+    template = started_template()
+    result = await template.send("events", "v", key="k")
+    assert not template._deliveries.enqueuing
+    template._producer.settle()
+    await result
+
+
+@pytest.mark.asyncio
+async def test_a_producer_error_after_a_wait_inside_it_is_a_send_error():
+    from aiokafka.errors import KafkaTimeoutError
+
+    class Failing(WaitingProducer):
+        async def send(self, topic, value=None, key=None, partition=None, **kwargs):
+            await asyncio.sleep(0)
+            raise KafkaTimeoutError()
+
+    template = started_template()
+    template._producer = Failing()
+    with pytest.raises(KafkaSendError, match="was not queued") as failure:
+        await template.send("events", "v", key="k")
+    assert failure.value.retriable
+    assert not template._deliveries.enqueuing
+
+
+@pytest.mark.asyncio
+async def test_a_caller_cancelling_a_send_that_waits_inside_the_producer_stops_that_wait():
+    template = started_template()
+    producer = template._producer = WaitingProducer()
+    sending = asyncio.create_task(template.send("events", "v", key="k"))
+    while producer.room is None:
+        await asyncio.sleep(0)
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    assert producer.cleaned_up  # The cancellation reached the producer's own wait.
+    assert producer.room.cancelled()
+    assert not producer.sent
+    assert not template._deliveries.enqueuing
+
+
+@pytest.mark.asyncio
+async def test_a_confirmed_send_results_in_a_send_result_naming_its_record():
+    from kafkaboot.template import ProducerRecord, SendResult
+
+    template = started_template()
+    result = await template.send("events", "v", key="k", headers={"h": "1"})
+    template._producer.settle()
+    sent = await result
+    assert type(sent) is SendResult
+    assert sent == SendResult(
+        ProducerRecord("events", "v", "k", headers={"h": "1"}), "events", 0, 0, 7, 2
+    )
+    assert sent.serialized_size == 2
+    assert sent.record.headers == {"h": "1"}
