@@ -58,19 +58,12 @@ class Pending(asyncio.Future[SendResult]):
 
     __slots__ = ("deadline", "deliveries", "record", "size")
 
-    def __init__(
-        self,
-        deliveries: Deliveries,
-        deadline: float,
-        record: ProducerRecord,
-        size: int,
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        super().__init__(loop=loop)
-        self.deliveries = deliveries
-        self.deadline = deadline
-        self.record = record
-        self.size = size
+    # Set by ``send`` right after it makes the future, without an ``__init__`` of its own
+    # (a Python frame and a ``super()`` call per send): ``Pending(loop=loop)``.
+    deliveries: Deliveries
+    deadline: float
+    record: ProducerRecord
+    size: int
 
     def __call__(self, delivery: asyncio.Future[Any]) -> None:
         """Settle on aiokafka's delivery: a confirmed one here, in one frame (it runs once

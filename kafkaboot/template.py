@@ -59,6 +59,7 @@ __all__ = [
 
 log = logging.getLogger("kafkaboot.template")
 _STOP_TIMEOUT_S = 10.0
+_new_tuple = tuple.__new__
 
 
 def _resolve(
@@ -341,7 +342,8 @@ class KafkaTemplate:
         """
         deliveries = self._deliveries
         deadline = time.monotonic() + deliveries.timeout  # From the call: enqueue included.
-        given = ProducerRecord(topic, value, key, partition, timestamp_ms, headers)
+        # ProducerRecord's fields, in order, without the NamedTuple.__new__ frame.
+        given = _new_tuple(ProducerRecord, (topic, value, key, partition, timestamp_ms, headers))
         try:
             record, delivery, size = await self._enqueue(
                 given, key_serializer, value_serializer, deadline
@@ -350,7 +352,11 @@ class KafkaTemplate:
             if deliveries.interceptors is not None:
                 deliveries.interceptors.on_acknowledgement(given, None, exc)
             raise
-        pending = Pending(deliveries, deadline, record, size, delivery.get_loop())
+        pending = Pending(loop=delivery.get_loop())
+        pending.deliveries = deliveries
+        pending.deadline = deadline
+        pending.record = record
+        pending.size = size
         delivery.add_done_callback(pending, context=deliveries.context)
         deliveries.in_flight.append(pending)
         return pending
