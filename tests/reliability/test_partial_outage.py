@@ -117,7 +117,10 @@ async def test_two_of_three_brokers_down_posts_fail_fast_with_503_and_recover(
     down = [node.node_id for node in kafka_cluster.nodes[1:]]
     try:
         await wait_ready(port, service)
-        limits = httpx.Limits(max_connections=200)
+        # uvicorn closes a keep-alive connection after 5 s idle, and httpx keeps one for 5 s:
+        # a POST sent on a connection just as the service closes it fails with ReadError
+        # (the service never read it). Reusing only connections idle under 1 s avoids that.
+        limits = httpx.Limits(max_connections=200, keepalive_expiry=1.0)
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits
         ) as http:
