@@ -103,10 +103,12 @@ class Deliveries:
     The template's ``send`` appends a ``Pending`` to ``in_flight`` and registers it as the
     delivery's callback itself: that is its hot path, so there is no method call in between.
 
-    A send still inside aiokafka's ``send()`` is in ``enqueuing`` (its task → its deadline):
-    aiokafka can wait there (for the topic's metadata, or for room in the partition's batch)
-    up to its request timeout before the record is queued at all. Past the deadline the
-    sweeper cancels the task and puts it in ``expired``, and the send fails as not queued.
+    A send waiting inside aiokafka's ``send()`` is in ``enqueuing`` (its task → its
+    deadline): aiokafka can wait there (for the topic's metadata, or for room in the
+    partition's batch) up to its request timeout before the record is queued at all. Past
+    the deadline the sweeper cancels the task and puts it in ``expired``, and the send fails
+    as not queued. A send queued without a wait (most) is never registered: the sweeper
+    cannot run in between.
     """
 
     __slots__ = (
