@@ -92,6 +92,13 @@ async def _lane(posts: Posts, key: str, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), 0.05 if status == 202 else 1.0)
 
 
+async def _stop_lanes(lanes: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
+    stop.set()
+    for lane in lanes:
+        lane.cancel()
+    await asyncio.gather(*lanes, return_exceptions=True)
+
+
 @pytest.mark.slow
 @pytest.mark.asyncio
 async def test_two_of_three_brokers_down_posts_fail_fast_with_503_and_recover(
@@ -121,11 +128,14 @@ async def test_two_of_three_brokers_down_posts_fail_fast_with_503_and_recover(
         # a POST sent on a connection just as the service closes it fails with ReadError
         # (the service never read it). Reusing only connections idle under 1 s avoids that.
         limits = httpx.Limits(max_connections=200, keepalive_expiry=1.0)
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits
-        ) as http:
+        async with contextlib.AsyncExitStack() as exits:
+            http = await exits.enter_async_context(
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits)
+            )
             posts = Posts(http, ledger)
             lanes = [asyncio.create_task(_lane(posts, key, stop)) for key in keys]
+            # On a failure, the lanes end before the client closes their connections.
+            exits.push_async_callback(_stop_lanes, lanes, stop)
             deadline = time.monotonic() + 60
             while {k for k, _, s, _, _ in posts.answers if s == 202} != set(keys):
                 assert time.monotonic() < deadline, "not every customer got a 202 before"
