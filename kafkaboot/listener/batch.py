@@ -20,7 +20,7 @@ from aiokafka import TopicPartition
 from kafkaboot.errors import BatchListenerFailedError
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.collector import CollectorHold
-from kafkaboot.listener.dispatch import BatchAcknowledgment, Handling
+from kafkaboot.listener.handling import BatchAcknowledgment, Handling
 from kafkaboot.listener.partition import PartitionState, Record
 from kafkaboot.listener.transactions import TransactionalDispatcher
 

@@ -31,7 +31,7 @@ from typing import TypeAlias
 from aiokafka import TopicPartition
 
 from kafkaboot.listener.acks import AckMode
-from kafkaboot.listener.dispatch import Handling, HeldAcknowledgment
+from kafkaboot.listener.handling import Handling, HeldAcknowledgment
 from kafkaboot.listener.inflight import InFlight
 from kafkaboot.listener.partition import PartitionState, Record
 from kafkaboot.listener.settings import Ordering

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from kafkaboot.errors import BatchListenerFailedError, KafkaSendError
-from kafkaboot.listener.dispatch import Handling
+from kafkaboot.listener.handling import Handling
 from kafkaboot.listener.partition import PartitionState, Record
 from kafkaboot.template import TransactionScope, transaction_scope
 

@@ -27,7 +27,8 @@ from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.assignment import PartitionAssignment
 from kafkaboot.listener.batch import BatchDispatcher
 from kafkaboot.listener.coordinator import knows_coordinator
-from kafkaboot.listener.dispatch import Handling, RecordDispatcher
+from kafkaboot.listener.dispatch import RecordDispatcher
+from kafkaboot.listener.handling import Handling
 from kafkaboot.listener.intake import Intake
 from kafkaboot.listener.lanes import LaneDispatcher
 from kafkaboot.listener.outcomes import Outcomes
