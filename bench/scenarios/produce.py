@@ -1,15 +1,16 @@
 """Produce: the same dicts serialized to JSON and sent keyed, acks=all with idempotence,
-linger 5 ms, waiting for every delivery at the end: a raw ``AIOKafkaProducer.send`` loop,
-``KafkaTemplate.send``, ``KafkaTemplate.send_batch`` and FastStream's ``publish``."""
+linger 5 ms, waiting for every delivery at the end: a raw ``AIOKafkaProducer.send`` loop
+(serializing with pydantic-core's ``to_json``, as kafkaboot does), ``KafkaTemplate.send``,
+``KafkaTemplate.send_batch`` and FastStream's ``publish`` (with its own serializer)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaProducer
+from pydantic_core import to_json
 
 from bench.harness import Measured, Row, repeat
 from bench.workload import PARTITIONS, event, new_topic
@@ -20,7 +21,9 @@ Run = Callable[[str, list[dict[str, object]]], Awaitable[float]]
 
 
 def _dumps(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+    # pydantic-core's to_json, what kafkaboot's JSON serializer calls: the same bytes as
+    # json.dumps(value, separators=(",", ":")), 3-4 µs per record sooner.
+    return to_json(value)
 
 
 async def raw(bootstrap: str, values: list[dict[str, object]]) -> float:
