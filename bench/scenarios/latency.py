@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import resource
 import statistics
@@ -167,7 +168,21 @@ def _journal_file() -> Iterator[Path]:
         yield Path(folder) / "handled.log"
 
 
-async def _measure(bootstrap: str, rate: int, seconds: float) -> dict[str, Any]:
+FAST = ("uvloop", "httptools")
+PLAIN = ("asyncio", "h11")
+"""uvicorn's event loop and HTTP parser for both services (``server.loop``, ``server.http``):
+``kafkaboot[speed]`` installs the first pair, Python and uvicorn alone have the second."""
+
+
+def server_choices() -> list[tuple[str, str]]:
+    """The pairs this environment can run, the one ``auto`` takes first."""
+    fast = all(importlib.util.find_spec(name) is not None for name in FAST)
+    return [FAST, PLAIN] if fast else [PLAIN]
+
+
+async def _measure(
+    bootstrap: str, rate: int, seconds: float, server: tuple[str, str] = PLAIN
+) -> dict[str, Any]:
     count = int(rate * seconds)
     topic = f"bench-latency-{uuid.uuid4().hex[:6]}"
     await _make_topic(bootstrap, topic)
@@ -177,6 +192,8 @@ async def _measure(bootstrap: str, rate: int, seconds: float) -> dict[str, Any]:
             "EVENTS_TOPIC": topic,
             "INSTANCE_ID": "bench",
             "EVENTS_JOURNAL": str(journal),
+            "SERVER_LOOP": server[0],
+            "SERVER_HTTP": server[1],
         }
         consumer_port, producer_port = free_ports(2)
         with service("sample_consumer_service", consumer_port, env) as consumer:
@@ -237,34 +254,61 @@ def _median_parts(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 def run(
     bootstrap: str, rates: list[int], seconds: float, runs: int, loop: asyncio.AbstractEventLoop
 ) -> list[Row]:
+    """Every rate with the services on the first of :func:`server_choices` (the targets'
+    rows); the first rate with each other choice too, taking turns run by run."""
     rows = []
+    choices = server_choices()
     targets = {(500, "p99"): "≤ 15 ms", (500, "p99.9"): "≤ 40 ms"}
     for rate in rates:
-        results = [loop.run_until_complete(_measure(bootstrap, rate, seconds)) for _ in range(runs)]
-        parts = _median_parts(results)
-        for quantile in ("p50", "p99", "p99.9"):
-            http = parts["client → answered (HTTP round trip)"][quantile]
-            rows.append(
-                Row(
-                    f"latency: HTTP POST → listener at {rate} msg/s, {quantile}",
-                    "ms",
-                    Measured([r[quantile] for r in results]),
-                    higher_is_better=False,
-                    target=targets.get((rate, quantile), ""),
-                    note=(
-                        f"{results[-1]['accepted']:,} of {results[-1]['sent']:,} requests "
-                        f"accepted in {seconds:g} s; "
-                        if quantile == "p50"
-                        else ""
-                    )
-                    + f"the HTTP round trip alone (send, broker ack, answer): {http:.1f} ms",
-                    extra={
-                        "http_round_trip_ms": http,
-                        "parts_ms": {part: q[quantile] for part, q in parts.items()},
-                        "cpu_s": results[-1]["cpu_s"],  # During the last run's load.
-                    },
+        measured = choices if rate == rates[0] else choices[:1]
+        results: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in measured}
+        for _ in range(runs):
+            for choice in measured:
+                results[choice].append(
+                    loop.run_until_complete(_measure(bootstrap, rate, seconds, choice))
                 )
+        for choice in measured:
+            main = choice == choices[0]
+            rows += _rows(rate, seconds, choice, results[choice], targets, main)
+    return rows
+
+
+def _rows(
+    rate: int,
+    seconds: float,
+    server: tuple[str, str],
+    results: list[dict[str, Any]],
+    targets: dict[tuple[int, str], str],
+    main: bool,
+) -> list[Row]:
+    parts = _median_parts(results)
+    label = "" if main else f" ({server[0]} + {server[1]})"
+    rows = []
+    for quantile in ("p50", "p99", "p99.9"):
+        http = parts["client → answered (HTTP round trip)"][quantile]
+        rows.append(
+            Row(
+                f"latency: HTTP POST → listener at {rate} msg/s{label}, {quantile}",
+                "ms",
+                Measured([r[quantile] for r in results]),
+                higher_is_better=False,
+                target=targets.get((rate, quantile), "") if main else "",
+                note=(
+                    f"services on uvicorn with {server[0]} and {server[1]}; "
+                    f"{results[-1]['accepted']:,} of {results[-1]['sent']:,} requests "
+                    f"accepted in {seconds:g} s; "
+                    if quantile == "p50"
+                    else ""
+                )
+                + f"the HTTP round trip alone (send, broker ack, answer): {http:.1f} ms",
+                extra={
+                    "server": list(server),
+                    "http_round_trip_ms": http,
+                    "parts_ms": {part: q[quantile] for part, q in parts.items()},
+                    "cpu_s": results[-1]["cpu_s"],  # During the last run's load.
+                },
             )
+        )
     return rows
 
 

@@ -36,3 +36,33 @@ def test_records_not_seen_at_every_stamp_are_left_out():
 def test_quantiles_pick_the_nearest_rank():
     values = [float(v) for v in range(1, 1001)]
     assert latency.quantiles(values) == {"p50": 501.0, "p99": 991.0, "p99.9": 1000.0}
+
+
+def _result(p99):
+    parts = {part: {"p50": 1.0, "p99": p99, "p99.9": p99} for part in latency.PARTS}
+    cpu = {"producer": 1.0, "consumer": 1.0, "load generator": 1.0, "machine": 4.0}
+    return {"p50": 1.0, "p99": p99, "p99.9": p99, "parts": parts, "accepted": 5, "sent": 5,
+            "cpu_s": cpu}  # fmt: skip
+
+
+def test_the_servers_other_choice_has_rows_of_its_own_without_the_targets():
+    targets = {(500, "p99"): "≤ 15 ms"}
+    main = latency._rows(500, 10, latency.FAST, [_result(9.0)], targets, main=True)
+    plain = latency._rows(500, 10, latency.PLAIN, [_result(20.0)], targets, main=False)
+    assert [r.scenario for r in main][1] == "latency: HTTP POST → listener at 500 msg/s, p99"
+    assert [r.scenario for r in plain][1] == (
+        "latency: HTTP POST → listener at 500 msg/s (asyncio + h11), p99"
+    )
+    assert main[1].target == "≤ 15 ms"
+    assert plain[1].target == ""
+    assert main[0].note.startswith("services on uvicorn with uvloop and httptools")
+    assert plain[0].note.startswith("services on uvicorn with asyncio and h11")
+
+
+def test_the_fast_pair_comes_first_only_where_it_is_installed(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert latency.server_choices() == [latency.PLAIN]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert latency.server_choices() == [latency.FAST, latency.PLAIN]
