@@ -12,7 +12,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -38,10 +38,10 @@ from kafkaboot.serialization import (
     serializer_for,
     writes_type_headers,
 )
+from kafkaboot.template_transactions import STOP_TIMEOUT_S, TemplateTransactions, close_quietly
 from kafkaboot.transaction import (
     TransactionScope,
     current_scope,
-    run_transaction,
     transaction_scope,
     transactional_id,
 )
@@ -58,7 +58,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("kafkaboot.template")
-_STOP_TIMEOUT_S = 10.0
 _new_tuple = tuple.__new__
 
 
@@ -79,12 +78,7 @@ def _resolve(
     return serializer
 
 
-async def _close_quietly(producer: AIOKafkaProducer) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(producer.stop(), _STOP_TIMEOUT_S)
-
-
-class KafkaTemplate:
+class KafkaTemplate(TemplateTransactions):
     """Sends records; one per application, started and stopped with it.
 
     Args:
@@ -234,15 +228,6 @@ class KafkaTemplate:
         return self._producer is not None and self._availability.unreachable_since is None
 
     @property
-    def transactional(self) -> bool:
-        return self._transaction_id is not None
-
-    @property
-    def transactional_id(self) -> str | None:
-        """The template's own transactional id (prefix + suffix), if it is transactional."""
-        return self._transaction_id
-
-    @property
     def bootstrap_servers(self) -> str:
         return str(self._kwargs.get("bootstrap_servers", ""))
 
@@ -261,7 +246,7 @@ class KafkaTemplate:
             await producer.start()
         except BaseException as exc:
             # Whatever stopped it (a token provider's own error, say), close what it opened.
-            await _close_quietly(producer)
+            await close_quietly(producer)
             if not isinstance(exc, KafkaError):
                 raise
             raise KafkaBootError(
@@ -279,7 +264,7 @@ class KafkaTemplate:
         self._availability.start(ask, client.cluster, self._health.refreshed)
         self._deliveries.start()
 
-    async def stop(self, timeout: float = _STOP_TIMEOUT_S) -> None:
+    async def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Deliver what is queued and close, within ``timeout`` even if the broker is gone."""
         producer, self._producer = self._producer, None
         if producer is None:
@@ -529,61 +514,3 @@ class KafkaTemplate:
                 topic=topic,
                 retriable=True,
             ) from exc
-
-    # -- transactions ---------------------------------------------------------------------
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[KafkaTemplate]:
-        """Commit every send inside the block together, or abort them all on an exception
-        (or if one of them fails). Inside a transactional listener, the block joins the
-        listener's transaction; if it fails, that transaction aborts too.
-
-        Raises:
-            KafkaBootError: the template is not transactional.
-            KafkaSendError: a send of the transaction failed, so it was aborted.
-        """
-        outer = current_scope()
-        if outer is not None:
-            with outer.joined():
-                yield self
-            return
-        if self._transaction_id is None:
-            raise KafkaBootError(
-                "transactions need kafka.producer.transaction-id-prefix (e.g. 'tx-') in the "
-                "configuration"
-            )
-        # One producer has one transaction at a time: concurrent callers take turns.
-        async with self._transaction_lock:
-            # Read under the lock: the transaction before may have renewed the producer.
-            producer = self._started()
-            async with run_transaction(
-                producer, self._transaction_id, self.delivery_timeout, self._renew_producer
-            ):
-                yield self
-
-    async def _renew_producer(self, old: AIOKafkaProducer) -> None:
-        """Replace ``old`` by a new producer with the same id, and close ``old``."""
-        fresh = AIOKafkaProducer(**self._kwargs)
-        try:
-            await asyncio.wait_for(fresh.start(), self.delivery_timeout)
-        except Exception:
-            await _close_quietly(fresh)
-            log.exception("could not renew the transactional producer; keeping the old one")
-            return
-        if self._producer is not old:  # The template stopped (closing ``old``) meanwhile.
-            await _close_quietly(fresh)
-            return
-        self._producer = fresh
-        await _close_quietly(old)
-
-    async def send_offsets_to_transaction(self, offsets: Mapping[Any, int], group_id: str) -> None:
-        """Commit a consumer group's offsets in the current transaction
-        (consume-process-produce exactly once)."""
-        scope = current_scope()
-        producer = scope.producer if scope is not None else self._started()
-        await producer.send_offsets_to_transaction(dict(offsets), group_id)
-
-    def transactional_producer(self, transactional_id: str) -> AIOKafkaProducer:
-        """A new producer configured like this template's, with its own transactional id
-        (transactional listeners use one per partition, so transactions never interleave)."""
-        return AIOKafkaProducer(**(self._kwargs | {"transactional_id": transactional_id}))
