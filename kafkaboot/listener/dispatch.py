@@ -64,6 +64,7 @@ class RecordDispatcher:
         before it), and the run is counted once."""
         handling = self.handling
         call = handling.invoker.call
+        model = handling.invoker.model_call
         consumer = handling.consumer
         outcomes = handling.outcomes
         count = 0
@@ -75,7 +76,15 @@ class RecordDispatcher:
                 if failing and offset in failing and self._waiting(state, record):
                     return
                 try:
-                    await call(record, None, consumer)
+                    if model is None:
+                        await call(record, None, consumer)
+                    else:  # ``call``'s work, two frames fewer: the most common listener.
+                        value = record.value
+                        try:
+                            event = model.namespace["__pydantic_validator__"].validate_json(value)
+                        except ValueError:  # Bad bytes or a null: the decoder says which.
+                            event = model.decode(value, record)
+                        await model.handler(event)
                 except Exception as exc:
                     if not await outcomes.failed(state, record, exc):
                         return  # Rewound: the rest of its records come again.
