@@ -5,24 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from kafkaboot.config.placeholders import UnresolvedPlaceholder, resolve_text
 from kafkaboot.config.settings import KafkaBootSettings
-from kafkaboot.errorhandling.backoff import FixedBackOff
 from kafkaboot.errorhandling.configured import error_handler_from
-from kafkaboot.errorhandling.handler import DefaultErrorHandler, ErrorHandler
-from kafkaboot.errorhandling.retry_topics import (
-    DLT_HANDLER_ATTRIBUTE,
-    RETRYABLE_ATTRIBUTE,
-    RetryTopicConfig,
-    RetryTopicForwarder,
-    due_time,
-    retry_config_from,
-)
+from kafkaboot.errorhandling.handler import ErrorHandler
+from kafkaboot.errorhandling.retry_topics import RetryTopicConfig, retry_config_from
 from kafkaboot.errorhandling.topics import TopicCreator
 from kafkaboot.errors import KafkaBootError, ListenerDefinitionError
 from kafkaboot.interceptors import ListenerInterceptor
@@ -32,12 +23,12 @@ from kafkaboot.listener.decorator import SEND_TO_ATTRIBUTE, declared_endpoints, 
 from kafkaboot.listener.endpoint import ListenerEndpoint
 from kafkaboot.listener.events import ContainerEvent, ContainerEvents
 from kafkaboot.listener.overrides import ConfiguredListeners
+from kafkaboot.listener.retrying import NotBefore, retry_config_for, retrying_endpoints
 from kafkaboot.listener.settings import ContainerSettings, effective_settings
 from kafkaboot.serialization import Deserializer, deserializer_for
 
 __all__ = ["ListenerRegistry"]
 
-log = logging.getLogger("kafkaboot.listener")
 InstanceFactory = Callable[[type], Any]
 
 
@@ -132,9 +123,7 @@ class ListenerRegistry:
                 or the id is taken.
         """
         endpoint = self._configured.apply(self._resolve_placeholders(endpoint))
-        retry = getattr(endpoint.handler, RETRYABLE_ATTRIBUTE, None)
-        if retry is None and self._retry_default is not None and self._retry_eligible(endpoint):
-            retry = self._retry_default  # kafka.retry.topic.enabled: where retry topics work.
+        retry = retry_config_for(endpoint, self._retry_default, self._batch_default())
         if retry is not None:
             return self._register_retrying(endpoint, retry)
         return self._register(endpoint)
@@ -154,61 +143,12 @@ class ListenerRegistry:
         """
         self._configured.check(self._containers)
 
-    def _retry_eligible(self, endpoint: ListenerEndpoint) -> bool:
-        batch = endpoint.batch if endpoint.batch is not None else self._batch_default()
-        return bool(endpoint.topics) and not batch
-
     def _register_retrying(
         self, endpoint: ListenerEndpoint, config: RetryTopicConfig
     ) -> ListenerContainer:
-        listener_id = endpoint.listener_id
-        problem = None
-        if self.template is None:
-            problem = "needs the registry's KafkaTemplate: ListenerRegistry(..., template=...)"
-        elif not endpoint.topics:
-            problem = "works with named topics, not topic_pattern= or partitions="
-        elif endpoint.batch if endpoint.batch is not None else self._batch_default():
-            problem = "does not support batch listeners (neither does Spring's @RetryableTopic)"
-        if problem is not None:
-            raise ListenerDefinitionError(f"listener {listener_id}: @retryable_topic {problem}")
-        if endpoint.error_handler is not None:
-            log.warning(
-                "listener %s: its error_handler is not used; with retry topics, failed "
-                "records are forwarded to the retry and dead-letter topics",
-                listener_id,
-            )
         group = endpoint.group_id or self.settings.kafka.consumer.group_id
-        forwarder = RetryTopicForwarder(config, self.template)
-        # Every failure is "recovered" at once by forwarding it; a failed forward retries.
-        handler = DefaultErrorHandler(FixedBackOff(0, max_attempts=1), forwarder, not_retryable=())
-        main = self._register(endpoint.with_changes(error_handler=handler))
-        for stage in range(config.attempts - 1):
-            self._register(
-                endpoint.with_changes(
-                    topics=tuple(config.retry_topic(t, stage) for t in endpoint.topics),
-                    id=f"{listener_id}-retry-{stage}",
-                    group_id=f"{group}-retry-{stage}",
-                    error_handler=handler,
-                ),
-                not_before=due_time,
-            )
-        dead_letters = getattr(endpoint.handler, DLT_HANDLER_ATTRIBUTE, None)
-        if config.dlt and dead_letters is not None:
-            self._register(
-                ListenerEndpoint(
-                    handler=dead_letters,
-                    topics=tuple(config.dlt_topic(t) for t in endpoint.topics),
-                    id=f"{listener_id}-dlt",
-                    group_id=f"{group}-dlt",
-                    concurrency=endpoint.concurrency,
-                    auto_startup=endpoint.auto_startup,
-                    properties=endpoint.properties,
-                    client_id_prefix=endpoint.client_id_prefix,
-                    owner=endpoint.owner if _same_class(dead_letters, endpoint.handler) else None,
-                    # A failing dead-letter handler is logged, never dead-lettered again.
-                    error_handler=DefaultErrorHandler(FixedBackOff(1.0, max_attempts=3)),
-                )
-            )
+        planned = retrying_endpoints(endpoint, config, self.template, group, self._batch_default())
+        main, *_ = [self._register(e, not_before) for e, not_before in planned]
         self._derived_topics += [(t, config.derived_topics(t)) for t in endpoint.topics]
         return main
 
@@ -218,7 +158,7 @@ class ListenerRegistry:
     def _register(
         self,
         endpoint: ListenerEndpoint,
-        not_before: Callable[[Any], float | None] | None = None,
+        not_before: NotBefore | None = None,
     ) -> ListenerContainer:
         listener_id = endpoint.listener_id
         if listener_id in self._containers:
@@ -452,9 +392,3 @@ class ListenerRegistry:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-
-def _same_class(function: Any, method: Any) -> bool:
-    """Whether two functions were defined in the same class body."""
-    owner = getattr(method, "__qualname__", "").rpartition(".")[0]
-    return bool(owner) and getattr(function, "__qualname__", "").rpartition(".")[0] == owner
