@@ -6,9 +6,10 @@ poll for the batch listener and its raw loop) and committing what they handled."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer
 
@@ -42,8 +43,11 @@ class _Clock:
         return self.count / (time.perf_counter() - self.started)
 
 
-def _consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
+@contextlib.asynccontextmanager
+async def _raw_consumer(bootstrap: str, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer of ``topic`` in a new group, from the beginning, committing only
+    when told (the raw loops' own), stopped on the way out."""
+    consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
         group_id=_group("raw"),
@@ -51,6 +55,11 @@ def _consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
         enable_auto_commit=False,
         max_poll_records=500,
     )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
 
 
 async def raw(bootstrap: str, topic: str, records: int) -> float:
@@ -64,9 +73,7 @@ async def raw(bootstrap: str, topic: str, records: int) -> float:
     # What Event.model_validate_json runs, without its Python frame, as kafkaboot's
     # decoder calls it: the same work, done as lean as it can be.
     decode = Event.__pydantic_validator__.validate_json
-    consumer = _consumer(bootstrap, topic)
-    await consumer.start()
-    try:
+    async with _raw_consumer(bootstrap, topic) as consumer:
         while clock.count < records:
             batches = await consumer.getmany(timeout_ms=1000)
             for partition_records in batches.values():
@@ -75,8 +82,6 @@ async def raw(bootstrap: str, topic: str, records: int) -> float:
             if batches:
                 await consumer.commit()
         return await clock.rate()
-    finally:
-        await consumer.stop()
 
 
 async def raw_batch(bootstrap: str, topic: str, records: int) -> float:
@@ -88,17 +93,13 @@ async def raw_batch(bootstrap: str, topic: str, records: int) -> float:
         clock.tick(len(events))
 
     decode = Event.__pydantic_validator__.validate_json
-    consumer = _consumer(bootstrap, topic)
-    await consumer.start()
-    try:
+    async with _raw_consumer(bootstrap, topic) as consumer:
         while clock.count < records:
             batches = await consumer.getmany(timeout_ms=1000)
             if batches:
                 await on_events([decode(r.value) for rs in batches.values() for r in rs])
                 await consumer.commit()
         return await clock.rate()
-    finally:
-        await consumer.stop()
 
 
 async def single(bootstrap: str, topic: str, records: int) -> float:
