@@ -26,13 +26,15 @@ from kafkaboot.interceptors import ListenerInfo, listener_hooks
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.assignment import PartitionAssignment
 from kafkaboot.listener.batch import BatchDispatcher
+from kafkaboot.listener.commit_soon import CommitSoon
 from kafkaboot.listener.coordinator import knows_coordinator
 from kafkaboot.listener.dispatch import RecordDispatcher
+from kafkaboot.listener.fetched import fetched_runs
 from kafkaboot.listener.handling import Handling
 from kafkaboot.listener.intake import Intake
 from kafkaboot.listener.lanes import LaneDispatcher
 from kafkaboot.listener.outcomes import Outcomes
-from kafkaboot.listener.partition import PartitionBook, PartitionState, Record
+from kafkaboot.listener.partition import PartitionBook, Record
 from kafkaboot.listener.poll_errors import PollBackOff, describe, is_auth_failure, is_fatal
 from kafkaboot.listener.rebalance import SeekRequest
 from kafkaboot.listener.settings import Listener
@@ -73,6 +75,10 @@ class ConsumerWorker:
             halt=self._halt,
             on_lost=self._on_lost,
         )
+        self.commit_soon = CommitSoon(
+            self.outcomes, self.name, container.record_error, lambda: self._stopping
+        )
+        """Immediate acknowledgments, and the record ack mode with lanes, commit now."""
         record_hooks, batch_hooks, error_hooks = listener_hooks(
             container.interceptors,
             ListenerInfo(
@@ -120,8 +126,6 @@ class ConsumerWorker:
         )
         if self.lanes is not None:
             self.assignment.drain = self.lanes.drain
-        self._pending_commit: asyncio.Future[None] | None = None
-        self._commit_again = False
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -226,8 +230,7 @@ class ConsumerWorker:
         if self.lanes is not None:
             await self.lanes.drain(None, max(0.0, deadline - time.monotonic()))
         try:
-            if self._pending_commit is not None:
-                await asyncio.wait_for(asyncio.shield(self._pending_commit), timeout)
+            await self.commit_soon.settled(timeout)
             await asyncio.wait_for(self.outcomes.commit(), timeout)
         except TimeoutError:
             log.warning(
@@ -353,47 +356,7 @@ class ConsumerWorker:
     ) -> None:
         """Hand the polled records to the listener; with ``hold`` (no room in the lanes)
         only put them back to be read again."""
-        parts: dict[PartitionState, list[Record]] = {}
-        for tp in sorted(batches):
-            records = batches[tp]
-            state = self.book.get(tp)
-            if state is None and records and tp in self.consumer.assignment():
-                # Assigned by aiokafka, whose callback has not told us yet: fetched too
-                # early. Read them again once the assignment (and its seeks) is done.
-                log.debug(
-                    "listener %s: %s-%d fetched before its assignment callback; reading "
-                    "it again from %d",
-                    self.name,
-                    tp.topic,
-                    tp.partition,
-                    records[0].offset,
-                )
-                self.consumer.seek(tp, records[0].offset)
-                continue
-            if state is None or state.closing or not records:
-                continue  # Not ours (any more): whoever owns it reads it from its commit.
-            if state.floor is not None:
-                records = state.past_seek(records)
-                if not records:
-                    continue
-            if hold:
-                self.consumer.seek(tp, records[0].offset)
-                continue
-            state.fetched(records[0].offset)
-            if state.ready:
-                state.position = records[-1].offset + 1
-                state.took(records)
-                parts[state] = records
-            else:
-                log.debug(
-                    "listener %s: %s-%d@%d-%d held back until the assignment's seeks are done",
-                    self.name,
-                    tp.topic,
-                    tp.partition,
-                    records[0].offset,
-                    records[-1].offset,
-                )
-            # Else fetched before the assignment's seeks were applied: read again after them.
+        parts = fetched_runs(self.book, self.consumer, batches, hold=hold, name=self.name)
         if not parts:
             return
         try:
@@ -423,25 +386,6 @@ class ConsumerWorker:
         immediate mode (when no handler is running; otherwise the loop commits soon)."""
         if self._settings.ack_mode is AckMode.MANUAL_IMMEDIATE and self._idle.is_set():
             self.commit_soon()
-
-    def commit_soon(self) -> None:
-        """Commit what is finished on a task of its own, now (or right after the commit
-        under way): immediate acknowledgments, and the record ack mode with lanes."""
-        if self._pending_commit is None or self._pending_commit.done():
-            self._pending_commit = asyncio.ensure_future(self._commit_while_asked())
-        else:
-            self._commit_again = True
-
-    async def _commit_while_asked(self) -> None:
-        self._commit_again = True
-        while self._commit_again and not self._stopping:
-            self._commit_again = False
-            try:
-                await self.outcomes.commit()
-            except Exception as exc:  # The loop's next commit tries again.
-                self.container.record_error(exc)
-                log.warning("listener %s: commit failed: %r", self.name, exc)
-                return
 
     async def _on_lost(self, lost: set[TopicPartition]) -> None:
         await self.assignment.lost(lost)
