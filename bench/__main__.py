@@ -70,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--only", help=f"comma-separated scenarios: {', '.join(SCENARIOS)}")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run each")
-    parser.add_argument("--runs", type=int, help="repetitions (default 3; quick: 1)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        help="repetitions (default 3, and at least 5 for consume, produce, latency and "
+        "the start-to-ready time; quick: 1)",
+    )
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply the record counts (e.g. 0.2, 3)"
     )
@@ -88,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; pick from {SCENARIOS}")
     sizes = {k: max(1, int(v * args.scale)) for k, v in (QUICK if args.quick else FULL).items()}
     runs = args.runs or (1 if args.quick else 3)
+    # The rows with a ratio target pair kafkaboot with its baseline run by run; their spread
+    # is wide on a 2-core machine, so a full run pairs them at least five times.
+    paired = runs if args.quick else max(runs, 5)
     rows: list[Row] = []
     started = time.monotonic()
     loop = asyncio.new_event_loop()
@@ -96,16 +104,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {name} ...", flush=True)
             before = len(rows)
             if name == "consume":
-                rows += consume.run(bootstrap, sizes["consume"], runs, loop)
+                rows += consume.run(bootstrap, sizes["consume"], paired, loop)
             elif name == "produce":
-                rows += produce.run(bootstrap, sizes["produce"], runs, loop)
+                rows += produce.run(bootstrap, sizes["produce"], paired, loop)
             elif name == "ceilings":
                 rows += ceilings.run(bootstrap, sizes["consume"], sizes["produce"], runs, loop)
             elif name == "dispatch":
                 rows += dispatch.run(sizes["dispatch"], runs, loop)
             elif name == "latency":
                 rates, seconds = ([100], 1.0) if args.quick else ([500, 1000], 10.0)
-                rows += latency.run(bootstrap, rates, seconds, 1 if args.quick else runs, loop)
+                rows += latency.run(bootstrap, rates, seconds, paired, loop)
             elif name == "fanin":
                 rows += fanin.run(
                     bootstrap,
@@ -113,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                     1 if args.quick else runs,
                     loop,
                     footprint_records=sizes["footprint"],
-                    ready_runs=1 if args.quick else max(runs, 5),
+                    ready_runs=paired,
                 )
             elif name == "keyed":
                 rows += keyed.run(bootstrap, sizes["keyed"], runs, loop)
