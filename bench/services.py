@@ -121,6 +121,24 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(fields) - idle) / ticks, sum(fields) / ticks
 
 
+def machine_steal() -> tuple[float, float]:
+    """(stolen, total) CPU seconds of the whole machine so far, from ``/proc/stat``: time
+    the hypervisor gave to other guests while this one had work (0 on bare metal)."""
+    try:
+        fields = [float(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    stolen = fields[7] if len(fields) > 7 else 0.0
+    return stolen / ticks, sum(fields) / ticks
+
+
+def steal_percent(before: tuple[float, float], after: tuple[float, float]) -> float:
+    """The share of the machine's CPU time stolen between two :func:`machine_steal`."""
+    total = after[1] - before[1]
+    return round(100 * (after[0] - before[0]) / total, 1) if total > 0 else 0.0
+
+
 def process_tree_cpu(pid: int) -> float:
     """CPU seconds used so far by ``pid`` and its descendants (``/proc``; 0 elsewhere)."""
     ticks = os.sysconf("SC_CLK_TCK")

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.harness import Measured, Row
@@ -39,9 +39,11 @@ from bench.services import (
     ROOT,
     get_json,
     machine_cpu,
+    machine_steal,
     process_tree_cpu,
     request,
     service,
+    steal_percent,
     wait_ready,
 )
 from kafkaboot.testing import free_ports
@@ -128,6 +130,43 @@ async def _read_back(bootstrap: str, topic: str, wanted: int) -> dict[tuple[int,
     return found
 
 
+async def _broker_ack(bootstrap: str, rate: int, seconds: float) -> dict[str, Any]:
+    """The broker's acknowledgment alone: raw aiokafka ``send_and_wait`` at ``rate`` (open
+    loop), with the sample producer's settings (acks=all, idempotence, no linger) and
+    neither HTTP, kafkaboot nor a consumer. What the tail of the path owes to the broker
+    and the machine at the time of the run."""
+    topic = f"bench-ack-{uuid.uuid4().hex[:6]}"
+    await _make_topic(bootstrap, topic)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0
+    )
+    await producer.start()
+    waits: list[float] = []
+
+    async def one(key: bytes, measured: bool) -> None:
+        started = time.perf_counter()
+        await producer.send_and_wait(topic, b"x" * 200, key=key)
+        if measured:
+            waits.append((time.perf_counter() - started) * 1000)
+
+    steal_before = machine_steal()
+    try:
+        for warmup, count in ((True, min(200, rate)), (False, int(rate * seconds))):
+            sends = []
+            begun = time.perf_counter()
+            for n in range(count):
+                delay = begun + n / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sends.append(asyncio.ensure_future(one(b"%d" % (n % 100), not warmup)))
+            await asyncio.gather(*sends)
+            if warmup:
+                steal_before = machine_steal()
+    finally:
+        await producer.stop()
+    return quantiles(waits) | {"steal_percent": steal_percent(steal_before, machine_steal())}
+
+
 def _journal(path: Path) -> dict[tuple[int, int], int]:
     """(partition, offset) → when the handler took it, ns (the journal has milliseconds)."""
     handled = {}
@@ -203,11 +242,12 @@ async def _measure(
                 await _load(producer_port, rate, min(count, 200), warmup=True)
                 await asyncio.sleep(1.0)
                 await request(consumer_port, "DELETE", "/stats")  # Only the measured run.
-                before = _cpu(producer.pid, consumer.pid)
+                before, steal_before = _cpu(producer.pid, consumer.pid), machine_steal()
                 requests = await _load(producer_port, rate, count)
                 cpu = {
                     k: round(v - before[k], 2) for k, v in _cpu(producer.pid, consumer.pid).items()
                 }
+                steal = steal_percent(steal_before, machine_steal())
                 accepted = sum(r[4] == 202 for r in requests)
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:
@@ -226,6 +266,7 @@ async def _measure(
         "accepted": accepted,
         "sent": count,
         "cpu_s": cpu,
+        "steal_percent": steal,
     }
 
 
@@ -259,6 +300,7 @@ def run(
     rows = []
     choices = server_choices()
     targets = {(500, "p99"): "≤ 15 ms", (500, "p99.9"): "≤ 40 ms"}
+    acks: list[dict[str, Any]] = []
     for rate in rates:
         measured = choices if rate == rates[0] else choices[:1]
         results: dict[tuple[str, str], list[dict[str, Any]]] = {c: [] for c in measured}
@@ -267,10 +309,35 @@ def run(
                 results[choice].append(
                     loop.run_until_complete(_measure(bootstrap, rate, seconds, choice))
                 )
+            if rate == rates[0]:
+                acks.append(loop.run_until_complete(_broker_ack(bootstrap, rate, seconds)))
         for choice in measured:
             main = choice == choices[0]
             rows += _rows(rate, seconds, choice, results[choice], targets, main)
+        if rate == rates[0]:
+            rows += _ack_rows(rate, acks)
     return rows
+
+
+def _ack_rows(rate: int, acks: list[dict[str, Any]]) -> list[Row]:
+    return [
+        Row(
+            f"latency: broker ack alone (raw aiokafka send_and_wait) at {rate} msg/s, {quantile}",
+            "ms",
+            None,
+            Measured([round(a[quantile], 2) for a in acks]),
+            higher_is_better=False,
+            note=(
+                "not kafkaboot: acks=all, idempotence, no linger, no HTTP and no consumer, "
+                "taking turns with the rows above; what the broker's acknowledgment costs on "
+                f"this machine at the time; CPU time stolen: {_steal_range(acks)}"
+                if quantile == "p50"
+                else ""
+            ),
+            extra={"steal_percent": [a["steal_percent"] for a in acks]},
+        )
+        for quantile in ("p50", "p99", "p99.9")
+    ]
 
 
 def _rows(
@@ -296,7 +363,8 @@ def _rows(
                 note=(
                     f"services on uvicorn with {server[0]} and {server[1]}; "
                     f"{results[-1]['accepted']:,} of {results[-1]['sent']:,} requests "
-                    f"accepted in {seconds:g} s; "
+                    f"accepted in {seconds:g} s; CPU time stolen by the hypervisor during "
+                    f"the loads: {_steal_range(results)}; "
                     if quantile == "p50"
                     else ""
                 )
@@ -306,10 +374,18 @@ def _rows(
                     "http_round_trip_ms": http,
                     "parts_ms": {part: q[quantile] for part, q in parts.items()},
                     "cpu_s": results[-1]["cpu_s"],  # During the last run's load.
+                    "steal_percent": [r["steal_percent"] for r in results],
                 },
             )
         )
     return rows
+
+
+def _steal_range(results: list[dict[str, Any]]) -> str:
+    stolen = sorted(r["steal_percent"] for r in results)
+    if stolen[0] == stolen[-1]:
+        return f"{stolen[0]:g} %"
+    return f"{stolen[0]:g}-{stolen[-1]:g} %"
 
 
 def _print_parts(parts: dict[str, dict[str, float]]) -> None:

@@ -118,3 +118,10 @@ def test_ceilings_of_an_earlier_run_give_no_ratio(tmp_path):
     by_name = {e["scenario"]: e for e in data["scenarios"]}
     assert by_name["listener"]["ratio_vs_ceilings"] == {}
     assert by_name["consume ceiling: librdkafka"]["measured_in"] == env
+
+
+def test_steal_is_the_share_of_the_machines_cpu_time_between_two_readings():
+    from bench.services import steal_percent
+
+    assert steal_percent((10.0, 100.0), (15.0, 150.0)) == 10.0
+    assert steal_percent((1.0, 100.0), (1.0, 100.0)) == 0.0

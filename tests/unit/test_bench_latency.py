@@ -42,7 +42,7 @@ def _result(p99):
     parts = {part: {"p50": 1.0, "p99": p99, "p99.9": p99} for part in latency.PARTS}
     cpu = {"producer": 1.0, "consumer": 1.0, "load generator": 1.0, "machine": 4.0}
     return {"p50": 1.0, "p99": p99, "p99.9": p99, "parts": parts, "accepted": 5, "sent": 5,
-            "cpu_s": cpu}  # fmt: skip
+            "cpu_s": cpu, "steal_percent": 2.0}  # fmt: skip
 
 
 def test_the_servers_other_choice_has_rows_of_its_own_without_the_targets():
@@ -66,3 +66,19 @@ def test_the_fast_pair_comes_first_only_where_it_is_installed(monkeypatch):
     assert latency.server_choices() == [latency.PLAIN]
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
     assert latency.server_choices() == [latency.FAST, latency.PLAIN]
+
+
+def test_the_cpu_time_the_hypervisor_stole_is_reported_with_the_rows():
+    rows = latency._rows(500, 10, latency.FAST, [_result(9.0), _result(12.0)], {}, main=True)
+    assert "stolen by the hypervisor during the loads: 2 %" in rows[0].note
+    assert rows[0].extra["steal_percent"] == [2.0, 2.0]
+
+
+def test_the_broker_ack_rows_are_a_reference_without_a_kafkaboot_column():
+    acks = [{"p50": 1.0, "p99": 9.0, "p99.9": 20.0, "steal_percent": 1.5}] * 2
+    rows = latency._ack_rows(500, acks)
+    assert [r.scenario.rsplit(", ", 1)[1] for r in rows] == ["p50", "p99", "p99.9"]
+    assert all(r.kafkaboot is None and not r.target for r in rows)
+    assert rows[1].raw.values == [9.0, 9.0]
+    assert "not kafkaboot" in rows[0].note
+    assert "stolen: 1.5 %" in rows[0].note
