@@ -141,6 +141,11 @@ async def _broker_ack(bootstrap: str, rate: int, seconds: float) -> dict[str, An
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=0
     )
     await producer.start()
+    # A new topic's first sends can meet a leader still being elected (and retry after
+    # 100 ms): one acknowledged send per partition first, then the warm-up.
+    await asyncio.gather(
+        *(producer.send_and_wait(topic, b"", partition=p) for p in range(PARTITIONS))
+    )
     waits: list[float] = []
 
     async def one(key: bytes, measured: bool) -> None:
