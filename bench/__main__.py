@@ -134,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     env = harness.environment(kafka_version)
     # On a virtual machine, CPU time the hypervisor gives to other guests slows every row.
     env["cpu_steal_percent"] = steal_percent(steal_before, machine_steal())
-    title = (
-        f"kafkaboot benchmarks ({'quick' if args.quick else 'full'} run, "
-        f"{time.monotonic() - started:.0f} s)"
-    )
+    kind = "quick run" if args.quick else "full run"
+    if args.only:
+        kind = f"{kind} of {', '.join(chosen)}; the other rows from the runs before"
+    title = f"kafkaboot benchmarks ({kind}, {time.monotonic() - started:.0f} s)"
     path = harness.write(rows, env, title, args.quick, args.results)
     print("\n" + path.with_suffix(".md").read_text())
     print(f"[bench] results: {path} and {path.with_suffix('.md')}")
