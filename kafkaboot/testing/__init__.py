@@ -1,4 +1,6 @@
-"""Testing support: a real Apache Kafka broker launched from Maven jars, and pytest fixtures.
+"""Testing support: a real Apache Kafka broker launched from Maven jars, pytest fixtures,
+and helpers that read back what a test produced and wait for its listeners
+(:mod:`kafkaboot.testing.reading`, :mod:`kafkaboot.testing.waiting`).
 
 The pytest plugin (:mod:`kafkaboot.testing.plugin`) is registered through the ``pytest11``
 entry point, so ``kafka_bootstrap`` and ``kafka_cluster`` are available in any project that
@@ -15,9 +17,17 @@ from kafkaboot.testing.distribution import (
 )
 from kafkaboot.testing.metadata import PartitionInfo
 from kafkaboot.testing.node import BrokerNode, free_port_range, free_ports, process_alive
+from kafkaboot.testing.reading import (
+    WaitTimeout,
+    committed_offsets,
+    describe_record,
+    get_records,
+    get_single_record,
+)
 from kafkaboot.testing.secured import SecuredCluster, start_secured_cluster
 from kafkaboot.testing.services import start_service
 from kafkaboot.testing.token_server import TokenServer
+from kafkaboot.testing.waiting import send_and_wait_handled, wait_for_assignment
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
@@ -26,12 +36,19 @@ __all__ = [
     "PartitionInfo",
     "SecuredCluster",
     "TokenServer",
+    "WaitTimeout",
     "cache_dir",
+    "committed_offsets",
+    "describe_record",
     "free_port_range",
     "free_ports",
+    "get_records",
+    "get_single_record",
     "kafka_classpath",
     "kafka_version",
     "process_alive",
+    "send_and_wait_handled",
     "start_secured_cluster",
     "start_service",
+    "wait_for_assignment",
 ]

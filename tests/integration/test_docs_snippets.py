@@ -176,3 +176,8 @@ async def test_interceptors(kafka_bootstrap, monkeypatch):
     handled, senders = await snippet.run(settings, topic)
     assert handled == {b"site-0": 3, b"site-1": 3}
     assert senders == {"site-gateway"}
+
+
+async def test_testing_listener(kafka_bootstrap, monkeypatch):
+    snippet = load("testing_listener", monkeypatch)
+    await snippet.test_an_order_is_billed(kafka_bootstrap)
