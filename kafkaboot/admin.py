@@ -18,6 +18,7 @@ from aiokafka.admin import NewTopic as _AdminNewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, for_code
 
+from kafkaboot import clients
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.errors import ConfigProblem, ConfigurationError, KafkaBootError
 
@@ -72,7 +73,7 @@ class KafkaAdmin:
 
     def client(self) -> AIOKafkaAdminClient:
         """A new aiokafka admin client configured from ``kafka.admin.*``."""
-        return AIOKafkaAdminClient(**self.settings.kafka.admin_kwargs())
+        return clients.admin(**self.settings.kafka.admin_kwargs())
 
     async def start(self) -> TopicReport:
         """Create the declared topics, if ``kafka.admin.auto-create`` is on.

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from kafkaboot import clients
 from kafkaboot.errors import KafkaBootError
 from kafkaboot.listener.reply import CORRELATION_ID_HEADER, REPLY_TOPIC_HEADER
 from kafkaboot.template import HeadersArg, KafkaTemplate
@@ -61,7 +62,7 @@ class ReplyingKafkaTemplate:
         kwargs = self.template.settings.kafka.consumer_kwargs()
         kwargs.pop("group_id", None)
         kwargs |= {"auto_offset_reset": "latest", "enable_auto_commit": False}
-        consumer = AIOKafkaConsumer(self.reply_topic, **kwargs)
+        consumer = clients.consumer(self.reply_topic, **kwargs)
         try:
             await consumer.start()
             for tp in consumer.assignment():

@@ -20,6 +20,7 @@ import time
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from kafkaboot import clients
 from kafkaboot.availability import Availability, ask_brokers
 from kafkaboot.components import import_component
 from kafkaboot.config.settings import KafkaBootSettings
@@ -211,7 +212,7 @@ class KafkaTemplate(TemplateSending, TemplateTransactions):
         """
         if self._producer is not None:
             raise KafkaBootError("the KafkaTemplate is already started; stop it first")
-        producer = AIOKafkaProducer(**self._kwargs)
+        producer = clients.producer(**self._kwargs)
         try:
             await producer.start()
         except BaseException as exc:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from aiokafka import AIOKafkaProducer
 
+from kafkaboot import clients
 from kafkaboot.errors import KafkaBootError
 from kafkaboot.transaction import current_scope, run_transaction
 
@@ -86,7 +87,7 @@ class TemplateTransactions:
 
     async def _renew_producer(self, old: AIOKafkaProducer) -> None:
         """Replace ``old`` by a new producer with the same id, and close ``old``."""
-        fresh = AIOKafkaProducer(**self._kwargs)
+        fresh = clients.producer(**self._kwargs)
         try:
             await asyncio.wait_for(fresh.start(), self.delivery_timeout)
         except Exception:
@@ -109,4 +110,4 @@ class TemplateTransactions:
     def transactional_producer(self, transactional_id: str) -> AIOKafkaProducer:
         """A new producer configured like this template's, with its own transactional id
         (transactional listeners use one per partition, so transactions never interleave)."""
-        return AIOKafkaProducer(**(self._kwargs | {"transactional_id": transactional_id}))
+        return clients.producer(**(self._kwargs | {"transactional_id": transactional_id}))

@@ -18,8 +18,9 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
+from kafkaboot import clients
 from kafkaboot.admin import KafkaAdmin
 from kafkaboot.config import KafkaBootSettings
 from kafkaboot.errorhandling.dead_letter import DeadLetterRecord, send_raw
@@ -81,7 +82,7 @@ async def replay_dead_letters(
     """
     from kafkaboot.template import KafkaTemplate
 
-    consumer = AIOKafkaConsumer(**_consumer_kwargs(settings))
+    consumer = clients.consumer(**_consumer_kwargs(settings))
     try:
         await consumer.start()
     except Exception as exc:

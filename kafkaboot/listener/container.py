@@ -14,6 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from kafkaboot import clients
 from kafkaboot.config.kafka import SeekProperties
 from kafkaboot.errors import KafkaBootError
 from kafkaboot.interceptors import ListenerInterceptor
@@ -252,7 +253,7 @@ class ListenerContainer:
 
     async def _check_topics_exist(self) -> None:
         kwargs = {k: v for k, v in self.settings.consumer_kwargs.items() if k != "group_id"}
-        probe = AIOKafkaConsumer(**kwargs, client_id=f"{self.settings.client_id_prefix}-check")
+        probe = clients.consumer(**kwargs, client_id=f"{self.settings.client_id_prefix}-check")
         await probe.start()
         try:
             existing = await probe.topics()
@@ -271,7 +272,7 @@ class ListenerContainer:
         kwargs["client_id"] = f"{self.settings.client_id_prefix}-{index}"
         if self.settings.group_id is not None:
             kwargs["group_id"] = self.settings.group_id
-        return AIOKafkaConsumer(**kwargs)
+        return clients.consumer(**kwargs)
 
     def _subscription(self) -> str:
         endpoint = self.endpoint

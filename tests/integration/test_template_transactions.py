@@ -6,9 +6,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-import kafkaboot.template as template_module
-import kafkaboot.template_transactions as transactions_module
-from kafkaboot import load_settings
+from kafkaboot import clients, load_settings
 from kafkaboot.errors import KafkaSendError
 from kafkaboot.template import KafkaTemplate
 
@@ -102,8 +100,8 @@ async def test_a_transaction_queued_behind_a_failing_one_succeeds_and_no_produce
             super().__init__(**kwargs)
             created.append(self)
 
-    monkeypatch.setattr(template_module, "AIOKafkaProducer", TrackedProducer)
-    monkeypatch.setattr(transactions_module, "AIOKafkaProducer", TrackedProducer)  # Renewals.
+    # Every producer the template makes, renewals too, comes from kafkaboot.clients.
+    monkeypatch.setattr(clients, "AIOKafkaProducer", TrackedProducer)
     settings = settings_for(
         kafka_bootstrap, **{"transaction-id-prefix": unique("tx-"), "delivery-timeout": "10s"}
     )

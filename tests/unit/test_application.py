@@ -62,7 +62,7 @@ class Template:
 
 
 async def _application(monkeypatch, concurrency=1):
-    monkeypatch.setattr("kafkaboot.listener.container.AIOKafkaConsumer", GroupConsumer)
+    monkeypatch.setattr("kafkaboot.clients.AIOKafkaConsumer", GroupConsumer)
     settings = load_settings(
         environ={}, overrides={"kafka": {"listener": {"concurrency": concurrency}}}
     )
