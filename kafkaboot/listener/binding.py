@@ -10,13 +10,12 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import typing
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from kafkaboot.errors import DeserializationError, ListenerDefinitionError
+from kafkaboot.errors import ListenerDefinitionError
 from kafkaboot.injection import injected_parameters, unwired_injections
 from kafkaboot.listener.acks import Acknowledgment
 from kafkaboot.listener.decoding import (
@@ -24,10 +23,23 @@ from kafkaboot.listener.decoding import (
     allows_none,
     decoder_for,
     describe,
-    header_decoder,
     model_namespace,
-    unwrap_optional,
-    where,
+)
+from kafkaboot.listener.parameters import (
+    Extractor,
+    Header,
+    Headers,
+    Key,
+    Offset,
+    Partition,
+    Timestamp,
+    Topic,
+    field_extractor,
+    header_extractor,
+    is_record_type,
+    marker_of,
+    record_extractor,
+    value_extractor,
 )
 from kafkaboot.serialization import Deserializer, JsonTypes
 
@@ -42,176 +54,6 @@ __all__ = [
     "Topic",
     "bind",
 ]
-
-Extractor: TypeAlias = Callable[[ConsumerRecord[bytes, bytes], Any, Any], Any]
-"""``(record, acknowledgment, consumer) -> argument``."""
-
-
-# -- parameter markers, used as Annotated[T, Marker] -------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Header:
-    """The value of one record header: ``Annotated[str, Header("trace-id")]``."""
-
-    name: str
-
-
-class _RecordField:
-    """Marker for a record field; usable as ``Annotated[int, Partition]`` or ``Partition()``."""
-
-    field = ""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-
-class Key(_RecordField):
-    """The record key, decoded to the annotated type: ``Annotated[str, Key]``."""
-
-    field = "key"
-
-
-class Headers(_RecordField):
-    """All headers: ``Annotated[dict[str, bytes], Headers]`` or a list of pairs."""
-
-    field = "headers"
-
-
-class Topic(_RecordField):
-    field = "topic"
-
-
-class Partition(_RecordField):
-    field = "partition"
-
-
-class Offset(_RecordField):
-    field = "offset"
-
-
-class Timestamp(_RecordField):
-    """Record timestamp: ``int`` milliseconds, or ``datetime`` (UTC)."""
-
-    field = "timestamp"
-
-
-def _header_extractor(
-    annotation: Any, name: str, parameter: str, required: bool, default: Any
-) -> Extractor:
-    """One header, by name; the last one wins, as Kafka's ``lastHeader()``.
-
-    An absent (or null) header gives the parameter's default. A header that is present but
-    cannot be decoded is a :class:`DeserializationError` even for an optional parameter:
-    turning bad bytes into the default would hide corrupt data (Spring fails the same way).
-    """
-    part = f"header {name!r}"
-    decode = header_decoder(annotation, name, parameter)
-
-    def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
-        value = None
-        for key, raw in record.headers:
-            if key == name:
-                value = raw
-        if value is None:
-            if required:
-                raise DeserializationError(
-                    f"record {where(record)} has no header {name!r}, which parameter "
-                    f"{parameter!r} requires; give the parameter a default or a '| None' "
-                    "type to make it optional",
-                    record,
-                    part,
-                    parameter,
-                )
-            return default
-        return decode(value, record)
-
-    return extract
-
-
-def _field_extractor(
-    marker: _RecordField,
-    annotation: Any,
-    fallback: Deserializer | None,
-    parameter: str,
-    key_types: JsonTypes | None = None,
-) -> Extractor:
-    field = marker.field
-    if field == "key":
-        decode = decoder_for(
-            annotation if annotation is not inspect.Parameter.empty else Any,
-            fallback,
-            part="key",
-            parameter=parameter,
-            types=key_types,
-        )
-        return lambda r, a, c: decode(r.key, r)
-    if field == "headers":
-        if typing.get_origin(annotation) is dict or annotation is dict:
-            return lambda r, a, c: dict(r.headers)
-        return lambda r, a, c: list(r.headers)
-    if field == "timestamp" and unwrap_optional(annotation) is datetime:
-        return lambda r, a, c: datetime.fromtimestamp(r.timestamp / 1000, tz=UTC)
-    return lambda r, a, c: getattr(r, field)
-
-
-def _marker(metadata: Sequence[Any]) -> Any:
-    for item in metadata:
-        if isinstance(item, Header | _RecordField):
-            return item
-        if isinstance(item, type) and issubclass(item, _RecordField):
-            return item()
-    return None
-
-
-def _is_record_type(annotation: Any) -> bool:
-    return annotation is ConsumerRecord or typing.get_origin(annotation) is ConsumerRecord
-
-
-def _record_extractor(
-    annotation: Any,
-    key_fallback: Deserializer | None,
-    value_fallback: Deserializer | None,
-    parameter: str,
-    types: tuple[JsonTypes, JsonTypes] | None = None,
-) -> Extractor:
-    args = typing.get_args(annotation)
-    if not args or all(a is bytes for a in args):
-        return lambda r, a, c: r
-    key_type, value_type = args
-    key_types, value_types = types or (None, None)
-    # A record's key and value may be null (no key, a tombstone), as its type says.
-    decode_key = decoder_for(
-        key_type | None, key_fallback, part="key", parameter=parameter, types=key_types
-    )
-    decode_value = decoder_for(
-        value_type | None, value_fallback, parameter=parameter, types=value_types
-    )
-
-    def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
-        # Built field by field: dataclasses.replace() costs six times as much per record.
-        return ConsumerRecord(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            timestamp=record.timestamp,
-            timestamp_type=record.timestamp_type,
-            key=decode_key(record.key, record),
-            value=decode_value(record.value, record),
-            checksum=record.checksum,
-            serialized_key_size=record.serialized_key_size,
-            serialized_value_size=record.serialized_value_size,
-            headers=record.headers,
-        )
-
-    return extract
-
-
-def _payload_extractor(decode: Decoder) -> Extractor:
-    def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
-        return decode(record.value, record)
-
-    return extract
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -337,7 +179,7 @@ def bind(
         if typing.get_origin(annotation) is typing.Annotated:
             annotation, *rest = typing.get_args(annotation)
             metadata = tuple(rest)
-        marker = _marker(metadata)
+        marker = marker_of(metadata)
         if annotation is Acknowledgment:
             if not manual_ack:
                 raise _fail(
@@ -360,7 +202,7 @@ def bind(
             required = no_default and not allows_none(annotation)
             default = None if no_default else param.default
             extractors.append(
-                _header_extractor(annotation, marker.name, param.name, required, default)
+                header_extractor(annotation, marker.name, param.name, required, default)
             )
         elif marker is not None:
             if batch:
@@ -370,7 +212,7 @@ def bind(
                     "take list[ConsumerRecord] to see each record's fields",
                 )
             extractors.append(
-                _field_extractor(marker, annotation, key_deserializer, param.name, key_types)
+                field_extractor(marker, annotation, key_deserializer, param.name, key_types)
             )
         else:
             if payload_param is not None:
@@ -390,8 +232,8 @@ def bind(
                         "annotate it as list[Model] or list[ConsumerRecord[K, V]]",
                     )
                 [element] = typing.get_args(annotation) or (bytes,)
-                if _is_record_type(element):
-                    extract_one = _record_extractor(
+                if is_record_type(element):
+                    extract_one = record_extractor(
                         element, key_deserializer, value_deserializer, param.name, types
                     )
                     decode_one = lambda r, e=extract_one: e(r, None, None)  # noqa: E731
@@ -402,9 +244,9 @@ def bind(
                     decode_one = lambda r, d=decode_value: d(r.value, r)  # noqa: E731
                     batch_value_decoder = decode_value
                 extractors.append(lambda r, a, c: r)  # The container passes decoded values.
-            elif _is_record_type(annotation):
+            elif is_record_type(annotation):
                 extractors.append(
-                    _record_extractor(
+                    record_extractor(
                         annotation, key_deserializer, value_deserializer, param.name, types
                     )
                 )
@@ -413,7 +255,7 @@ def bind(
                     annotation, value_deserializer, parameter=param.name, types=value_types
                 )
                 payload_decoder = decode_payload
-                payload_extractor = _payload_extractor(decode_payload)
+                payload_extractor = value_extractor(decode_payload)
                 extractors.append(payload_extractor)
 
     if manual_ack and not wants_ack:
