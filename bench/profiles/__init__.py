@@ -1,0 +1,1 @@
+"""Profiling recipes: scripts that run one bench scenario once, for a profiler to wrap."""
