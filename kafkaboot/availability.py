@@ -100,7 +100,7 @@ class Availability:
     def start(
         self,
         fetch: FetchMetadata,
-        cluster: ClusterMetadata,
+        cluster: ClusterMetadata | None,
         on_refresh: Callable[[], None] | None = None,
     ) -> None:
         """Watch ``cluster`` (the producer's metadata) and ask through ``fetch``;
@@ -110,7 +110,8 @@ class Availability:
         self.unreachable_since = None
         self._fetch = fetch
         self._on_refresh = on_refresh
-        self._watch(cluster)
+        if cluster is not None:  # None: no metadata to watch (an in-memory Kafka).
+            self._watch(cluster)
 
     async def stop(self) -> None:
         self._fetch = None

@@ -226,13 +226,18 @@ class KafkaTemplate(TemplateSending, TemplateTransactions):
                 "(`kafkaboot broker start` runs one locally)"
             ) from exc
         self._producer = producer
-        client = producer.client
-        # The producer's own partitioner and accumulator: see partition_health.py.
-        self._health.start(
-            client.cluster, producer._partitioner, producer._message_accumulator, client.ready
-        )
-        ask = functools.partial(ask_brokers, client)
-        self._availability.start(ask, client.cluster, self._health.refreshed)
+        if not clients.has_connections(producer):
+            # No brokers to watch nor batches to sweep: it answers while it is open, and a
+            # record is in its log once sent (the partition breakers stay closed).
+            self._availability.start(producer.flush, None)
+        else:
+            client = producer.client
+            # The producer's own partitioner and accumulator: see partition_health.py.
+            self._health.start(
+                client.cluster, producer._partitioner, producer._message_accumulator, client.ready
+            )
+            ask = functools.partial(ask_brokers, client)
+            self._availability.start(ask, client.cluster, self._health.refreshed)
         self._deliveries.start()
 
     async def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:

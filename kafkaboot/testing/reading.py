@@ -11,8 +11,9 @@ import asyncio
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import ConsumerRecord, TopicPartition
+
+from kafkaboot import clients
 
 __all__ = [
     "WaitTimeout",
@@ -67,7 +68,7 @@ async def _read(
     Raises:
         WaitTimeout: the topic does not exist.
     """
-    consumer = AIOKafkaConsumer(
+    consumer = clients.consumer(
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -177,7 +178,7 @@ async def committed_offsets(
     Raises:
         WaitTimeout: the broker did not answer within ``timeout`` seconds.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **admin_options)
+    admin = clients.admin(bootstrap_servers=bootstrap, **admin_options)
     try:
         async with asyncio.timeout(timeout):
             await admin.start()

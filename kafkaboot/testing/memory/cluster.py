@@ -9,7 +9,9 @@ on, a committed offset belongs to its group alone).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import enum
 import threading
 import time
 import uuid
@@ -18,16 +20,18 @@ from collections.abc import Sequence
 from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 
+from kafkaboot.inmemory import MEMORY_SCHEME
+from kafkaboot.testing.memory.groups import ConsumerGroup
+
 __all__ = [
     "MEMORY_SCHEME",
     "InMemoryKafka",
     "StoredRecord",
     "TopicExistsError",
+    "Transaction",
     "UnknownTopicError",
     "cluster_for",
 ]
-
-MEMORY_SCHEME = "memory://"
 
 Header = tuple[str, bytes]
 
@@ -38,6 +42,24 @@ class UnknownTopicError(LookupError):
 
 class TopicExistsError(ValueError):
     """A topic of that name exists already."""
+
+
+class TransactionState(enum.Enum):
+    OPEN = "open"
+    COMMITTED = "committed"
+    ABORTED = "aborted"
+
+
+@dataclasses.dataclass(eq=False, slots=True)
+class Transaction:
+    """One transaction of a transactional producer: its records are invisible to
+    ``read_committed`` consumers while it is open, and for ever once aborted."""
+
+    transactional_id: str
+    state: TransactionState = TransactionState.OPEN
+    partitions: set[TopicPartition] = dataclasses.field(default_factory=set)
+    offsets: dict[str, dict[TopicPartition, int]] = dataclasses.field(default_factory=dict)
+    """Consumer offsets sent to the transaction, per group: committed with it."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,6 +74,16 @@ class StoredRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[Header, ...] = ()
+    transaction: Transaction | None = None
+    control: bool = False
+    """A transaction's commit or abort marker: it takes an offset, no consumer sees it."""
+
+    def visible(self, read_committed: bool) -> bool:
+        """Whether a consumer at that isolation level is handed this record."""
+        if self.control:
+            return False
+        txn = self.transaction
+        return not read_committed or txn is None or txn.state is TransactionState.COMMITTED
 
 
 @dataclasses.dataclass(slots=True)
@@ -108,7 +140,12 @@ class InMemoryKafka:
         self.default_partitions = default_partitions
         self._topics: dict[str, _Topic] = {}
         self._committed: dict[str, dict[TopicPartition, int]] = {}
-        self._lock = threading.Lock()
+        self._groups: dict[str, ConsumerGroup] = {}
+        self._producer_epochs: dict[str, int] = {}
+        self._open_transactions: dict[str, Transaction] = {}
+        self._waiters: list[asyncio.Future[None]] = []
+        self._lock = threading.RLock()
+        self.closed = False
         with _CLUSTERS_LOCK:
             if self.name in _CLUSTERS:
                 raise ValueError(f"an in-memory Kafka named {self.name!r} exists already")
@@ -119,16 +156,44 @@ class InMemoryKafka:
         return f"{MEMORY_SCHEME}{self.name}"
 
     def close(self) -> None:
-        """Forget the cluster: ``memory://<name>`` no longer finds it."""
+        """Forget the cluster: ``memory://<name>`` no longer finds it, and clients still
+        connected to it see it gone."""
+        self.closed = True
         with _CLUSTERS_LOCK:
             if _CLUSTERS.get(self.name) is self:
                 del _CLUSTERS[self.name]
+        self.notify()
 
     def __enter__(self) -> InMemoryKafka:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        return f"InMemoryKafka({self.bootstrap_servers!r}, topics={sorted(self._topics)})"
+
+    # -- waking clients -------------------------------------------------------------------
+
+    def changed(self) -> asyncio.Future[None]:
+        """A future settled at the next change (a record appended, a transaction ended, a
+        group rebalanced, a client's own seek): what a waiting poll awaits."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._waiters.append(waiter)
+        return waiter
+
+    def notify(self) -> None:
+        """Wake every waiting poll (in its own event loop's thread)."""
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                loop = waiter.get_loop()
+                if _running_loop() is loop:
+                    waiter.set_result(None)
+                elif not loop.is_closed():
+                    loop.call_soon_threadsafe(_settle, waiter)
 
     # -- topics ---------------------------------------------------------------------------
 
@@ -147,10 +212,30 @@ class InMemoryKafka:
             if name in self._topics:
                 raise TopicExistsError(f"topic {name!r} exists already")
             self._topics[name] = _Topic([[] for _ in range(partitions)], dict(configs or {}))
+        self._metadata_changed()
+
+    def add_partitions(self, name: str, total: int) -> None:
+        """Grow ``name`` to ``total`` partitions (Kafka never shrinks a topic).
+
+        Raises:
+            ValueError: ``total`` is not more than it has.
+        """
+        log = self._topic(name)
+        with self._lock:
+            if total <= len(log.partitions):
+                raise ValueError(
+                    f"topic {name!r} has {len(log.partitions)} partitions; a topic can only "
+                    f"grow, so {total} is not more"
+                )
+            log.partitions.extend([] for _ in range(total - len(log.partitions)))
+        self._metadata_changed()
 
     def topics(self) -> set[str]:
         with self._lock:
             return set(self._topics)
+
+    def topic_configs(self, name: str) -> dict[str, str]:
+        return dict(self._topic(name).configs)
 
     def partitions(self, topic: str) -> int:
         """How many partitions ``topic`` has (created now if auto-creation is on).
@@ -161,6 +246,7 @@ class InMemoryKafka:
         return len(self._topic(topic).partitions)
 
     def _topic(self, name: str) -> _Topic:
+        created = False
         with self._lock:
             found = self._topics.get(name)
             if found is None:
@@ -172,7 +258,18 @@ class InMemoryKafka:
                 found = self._topics[name] = _Topic(
                     [[] for _ in range(self.default_partitions)], {}
                 )
-            return found
+                created = True
+        if created:
+            self._metadata_changed()
+        return found
+
+    def _metadata_changed(self) -> None:
+        """Topics or partitions changed: groups whose subscriptions they touch rebalance."""
+        with self._lock:
+            groups = list(self._groups.values())
+        for group in groups:
+            group.metadata_changed()
+        self.notify()
 
     # -- the log --------------------------------------------------------------------------
 
@@ -195,6 +292,7 @@ class InMemoryKafka:
         partition: int | None = None,
         timestamp_ms: int | None = None,
         headers: Sequence[Header] = (),
+        transaction: Transaction | None = None,
     ) -> StoredRecord:
         """Append a record and return it with its offset.
 
@@ -209,33 +307,154 @@ class InMemoryKafka:
             raise ValueError(
                 f"topic {topic!r} has partitions 0-{len(log.partitions) - 1}, not {partition}"
             )
-        stamp = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+        now = int(time.time() * 1000)
+        log_append_time = log.configs.get("message.timestamp.type") == "LogAppendTime"
+        stamp = timestamp_ms if timestamp_ms is not None and not log_append_time else now
         with self._lock:
             records = log.partitions[partition]
-            record = StoredRecord(topic, partition, len(records), stamp, key, value, tuple(headers))
+            record = StoredRecord(
+                topic, partition, len(records), stamp, key, value, tuple(headers), transaction
+            )
             records.append(record)
+            if transaction is not None:
+                transaction.partitions.add(TopicPartition(topic, partition))
+        self.notify()
         return record
 
     def read(
         self, tp: TopicPartition, offset: int, max_records: int | None = None
     ) -> list[StoredRecord]:
-        """The records of ``tp`` from ``offset`` on (at most ``max_records``)."""
-        records = self._topic(tp.topic).partitions[tp.partition]
+        """The records of ``tp`` a ``read_uncommitted`` consumer is handed from ``offset``
+        on (at most ``max_records``)."""
+        return self.fetch(tp, offset, max_records)[0]
+
+    def fetch(
+        self,
+        tp: TopicPartition,
+        offset: int,
+        max_records: int | None = None,
+        *,
+        read_committed: bool = False,
+    ) -> tuple[list[StoredRecord], int]:
+        """The records a consumer at ``offset`` is handed, and its position after them: past
+        transaction markers (and, for ``read_committed``, aborted records), up to the last
+        stable offset for ``read_committed``.
+
+        Raises:
+            UnknownTopicError, IndexError: no such topic or partition.
+        """
+        records = self._log(tp)
+        found: list[StoredRecord] = []
+        limit = max_records if max_records is not None else len(records)
         with self._lock:
-            stop = len(records) if max_records is None else offset + max_records
-            return records[offset:stop]
+            position = offset
+            while position < len(records) and len(found) < limit:
+                record = records[position]
+                txn = record.transaction
+                if read_committed and txn is not None and txn.state is TransactionState.OPEN:
+                    break  # The last stable offset: nothing after it yet.
+                if record.visible(read_committed):
+                    found.append(record)
+                position += 1
+        return found, position
+
+    def _log(self, tp: TopicPartition) -> list[StoredRecord]:
+        partitions = self._topic(tp.topic).partitions
+        if not 0 <= tp.partition < len(partitions):
+            raise IndexError(
+                f"topic {tp.topic!r} has partitions 0-{len(partitions) - 1}, not {tp.partition}"
+            )
+        return partitions[tp.partition]
 
     def end_offset(self, tp: TopicPartition) -> int:
-        """The offset the next record of ``tp`` will get."""
-        return len(self._topic(tp.topic).partitions[tp.partition])
+        """The offset the next record of ``tp`` will get (the high watermark)."""
+        return len(self._log(tp))
 
-    def offset_for_time(self, tp: TopicPartition, timestamp_ms: int) -> int | None:
-        """The first offset of ``tp`` whose timestamp is at or after ``timestamp_ms``."""
-        records = self._topic(tp.topic).partitions[tp.partition]
+    def stable_offset(self, tp: TopicPartition) -> int:
+        """The last stable offset: the first offset of an open transaction, else the end."""
+        records = self._log(tp)
         with self._lock:
-            return next((r.offset for r in records if r.timestamp >= timestamp_ms), None)
+            for record in records:
+                txn = record.transaction
+                if txn is not None and txn.state is TransactionState.OPEN:
+                    return record.offset
+            return len(records)
+
+    def offset_for_time(self, tp: TopicPartition, timestamp_ms: int) -> StoredRecord | None:
+        """The first record of ``tp`` whose timestamp is at or after ``timestamp_ms``."""
+        records = self._log(tp)
+        with self._lock:
+            return next((r for r in records if not r.control and r.timestamp >= timestamp_ms), None)
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def fence(self, transactional_id: str) -> int:
+        """A producer with ``transactional_id`` starts: it gets a new epoch, and every older
+        producer with that id is fenced (its open transaction is aborted)."""
+        with self._lock:
+            epoch = self._producer_epochs.get(transactional_id, -1) + 1
+            self._producer_epochs[transactional_id] = epoch
+            unfinished = self._open_transactions.pop(transactional_id, None)
+        if unfinished is not None:
+            self.end_transaction(unfinished, commit=False)
+        return epoch
+
+    def begin_transaction(self, transactional_id: str) -> Transaction:
+        transaction = Transaction(transactional_id)
+        with self._lock:
+            self._open_transactions[transactional_id] = transaction
+        return transaction
+
+    def current_epoch(self, transactional_id: str) -> int:
+        with self._lock:
+            return self._producer_epochs.get(transactional_id, -1)
+
+    def end_transaction(self, transaction: Transaction, *, commit: bool) -> None:
+        """Commit or abort ``transaction``: a marker takes an offset in each of its
+        partitions, and a commit commits the consumer offsets sent to it."""
+        if transaction.state is not TransactionState.OPEN:
+            return
+        with self._lock:
+            if self._open_transactions.get(transaction.transactional_id) is transaction:
+                del self._open_transactions[transaction.transactional_id]
+        if commit:
+            for group_id, offsets in transaction.offsets.items():
+                self.commit(group_id, offsets)
+        with self._lock:
+            transaction.state = TransactionState.COMMITTED if commit else TransactionState.ABORTED
+            stamp = int(time.time() * 1000)
+            for tp in sorted(transaction.partitions):
+                records = self._log(tp)
+                records.append(
+                    StoredRecord(
+                        tp.topic,
+                        tp.partition,
+                        len(records),
+                        stamp,
+                        None,
+                        None,
+                        (),
+                        transaction,
+                        control=True,
+                    )
+                )
+        self.notify()
 
     # -- consumer groups ------------------------------------------------------------------
+
+    def group(self, group_id: str) -> ConsumerGroup:
+        """The consumer group ``group_id`` (made on first use, as Kafka makes it)."""
+        with self._lock:
+            found = self._groups.get(group_id)
+            if found is None:
+                found = self._groups[group_id] = ConsumerGroup(
+                    group_id, self.topics, self.partitions, self.notify
+                )
+            return found
+
+    def groups(self) -> list[str]:
+        with self._lock:
+            return sorted(set(self._groups) | set(self._committed))
 
     def commit(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
         """Store ``group_id``'s committed offsets (the next record to read, per partition).
@@ -257,3 +476,15 @@ class InMemoryKafka:
         """What ``group_id`` has committed (``{}``: nothing)."""
         with self._lock:
             return dict(self._committed.get(group_id, {}))
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -1,5 +1,8 @@
 """Consumer groups of the in-memory Kafka: assignments as aiokafka's default assignor makes
-them, a new generation on every join and leave, stale commits refused."""
+them, a new generation once every member has rejoined after a join or leave, commits of
+the old generation taken until then and refused after."""
+
+import asyncio
 
 import pytest
 from aiokafka import TopicPartition
@@ -16,6 +19,13 @@ TOPICS = {"a": 3, "b": 2, "c": 1}
 
 def _group():
     return ConsumerGroup("g", topics=lambda: TOPICS, partitions=TOPICS.__getitem__)
+
+
+def _rejoin_all(group):
+    """What each member's own task does on its next step: give up its partitions."""
+    for member in group.members:
+        if group.needs_rejoin(member):
+            group.rejoin(member)
 
 
 class _Cluster:
@@ -35,6 +45,7 @@ def test_assignments_are_those_of_aiokafkas_round_robin_assignor(subscriptions):
     group = _group()
     for member, topics in subscriptions.items():
         group.join(member, topics)
+        _rejoin_all(group)
     members = {
         m: ConsumerProtocolMemberMetadata(0, sorted(t), b"") for m, t in subscriptions.items()
     }
@@ -48,31 +59,63 @@ def test_assignments_are_those_of_aiokafkas_round_robin_assignor(subscriptions):
         assert group.assignment(member) == wanted
 
 
-def test_every_join_and_leave_is_a_new_generation_and_the_others_take_the_share():
+def test_a_join_waits_for_every_member_to_give_up_its_partitions_first():
     group = _group()
-    assert group.join("m1", ["a"]) == 1
-    assert len(group.assignment("m1")) == 3
-    assert group.join("m2", ["a"]) == 2
+    group.join("m1", ["a"])
+    assert (group.generation, len(group.assignment("m1"))) == (1, 3)
+    group.join("m2", ["a"])
+    # Eager protocol: nobody holds anything new until m1 has rejoined.
+    assert (group.rebalancing, group.needs_rejoin("m1"), group.needs_rejoin("m2")) == (
+        True,
+        True,
+        False,
+    )
+    assert (group.generation, group.assignment("m2")) == (1, frozenset())
+    group.rejoin("m1")
+    assert (group.rebalancing, group.generation) == (False, 2)
     assert {len(group.assignment(m)) for m in ("m1", "m2")} == {1, 2}
     group.leave("m1")
+    _rejoin_all(group)
     assert group.generation == 3
     assert group.assignment("m2") == {TopicPartition("a", p) for p in range(3)}
     assert group.assignment("m1") == frozenset()
 
 
-def test_a_pattern_subscription_takes_every_matching_topic():
-    group = _group()
+def test_a_new_topic_matching_a_pattern_rebalances_the_group():
+    topics = {"a": 1}
+    group = ConsumerGroup("g", topics=lambda: topics, partitions=topics.__getitem__)
     group.join("m1", pattern="a|b")
+    assert group.assignment("m1") == {TopicPartition("a", 0)}
+    topics["c"] = 1
+    group.metadata_changed()
+    assert not group.rebalancing  # c does not match.
+    topics["b"] = 2
+    group.metadata_changed()
+    _rejoin_all(group)
     assert {tp.topic for tp in group.assignment("m1")} == {"a", "b"}
 
 
-def test_a_commit_from_an_older_generation_or_a_former_member_is_refused():
+def test_commits_of_the_old_generation_count_until_the_rebalance_completes():
     group = _group()
-    first = group.join("m1", ["a"])
-    group.check_commit("m1", first)
+    group.join("m1", ["a"])
+    first = group.generation
     group.join("m2", ["a"])
+    group.check_commit("m1", first)  # From its revocation callback: still valid.
+    group.rejoin("m1")
     with pytest.raises(CommitFailedError, match="generation 1 of member 'm1'"):
         group.check_commit("m1", first)
     group.leave("m2")
     with pytest.raises(CommitFailedError):
         group.check_commit("m2", group.generation)
+
+
+@pytest.mark.asyncio
+async def test_a_member_that_does_not_rejoin_in_time_is_dropped():
+    group = _group()
+    group.join("slow", ["a"], rebalance_timeout=0.01)
+    group.join("quick", ["a"], rebalance_timeout=0.01)
+    assert group.rebalancing
+    while group.rebalancing:
+        await asyncio.sleep(0.005)
+    assert group.members == ["quick"]
+    assert len(group.assignment("quick")) == 3
