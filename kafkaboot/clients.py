@@ -16,12 +16,19 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from kafkaboot.inmemory import InMemoryClient, in_memory
 
-__all__ = ["admin", "consumer", "has_connections", "producer"]
+__all__ = ["admin", "consumer", "has_connections", "producer", "wake_poll"]
 
 
 def has_connections(client: object) -> bool:
     """False for an in-memory Kafka's client: no broker metadata, connections or batches."""
     return not isinstance(client, InMemoryClient)
+
+
+def wake_poll(consumer: object) -> None:
+    """End ``consumer``'s poll in progress now where the client can (the in-memory one), so
+    a stop or a seek need not wait for the poll's timeout; aiokafka's cannot."""
+    if isinstance(consumer, InMemoryClient):
+        consumer.wakeup()  # type: ignore[attr-defined]
 
 
 def consumer(*topics: str, **kwargs: Any) -> AIOKafkaConsumer:

@@ -209,6 +209,14 @@ class Outcomes:
                 if not hold_all and state.tp not in self.held:
                     self.consumer.resume(state.tp)
 
+    def poll_ms(self, longest: int) -> int:
+        """How long a poll may wait: ``longest``, or less when a back-off (a nack's sleep,
+        the error handler's) ends sooner."""
+        ends = [s.paused_until for s in self.book if s.paused_until is not None]
+        if not ends:
+            return longest
+        return max(0, min(longest, int((min(ends) - time.monotonic()) * 1000) + 1))
+
     # -- commits ------------------------------------------------------------------------------
 
     def commit_due(self) -> bool:

@@ -22,6 +22,7 @@ from datetime import timedelta
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import ConsumerStoppedError
 
+from kafkaboot import clients
 from kafkaboot.interceptors import ListenerInfo, listener_hooks
 from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.assignment import PartitionAssignment
@@ -260,6 +261,7 @@ class ConsumerWorker:
         self._stop_requested.set()
         for state in self.book:
             state.closing = True  # Handling stops after the record in hand.
+        clients.wake_poll(self.consumer)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -279,7 +281,8 @@ class ConsumerWorker:
                 room = await intake.room(poll_ms / 1000, held=lambda: self.container.paused)
             try:
                 if intake is None:
-                    batches = await consumer.getmany(timeout_ms=poll_ms)
+                    # Not past a back-off's end: its partition resumes at the loop's top.
+                    batches = await consumer.getmany(timeout_ms=outcomes.poll_ms(poll_ms))
                 elif room == 0:
                     # Partitions are paused; poll anyway, so that the group keeps us.
                     batches = await consumer.getmany(timeout_ms=0)
@@ -392,6 +395,7 @@ class ConsumerWorker:
 
     def request_seek(self, request: SeekRequest) -> None:
         self.assignment.seeks.append(request)
+        clients.wake_poll(self.consumer)
 
     # -- pause and resume -------------------------------------------------------------------
 

@@ -1,11 +1,14 @@
-"""Testing support: a real Apache Kafka broker launched from Maven jars, pytest fixtures,
-and helpers that read back what a test produced and wait for its listeners
-(:mod:`kafkaboot.testing.reading`, :mod:`kafkaboot.testing.waiting`).
+"""Testing support: a real Apache Kafka broker launched from Maven jars, an in-memory Kafka
+(:class:`InMemoryKafka`), pytest fixtures, and helpers that create topics, read back what a
+test produced and wait for its listeners (:mod:`kafkaboot.testing.topics`,
+:mod:`kafkaboot.testing.reading`, :mod:`kafkaboot.testing.waiting`); each helper takes
+either broker's bootstrap servers first.
 
 The pytest plugin (:mod:`kafkaboot.testing.plugin`) is registered through the ``pytest11``
-entry point, so ``kafka_bootstrap`` and ``kafka_cluster`` are available in any project that
-installs kafkaboot. :func:`start_secured_cluster` starts a broker with secured listeners
-(generated certificates and stores, SASL users) and a token server for OAUTHBEARER.
+entry point, so ``kafka_bootstrap``, ``kafka_cluster`` and ``memory_kafka`` are available in
+any project that installs kafkaboot. :func:`start_secured_cluster` starts a broker with
+secured listeners (generated certificates and stores, SASL users) and a token server for
+OAUTHBEARER.
 """
 
 from kafkaboot.testing.broker import KafkaCluster
@@ -15,6 +18,7 @@ from kafkaboot.testing.distribution import (
     kafka_classpath,
     kafka_version,
 )
+from kafkaboot.testing.memory import InMemoryKafka, NotSupportedInMemory
 from kafkaboot.testing.metadata import PartitionInfo
 from kafkaboot.testing.node import BrokerNode, free_port_range, free_ports, process_alive
 from kafkaboot.testing.reading import (
@@ -27,18 +31,22 @@ from kafkaboot.testing.reading import (
 from kafkaboot.testing.secured import SecuredCluster, start_secured_cluster
 from kafkaboot.testing.services import start_service
 from kafkaboot.testing.token_server import TokenServer
+from kafkaboot.testing.topics import create_topic, unique_name
 from kafkaboot.testing.waiting import send_and_wait_handled, wait_for_assignment
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
     "BrokerNode",
+    "InMemoryKafka",
     "KafkaCluster",
+    "NotSupportedInMemory",
     "PartitionInfo",
     "SecuredCluster",
     "TokenServer",
     "WaitTimeout",
     "cache_dir",
     "committed_offsets",
+    "create_topic",
     "describe_record",
     "free_port_range",
     "free_ports",
@@ -50,5 +58,6 @@ __all__ = [
     "send_and_wait_handled",
     "start_secured_cluster",
     "start_service",
+    "unique_name",
     "wait_for_assignment",
 ]

@@ -8,6 +8,9 @@ Fixtures:
     kafka_cluster: a 3-node :class:`~kafkaboot.testing.KafkaCluster` whose nodes a test may
         stop, kill and restart; shared by the session, every node running again after each
         test.
+    memory_kafka: an :class:`~kafkaboot.testing.InMemoryKafka` of the test's own (no broker,
+        no Java): its ``bootstrap_servers`` (``memory://<name>``) goes where
+        ``kafka_bootstrap`` would.
 
 Tests that use either fixture get the ``kafka`` marker, so ``-m "not kafka"`` runs the rest.
 """
@@ -20,11 +23,14 @@ import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from kafkaboot.testing.broker import KafkaCluster
+
+if TYPE_CHECKING:
+    from kafkaboot.testing.memory import InMemoryKafka
 
 __all__ = ["BrokerChoice", "choose_broker", "docker_unavailable_reason"]
 
@@ -116,6 +122,15 @@ def kafka_bootstrap() -> Iterator[str]:
     finally:
         cluster.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def memory_kafka() -> Iterator[InMemoryKafka]:
+    """An in-memory Kafka for this test alone, closed after it."""
+    from kafkaboot.testing.memory import InMemoryKafka
+
+    with InMemoryKafka() as kafka:
+        yield kafka
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,16 @@
-"""Small helpers for integration tests: topics, producing, committed offsets, waiting."""
+"""Small helpers for integration tests: topics, producing, committed offsets, waiting.
+
+They make their clients through ``kafkaboot.clients``, so they work on the real broker and
+on the in-memory Kafka (``memory://``) alike (the parity suite uses both)."""
 
 import asyncio
 import time
 import uuid
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
 
-from kafkaboot import ListenerRegistry, load_settings
+from kafkaboot import ListenerRegistry, clients, load_settings
 
 
 def unique(prefix):
@@ -16,7 +19,7 @@ def unique(prefix):
 
 async def create_topic(bootstrap, partitions=1, prefix="t"):
     name = unique(prefix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = clients.admin(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
@@ -29,7 +32,7 @@ async def produce(
     bootstrap, topic, values, *, partitions=1, headers=None, key=None, timestamps=None
 ):
     """Send ``values`` (bytes), spreading them over ``partitions`` round-robin."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = clients.producer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:
         futures = [
@@ -50,7 +53,7 @@ async def produce(
 
 async def committed(bootstrap, group, topic, partitions=1):
     """The group's committed offset per partition (``None`` where nothing is committed)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = clients.admin(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         found = await admin.list_consumer_group_offsets(group)
@@ -81,7 +84,7 @@ def registry_for(bootstrap, error_handler=None, **kafka):
 async def read_all(bootstrap, topic, count, isolation_level="read_uncommitted", wait=20.0):
     """Up to ``count`` records of ``topic`` from the beginning, in (partition, offset) order;
     stops after ``wait`` seconds, so a test can also check that nothing more arrives."""
-    consumer = AIOKafkaConsumer(
+    consumer = clients.consumer(
         topic,
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
@@ -116,7 +119,7 @@ async def wait_for_committed(bootstrap, group, topic, expected, partitions=1, ti
 
 async def group_state(bootstrap, group):
     """The broker's state of a consumer group: "Stable", "PreparingRebalance", "Empty"..."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = clients.admin(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         [response] = await admin.describe_consumer_groups([group])

@@ -1,25 +1,33 @@
-"""An in-memory Kafka for tests (issue 18, in progress): so far the cluster's storage
-(:mod:`kafkaboot.testing.memory.cluster`) and its consumer groups
-(:mod:`kafkaboot.testing.memory.groups`); the consumer, producer and admin clients that
-will let kafkaboot's listeners and template run on it come next, through
-:mod:`kafkaboot.clients`."""
+"""An in-memory Kafka for tests: ``InMemoryKafka().bootstrap_servers`` (``memory://<name>``)
+goes wherever a real cluster's addresses would, and kafkaboot's listeners, template, error
+handling and web layer run on it unchanged. The fake sits at the client boundary
+(:mod:`kafkaboot.clients` hands out :mod:`~kafkaboot.testing.memory.consumer`,
+:mod:`~kafkaboot.testing.memory.producer` and :mod:`~kafkaboot.testing.memory.admin`
+clients for ``memory://``), over the cluster's storage
+(:mod:`~kafkaboot.testing.memory.cluster`) and consumer groups
+(:mod:`~kafkaboot.testing.memory.groups`). What it cannot do honestly raises
+:class:`NotSupportedInMemory`."""
 
+from kafkaboot.inmemory import MEMORY_SCHEME
 from kafkaboot.testing.memory.cluster import (
-    MEMORY_SCHEME,
     InMemoryKafka,
     StoredRecord,
     TopicExistsError,
+    Transaction,
     UnknownTopicError,
     cluster_for,
 )
+from kafkaboot.testing.memory.errors import NotSupportedInMemory
 from kafkaboot.testing.memory.groups import ConsumerGroup
 
 __all__ = [
     "MEMORY_SCHEME",
     "ConsumerGroup",
     "InMemoryKafka",
+    "NotSupportedInMemory",
     "StoredRecord",
     "TopicExistsError",
+    "Transaction",
     "UnknownTopicError",
     "cluster_for",
 ]

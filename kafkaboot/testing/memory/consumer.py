@@ -116,6 +116,7 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
         self._turn = 0
         self._reassigning = False
         self._leaving: asyncio.Future[None] | None = None
+        self._woken = False
         if topics:
             self.subscribe(list(topics))
 
@@ -245,6 +246,7 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
         self._take(assigned)
         if self._listener is not None and self._group_id is not None:
             await _call_listener(self._listener.on_partitions_assigned, set(assigned))
+        self.wakeup()  # The poll in progress ends: its caller sees the new assignment now.
 
     def _take(self, assigned: frozenset[TopicPartition]) -> None:
         """Hold ``assigned``, each at its committed offset or where ``auto_offset_reset``
@@ -300,9 +302,19 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
                 finally:
                     waiter.cancel()
                 cluster = self._running()
+                if self._woken:
+                    self._woken = False
+                    return self._fetch(partitions, limit)
         finally:
             view.polling -= 1
             view.last_poll_ended = time.monotonic()
+
+    def wakeup(self) -> None:
+        """End the poll in progress at once, with what there is (Java's ``wakeup``, without
+        its exception); aiokafka's consumer has none, its poll ends with its timeout."""
+        self._woken = True
+        if self._cluster is not None:
+            self._cluster.notify()
 
     async def getone(self, *partitions: TopicPartition) -> ConsumerRecord[Any, Any]:
         while True:
