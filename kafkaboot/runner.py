@@ -22,7 +22,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -34,6 +34,9 @@ from kafkaboot.observability import WORKERS_DIR_ENV
 from kafkaboot.observability.logcontext import configure_logging
 from kafkaboot.transaction import WORKER_INDEX_ENV
 from kafkaboot.web import kafkaboot_app
+
+if TYPE_CHECKING:
+    from kafkaboot.testing.memory import InMemoryKafka
 
 __all__ = ["resolve_target", "run"]
 
@@ -83,8 +86,40 @@ def resolve_target(
         application = KafkaBootApplication(settings=settings, modules=[module], container=container)
     if app is None or not getattr(app.state, "kafkaboot_installed", False):
         app = kafkaboot_app(application, app=app)
-        app.state.kafkaboot_installed = True
     return app, application
+
+
+def _in_memory_broker(broker: str | None, workers: int) -> InMemoryKafka | None:
+    """The in-memory Kafka ``--broker memory`` asks for, made before any application reads
+    its configuration (services may build theirs at import time: the environment variable
+    reaches them too).
+
+    Raises:
+        ConfigurationError: an unknown ``--broker``, or ``--workers`` above 1.
+    """
+    if broker is None:
+        return None
+    if broker != "memory":
+        raise ConfigurationError(
+            f"--broker {broker!r} is not known: use --broker memory, or leave it out and set "
+            "kafka.bootstrap-servers"
+        )
+    if workers > 1:
+        raise ConfigurationError(
+            "--broker memory runs in one process: an in-memory Kafka cannot be shared by "
+            f"--workers {workers} processes; drop --workers, or run a real broker "
+            "(`kafkaboot broker start`)"
+        )
+    from kafkaboot.testing.memory import InMemoryKafka
+
+    memory = InMemoryKafka("run")
+    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = memory.bootstrap_servers
+    log.warning(
+        "running on an in-memory Kafka (%s): for local play and tests; nothing survives the "
+        "process, and no other process can connect to it",
+        memory.bootstrap_servers,
+    )
+    return memory
 
 
 def _socket(host: str, port: int) -> socket.socket:
@@ -216,9 +251,14 @@ def run(
     workers: int = 1,
     log_level: str = "info",
     log_format: str = "text",
+    broker: str | None = None,
 ) -> int:
-    """Start the service; returns the process exit code (non-zero when startup failed)."""
+    """Start the service; returns the process exit code (non-zero when startup failed).
+
+    ``broker="memory"`` runs it on an in-memory Kafka of its own (local play: nothing
+    survives the process, and nothing outside it can connect)."""
     configure_logging(log_level, log_format)
+    memory = _in_memory_broker(broker, workers)
     # Modules that build their own application at import time read the same configuration.
     if config is not None:
         os.environ["KAFKABOOT_CONFIG"] = os.path.abspath(config)
@@ -227,7 +267,10 @@ def run(
     server = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     for key, value in server.items():
         os.environ[f"SERVER_{key.upper()}"] = str(value)
-    settings = load_settings(config, profiles=profile, overrides={"server": server})
+    overrides: dict[str, Any] = {"server": server}
+    if memory is not None:
+        overrides["kafka"] = {"bootstrap-servers": memory.bootstrap_servers}
+    settings = load_settings(config, profiles=profile, overrides=overrides)
     target = target or settings.kafkaboot.application.module
     if not target:
         raise ConfigurationError(

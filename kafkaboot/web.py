@@ -136,6 +136,7 @@ def kafkaboot_app(
     app.include_router(actuator_router(application))
     if application.settings.management.tracing.enabled:
         _instrument(app)
+    app.state.kafkaboot_installed = True  # Its lifespan starts ``application``.
     return app
 
 

@@ -26,8 +26,6 @@ from sample_consumer_service.sequences import CustomerSequences
 from sample_producer_service.models import Message
 
 log = logging.getLogger("sample_consumer_service")
-EVENTS_TOPIC = os.environ.get("EVENTS_TOPIC", "events")
-EVENTS_GROUP = os.environ.get("CENTRAL_GROUP", "central-consumer")
 """The events listener's consumer group (the benchmark drains one topic with several)."""
 WORK_US = int(os.environ.get("CENTRAL_WORK_US", "0"))
 """Benchmark knob: CPU time each event costs on top of counting it (microseconds), as a
@@ -171,9 +169,9 @@ class LoggingRebalance(RebalanceListener):
 # kafka.listeners.central-events. Records are keyed by customer_id: with ordering="key",
 # each site's events are handled in order while different sites are handled concurrently.
 @kafka_listener(
-    EVENTS_TOPIC,
+    "${EVENTS_TOPIC:events}",  # Resolved from the environment when the listener registers.
     id="central-events",
-    group_id=EVENTS_GROUP,
+    group_id="${CENTRAL_GROUP:central-consumer}",
     ack_mode="manual",
     ordering="key",
 )

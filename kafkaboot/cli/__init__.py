@@ -103,6 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=args.log_level,
         log_format=args.log_format,
+        broker=args.broker,
     )
 
 
@@ -153,6 +154,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="HTTP port (default: server.port)")
     run.add_argument(
         "--workers", type=int, default=1, help="processes sharing the port and the consumer groups"
+    )
+    run.add_argument(
+        "--broker",
+        choices=("memory",),
+        help="memory: run on an in-memory Kafka of this process's own (local play; one worker)",
     )
     run.add_argument("--log-level", default="info", help="debug, info, warning, error")
     run.add_argument(

@@ -11,6 +11,11 @@ Fixtures:
     memory_kafka: an :class:`~kafkaboot.testing.InMemoryKafka` of the test's own (no broker,
         no Java): its ``bootstrap_servers`` (``memory://<name>``) goes where
         ``kafka_bootstrap`` would.
+    kafkaboot_app: a factory, ``await kafkaboot_app(target, bootstrap=..., env=..., ...)``,
+        that starts a service (see :func:`kafkaboot.testing.app.start_app`) and stops it
+        after the test; ``env`` sets environment variables for the test (placeholders such
+        as ``${ORDERS_TOPIC:orders}`` in listeners and configuration: per-test topics and
+        groups).
 
 Tests that use either fixture get the ``kafka`` marker, so ``-m "not kafka"`` runs the rest.
 """
@@ -21,15 +26,17 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import pytest_asyncio
 
 from kafkaboot.testing.broker import KafkaCluster
 
 if TYPE_CHECKING:
+    from kafkaboot.testing.app import RunningApp
     from kafkaboot.testing.memory import InMemoryKafka
 
 __all__ = ["BrokerChoice", "choose_broker", "docker_unavailable_reason"]
@@ -131,6 +138,32 @@ def memory_kafka() -> Iterator[InMemoryKafka]:
 
     with InMemoryKafka() as kafka:
         yield kafka
+
+
+AppStarter = Callable[..., Awaitable["RunningApp"]]
+
+
+@pytest_asyncio.fixture
+async def kafkaboot_app(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AppStarter]:
+    """Starts services for the test; stops them (listeners commit) after it."""
+    from kafkaboot.testing.app import start_app
+
+    running: list[RunningApp] = []
+
+    async def start(
+        target: Any, *, bootstrap: str, env: Mapping[str, str] | None = None, **options: Any
+    ) -> RunningApp:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        service = await start_app(target, bootstrap=bootstrap, **options)
+        running.append(service)
+        return service
+
+    try:
+        yield start
+    finally:
+        for service in reversed(running):
+            await service.stop()
 
 
 @pytest.fixture(scope="session")

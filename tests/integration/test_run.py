@@ -262,3 +262,36 @@ async def test_workers_share_the_port_and_the_consumer_group(kafka_bootstrap, tm
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
     assert "Traceback" not in output
+
+
+@pytest.mark.asyncio
+async def test_run_on_an_in_memory_broker_publishes_and_consumes_in_one_process(tmp_path):
+    config, handled = tmp_path / "application.yml", tmp_path / "handled.txt"
+    write_config(config, "127.0.0.1:1", "events")  # --broker memory replaces the address.
+    [port] = free_ports(1)
+    process = start(config, port, "--broker", "memory", HANDLED_FILE=str(handled))
+    try:
+        await wait_ready(port, process)
+        for offset, value in enumerate(("a", "b")):
+            assert (await post(port, f"/publish/{value}")).json() == {"offset": offset}
+        await wait_for(
+            lambda: handled.exists() and handled.read_text().split() == ["a", "b"],
+            message="both records handled",
+        )
+        [listener] = (await get(port, "/actuator/kafka/listeners")).json()
+        assert listener["partitions"][0]["committed"] == 2
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert "running on an in-memory Kafka (memory://run)" in output
+    assert "Traceback" not in output
+
+
+def test_run_on_an_in_memory_broker_refuses_more_than_one_worker(tmp_path):
+    (tmp_path / "application.yml").write_text("server: {port: 1}\n")
+    result = run_cli("some_service", "--broker", "memory", "--workers", "2", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "--broker memory runs in one process" in result.stderr
