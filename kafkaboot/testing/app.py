@@ -51,7 +51,7 @@ class RunningApp:
 
     @property
     def bootstrap_servers(self) -> str:
-        return str(self.application.settings.kafka.bootstrap_servers)
+        return _bootstrap_of(self.application)
 
     async def stop(self) -> None:
         """Close the client, stop the application (listeners commit), end the lifespan."""
@@ -65,6 +65,7 @@ async def start_app(
     config: str | None = None,
     profiles: Sequence[str] | str | None = None,
     overrides: Mapping[str, Any] | None = None,
+    app: FastAPI | None = None,
     ready_timeout: float = 30.0,
 ) -> RunningApp:
     """Start ``target`` against ``bootstrap`` and wait until its listeners hold their
@@ -76,7 +77,10 @@ async def start_app(
             ``KafkaBootApplication`` not started yet (its own settings are used as they are;
             ``bootstrap`` must be what they name).
         bootstrap: the broker, written over ``kafka.bootstrap-servers``.
-        config, profiles, overrides: configuration, as for ``load_settings``.
+        config, profiles, overrides: configuration, as for ``load_settings`` (with a
+            module path only).
+        app: the FastAPI app to serve with an application ``target`` (default: only the
+            actuator endpoints).
         ready_timeout: how long the listeners may take to join their groups.
 
     Raises:
@@ -84,8 +88,8 @@ async def start_app(
         WaitTimeout: the listeners did not get their partitions in time.
     """
     if isinstance(target, KafkaBootApplication):
-        application, user_app = target, None
-        named = str(application.settings.kafka.bootstrap_servers)
+        application, user_app = target, app
+        named = _bootstrap_of(application)
         if named != bootstrap:
             raise ValueError(
                 f"the application's settings name {named!r}, not {bootstrap!r}: build it "
@@ -93,6 +97,8 @@ async def start_app(
                 "module path instead"
             )
     else:
+        if app is not None:
+            raise ValueError("app= goes with an application target; a module brings its own")
         application, user_app = _build(target, bootstrap, config, profiles, overrides)
     application.startup_deadline = min(application.startup_deadline, ready_timeout)
     if user_app is not None:
@@ -136,6 +142,10 @@ def _build(
     container = _one(module, ApplicationContainer)
     application = KafkaBootApplication(settings=settings, modules=[module], container=container)
     return application, user_app
+
+
+def _bootstrap_of(application: KafkaBootApplication) -> str:
+    return str(application.settings.kafka.producer_kwargs()["bootstrap_servers"])
 
 
 def _one(module: Any, kind: type) -> Any:

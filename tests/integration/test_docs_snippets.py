@@ -181,3 +181,31 @@ async def test_interceptors(kafka_bootstrap, monkeypatch):
 async def test_testing_listener(kafka_bootstrap, monkeypatch):
     snippet = load("testing_listener", monkeypatch)
     await snippet.test_an_order_is_billed(kafka_bootstrap)
+
+
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+def either_broker(request):
+    """The docs' "both brokers" snippets run on each: same test, same assertions."""
+    if request.param == "memory":
+        return request.getfixturevalue("memory_kafka").bootstrap_servers
+    return request.getfixturevalue("kafka_bootstrap")
+
+
+async def test_testing_both_brokers_http(either_broker, kafkaboot_app, monkeypatch):
+    snippet = load("testing_both_brokers", monkeypatch)
+    await snippet.test_an_order_taken_over_http_is_billed(either_broker, kafkaboot_app)
+
+
+async def test_testing_both_brokers_dead_letter(either_broker, monkeypatch):
+    snippet = load("testing_both_brokers", monkeypatch)
+    await snippet.test_an_order_that_cannot_be_billed_is_dead_lettered(either_broker)
+
+
+async def test_testing_both_brokers_rebalance(either_broker, monkeypatch):
+    snippet = load("testing_both_brokers", monkeypatch)
+    await snippet.test_the_rebalance_listener_hears_its_partitions(either_broker)
+
+
+async def test_testing_listener_in_memory(memory_kafka, monkeypatch):
+    snippet = load("testing_listener", monkeypatch)
+    await snippet.test_an_order_is_billed(memory_kafka.bootstrap_servers)
