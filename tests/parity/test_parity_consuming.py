@@ -6,7 +6,8 @@ import asyncio
 import pytest
 from aiokafka import TopicPartition
 
-from kafkaboot import Acknowledgment, RebalanceListener
+from kafkaboot import Acknowledgment, ConsumerRecord, RebalanceListener, load_settings
+from kafkaboot.template import KafkaTemplate, ProducerRecord
 from kafkaboot.testing import (
     committed_offsets,
     create_topic,
@@ -136,3 +137,26 @@ async def test_a_second_member_takes_half_the_partitions_and_nothing_is_lost(boo
     assert await committed_offsets(bootstrap, group) == {
         TopicPartition(topic, p): 4 for p in range(4)
     }
+
+
+async def test_ten_thousand_records_are_handled_once_each_in_order_per_partition(bootstrap):
+    topic = await create_topic(bootstrap, partitions=4)
+    registry, group, seen = registry_for(bootstrap), unique_name("bulk"), {}
+    template = KafkaTemplate(
+        load_settings(environ={}, overrides={"kafka": {"bootstrap-servers": bootstrap}})
+    )
+
+    @registry.listener(topic, group_id=group)
+    async def on_value(record: ConsumerRecord) -> None:
+        seen.setdefault(record.partition, []).append(int(record.value))
+
+    async with registry, template:
+        await wait_for_assignment(registry, timeout=20)
+        await template.send_batch(
+            [ProducerRecord(topic, b"%d" % n, key=b"k%d" % (n % 40)) for n in range(10_000)]
+        )
+        await wait_for(lambda: sum(map(len, seen.values())) >= 10_000, timeout=30, message="all")
+    assert sorted(n for values in seen.values() for n in values) == list(range(10_000))
+    assert all(values == sorted(values) for values in seen.values())  # Per-partition order.
+    offsets = await committed_offsets(bootstrap, group)
+    assert sum(offsets.values()) == 10_000
