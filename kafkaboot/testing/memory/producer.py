@@ -42,6 +42,9 @@ from kafkaboot.testing.memory.errors import NotSupportedInMemory
 
 __all__ = ["MemoryProducer"]
 
+_FATAL = "Invalid state transition TransactionState.FATAL_ERROR -> TransactionState."
+"""aiokafka's transaction manager refuses to begin or end a transaction once fenced."""
+
 
 class _TransactionState:
     """What kafkaboot reads of aiokafka's transaction manager: whether the producer can no
@@ -156,9 +159,10 @@ class MemoryProducer(InMemoryClient, AIOKafkaProducer):  # type: ignore[misc] # 
         assert not (value is None and key is None), "Need at least one: key or value"  # noqa: S101 - aiokafka's check
         cluster = self._running()
         if self._transactional_id is not None:
-            self._check_epoch()
-            if self._transaction is None:
+            if self._transaction is None or self._txn_manager.fenced:
                 raise IllegalOperation("Can't send messages while not in transaction")
+            if cluster.current_epoch(self._transactional_id) != self._epoch:
+                return self._refused()
         headers = list(headers or [])
         key_bytes = self._key_serializer(key) if self._key_serializer else key
         value_bytes = self._value_serializer(value) if self._value_serializer else value
@@ -197,6 +201,24 @@ class MemoryProducer(InMemoryClient, AIOKafkaProducer):  # type: ignore[misc] # 
         delivery = await self.send(topic, value, key, partition, timestamp_ms, headers)
         return await delivery
 
+    def _refused(self) -> asyncio.Future[RecordMetadata]:
+        """As aiokafka: the record is queued, the broker refuses the transaction (a newer
+        producer has the id), and the record's future fails with ``ProducerFenced``; from
+        then on the producer is in its fatal state. Sends made before that answer (in the
+        same step of the event loop) are queued and refused the same way."""
+        delivery: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        delivery.get_loop().call_soon(self._fenced_now, delivery)
+        return delivery
+
+    def _fenced_now(self, delivery: asyncio.Future[RecordMetadata]) -> None:
+        self._txn_manager.fenced = True
+        if not delivery.done():
+            delivery.set_exception(
+                ProducerFenced(
+                    f"a newer producer with transactional_id {self._transactional_id!r} started"
+                )
+            )
+
     def create_batch(self) -> Any:
         raise NotSupportedInMemory("AIOKafkaProducer.create_batch (send records one by one)")
 
@@ -212,11 +234,19 @@ class MemoryProducer(InMemoryClient, AIOKafkaProducer):  # type: ignore[misc] # 
         return self._running()
 
     async def begin_transaction(self) -> None:
-        cluster = self._transactional()
+        """As aiokafka's, which begins locally: a producer fenced since it started learns
+        it only when the transaction's first send (or offsets) reaches the broker."""
+        if self._transactional_id is None:
+            raise IllegalOperation("the producer has no transactional_id")
+        cluster = self._running()
+        if self._txn_manager.fenced:
+            raise AssertionError(_FATAL + "IN_TRANSACTION")
         if self._transaction is not None:
             raise IllegalOperation("a transaction is already open")
-        assert self._transactional_id is not None  # noqa: S101 - checked above
-        self._transaction = cluster.begin_transaction(self._transactional_id)
+        if cluster.current_epoch(self._transactional_id) != self._epoch:
+            self._transaction = Transaction(self._transactional_id)  # The broker never sees it.
+        else:
+            self._transaction = cluster.begin_transaction(self._transactional_id)
 
     async def commit_transaction(self) -> None:
         await self._end(commit=True)
@@ -225,10 +255,15 @@ class MemoryProducer(InMemoryClient, AIOKafkaProducer):  # type: ignore[misc] # 
         await self._end(commit=False)
 
     async def _end(self, *, commit: bool) -> None:
-        cluster = self._transactional()
-        transaction, self._transaction = self._transaction, None
+        if self._transactional_id is not None and self._txn_manager.fenced:
+            raise AssertionError(_FATAL + ("COMMITTING" if commit else "ABORTING") + "_TRANSACTION")
+        transaction = self._transaction
+        if transaction is None or transaction.partitions or transaction.offsets:
+            self._transactional()  # aiokafka ends one that sent nothing without the broker.
+        cluster = self._running()
         if transaction is None:
             raise IllegalOperation("no transaction is open")
+        self._transaction = None
         cluster.end_transaction(transaction, commit=commit)
 
     def transaction(self) -> TransactionContext:

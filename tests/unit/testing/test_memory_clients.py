@@ -256,8 +256,8 @@ async def test_read_committed_sees_committed_transactions_only_and_markers_take_
     assert kafka.committed("g") == {TopicPartition("in", 0): 0}
 
     successor = await _started(MemoryProducer(**tid))  # Fences the first, aborts its transaction.
-    with pytest.raises(ProducerFenced):
-        await producer.send("t", b"zombie")
+    with pytest.raises(ProducerFenced):  # Its future fails, as aiokafka's (the broker refuses).
+        await (await producer.send("t", b"zombie"))
     assert producer._txn_manager.is_fatal_error()
     assert await committed.getmany(timeout_ms=10) == {}
     assert await committed.position(T0) == 6
