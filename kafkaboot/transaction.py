@@ -121,7 +121,10 @@ async def run_transaction(
         KafkaSendError: a send of the transaction failed, or another producer with the same
             transactional id fenced this one; the transaction was aborted.
     """
-    await producer.begin_transaction()
+    try:
+        await producer.begin_transaction()
+    except AssertionError as exc:  # aiokafka's state check: fenced by an earlier send.
+        raise _fenced(transactional_id) from exc
     scope = TransactionScope(producer)
     try:
         with transaction_scope(scope):
@@ -133,16 +136,20 @@ async def run_transaction(
             await asyncio.wait_for(producer.abort_transaction(), timeout)
         if isinstance(exc, ProducerFenced) or isinstance(exc.__cause__, ProducerFenced):
             # A new producer would fence the newer one in turn: this one is the zombie.
-            raise KafkaSendError(
-                f"the transaction was aborted: another producer started with this "
-                f"template's transactional id {transactional_id!r}, which fences "
-                "this one. If this process was replaced, stop it; if two running "
-                "processes share the id, give each its own "
-                "kafka.producer.transaction-id-suffix",
-                topic="?",
-            ) from exc
+            raise _fenced(transactional_id) from exc
         if isinstance(exc, KafkaError | KafkaSendError | TimeoutError):
             # A refused or lost send can leave the idempotent producer's sequence
             # numbers out of step; a new producer with the same id starts clean.
             await renew(producer)
         raise
+
+
+def _fenced(transactional_id: str) -> KafkaSendError:
+    """Another producer has the template's transactional id: this one stays fenced."""
+    return KafkaSendError(
+        f"the transaction was aborted: another producer started with this template's "
+        f"transactional id {transactional_id!r}, which fences this one. If this process "
+        "was replaced, stop it; if two running processes share the id, give each its own "
+        "kafka.producer.transaction-id-suffix",
+        topic="?",
+    )

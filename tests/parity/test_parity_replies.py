@@ -148,6 +148,10 @@ async def test_a_template_with_the_same_transactional_id_fences_the_older_one(bo
         with pytest.raises(KafkaSendError, match="fences this one"):
             async with zombie.transaction():
                 await zombie.send(topic, "zombie")
+        # Fenced for good: its next transaction is refused with the same clear error.
+        with pytest.raises(KafkaSendError, match="fences this one"):
+            async with zombie.transaction():
+                await zombie.send(topic, "zombie again")
         async with successor.transaction():
             await successor.send(topic, "successor")
     committed = await get_records(bootstrap, topic, count=1, isolation_level="read_committed")
