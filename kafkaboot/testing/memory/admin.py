@@ -21,7 +21,7 @@ from kafkaboot.testing.memory.cluster import (
     InMemoryKafka,
     TopicExistsError,
     UnknownTopicError,
-    cluster_for,
+    connect,
 )
 from kafkaboot.testing.memory.errors import NotSupportedInMemory
 
@@ -49,10 +49,7 @@ class MemoryAdmin(InMemoryClient, AIOKafkaAdminClient):  # type: ignore[misc] # 
         self._cluster: InMemoryKafka | None = None
 
     async def start(self) -> None:
-        try:
-            self._cluster = cluster_for(self._bootstrap_servers)
-        except LookupError as exc:
-            raise KafkaConnectionError(f"Unable to bootstrap from memory: {exc}") from exc
+        self._cluster = connect(self._bootstrap_servers)
 
     async def close(self) -> None:
         self._cluster = None

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Sequence
 
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaConnectionError
 from aiokafka.partitioner import murmur2
 
 from kafkaboot.inmemory import MEMORY_SCHEME
@@ -31,6 +32,7 @@ __all__ = [
     "Transaction",
     "UnknownTopicError",
     "cluster_for",
+    "connect",
 ]
 
 Header = tuple[str, bytes]
@@ -116,6 +118,19 @@ def cluster_for(bootstrap_servers: str | Sequence[str]) -> InMemoryKafka:
             "lives only in the process that made it"
         )
     return cluster
+
+
+def connect(bootstrap_servers: str | Sequence[str]) -> InMemoryKafka:
+    """What a client's ``start()`` does: find the cluster, or fail as aiokafka fails to
+    bootstrap.
+
+    Raises:
+        KafkaConnectionError: no such cluster in this process.
+    """
+    try:
+        return cluster_for(bootstrap_servers)
+    except LookupError as exc:
+        raise KafkaConnectionError(f"Unable to bootstrap from memory: {exc}") from exc
 
 
 class InMemoryKafka:

@@ -27,7 +27,7 @@ from aiokafka.structs import OffsetAndTimestamp
 from aiokafka.util import commit_structure_validate
 
 from kafkaboot.inmemory import InMemoryClient
-from kafkaboot.testing.memory.cluster import InMemoryKafka, cluster_for
+from kafkaboot.testing.memory.cluster import InMemoryKafka, connect
 from kafkaboot.testing.memory.errors import NotSupportedInMemory
 from kafkaboot.testing.memory.fetching import (
     CREATE_TIME,
@@ -127,10 +127,7 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
 
     async def start(self) -> None:
         """Connect: find the cluster, and join the group when subscribed with one."""
-        try:
-            self._cluster = cluster_for(self._bootstrap_servers)
-        except LookupError as exc:
-            raise KafkaConnectionError(f"Unable to bootstrap from memory: {exc}") from exc
+        self._cluster = connect(self._bootstrap_servers)
         self._closed = False
         self._loop = asyncio.get_running_loop()
         if self._manual is not None:

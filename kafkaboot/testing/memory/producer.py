@@ -36,7 +36,7 @@ from kafkaboot.testing.memory.cluster import (
     StoredRecord,
     Transaction,
     UnknownTopicError,
-    cluster_for,
+    connect,
 )
 from kafkaboot.testing.memory.errors import NotSupportedInMemory
 
@@ -98,10 +98,7 @@ class MemoryProducer(InMemoryClient, AIOKafkaProducer):  # type: ignore[misc] # 
         return self._running()
 
     async def start(self) -> None:
-        try:
-            self._cluster = cluster_for(self._bootstrap_servers)
-        except LookupError as exc:
-            raise KafkaConnectionError(f"Unable to bootstrap from memory: {exc}") from exc
+        self._cluster = connect(self._bootstrap_servers)
         self._closed = False
         self._loop = asyncio.get_running_loop()
         if self._transactional_id is not None:
