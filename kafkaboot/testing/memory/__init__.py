@@ -9,16 +9,15 @@ clients for ``memory://``), over the cluster's storage
 :class:`NotSupportedInMemory`."""
 
 from kafkaboot.inmemory import MEMORY_SCHEME
-from kafkaboot.testing.memory.cluster import (
-    InMemoryKafka,
+from kafkaboot.testing.memory.cluster import InMemoryKafka, cluster_for
+from kafkaboot.testing.memory.errors import NotSupportedInMemory
+from kafkaboot.testing.memory.groups import ConsumerGroup
+from kafkaboot.testing.memory.records import (
     StoredRecord,
     TopicExistsError,
     Transaction,
     UnknownTopicError,
-    cluster_for,
 )
-from kafkaboot.testing.memory.errors import NotSupportedInMemory
-from kafkaboot.testing.memory.groups import ConsumerGroup
 
 __all__ = [
     "MEMORY_SCHEME",

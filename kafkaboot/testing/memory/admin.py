@@ -17,13 +17,9 @@ from aiokafka.errors import (
 from aiokafka.structs import OffsetAndMetadata
 
 from kafkaboot.inmemory import InMemoryClient
-from kafkaboot.testing.memory.cluster import (
-    InMemoryKafka,
-    TopicExistsError,
-    UnknownTopicError,
-    connect,
-)
+from kafkaboot.testing.memory.cluster import InMemoryKafka, connect
 from kafkaboot.testing.memory.errors import NotSupportedInMemory
+from kafkaboot.testing.memory.records import TopicExistsError, UnknownTopicError
 
 __all__ = ["MemoryAdmin"]
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from kafkaboot.testing.memory.cluster import InMemoryKafka, StoredRecord
+from kafkaboot.testing.memory.cluster import InMemoryKafka
+from kafkaboot.testing.memory.records import StoredRecord
 
 __all__ = ["PartitionFetch", "SubscriptionView", "to_consumer_record"]
 

@@ -31,14 +31,9 @@ from aiokafka.structs import RecordMetadata
 from aiokafka.util import commit_structure_validate
 
 from kafkaboot.inmemory import InMemoryClient
-from kafkaboot.testing.memory.cluster import (
-    InMemoryKafka,
-    StoredRecord,
-    Transaction,
-    UnknownTopicError,
-    connect,
-)
+from kafkaboot.testing.memory.cluster import InMemoryKafka, connect
 from kafkaboot.testing.memory.errors import NotSupportedInMemory
+from kafkaboot.testing.memory.records import StoredRecord, Transaction, UnknownTopicError
 
 __all__ = ["MemoryProducer"]
 
