@@ -79,8 +79,11 @@ def resolve_target(
             )
     application = chosen if isinstance(chosen, KafkaBootApplication) else None
     app = chosen if isinstance(chosen, FastAPI) else None
-    application = application or _find(module, KafkaBootApplication)
     app = app or _find(module, FastAPI)
+    if app is not None and getattr(app.state, "kafkaboot_installed", False):
+        # Made with kafkaboot_app(...) in the module: the application its lifespan starts.
+        application = application or app.state.kafkaboot
+    application = application or _find(module, KafkaBootApplication)
     if application is None:
         container = _find(module, ApplicationContainer)
         application = KafkaBootApplication(settings=settings, modules=[module], container=container)
@@ -113,7 +116,8 @@ def _in_memory_broker(broker: str | None, workers: int) -> InMemoryKafka | None:
     from kafkaboot.testing.memory import InMemoryKafka
 
     memory = InMemoryKafka("run")
-    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = memory.bootstrap_servers
+    for client in ("", "CONSUMER_", "PRODUCER_", "ADMIN_"):  # No client may reach a broker.
+        os.environ[f"KAFKA_{client}BOOTSTRAP_SERVERS"] = memory.bootstrap_servers
     log.warning(
         "running on an in-memory Kafka (%s): for local play and tests; nothing survives the "
         "process, and no other process can connect to it",
@@ -269,7 +273,9 @@ def run(
         os.environ[f"SERVER_{key.upper()}"] = str(value)
     overrides: dict[str, Any] = {"server": server}
     if memory is not None:
-        overrides["kafka"] = {"bootstrap-servers": memory.bootstrap_servers}
+        servers = {"bootstrap-servers": memory.bootstrap_servers}
+        # Per-client addresses too: none of them may reach a real broker.
+        overrides["kafka"] = servers | dict.fromkeys(("consumer", "producer", "admin"), servers)
     settings = load_settings(config, profiles=profile, overrides=overrides)
     target = target or settings.kafkaboot.application.module
     if not target:

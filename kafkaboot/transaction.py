@@ -123,8 +123,11 @@ async def run_transaction(
     """
     try:
         await producer.begin_transaction()
-    except AssertionError as exc:  # aiokafka's state check: fenced by an earlier send.
-        raise _fenced(transactional_id) from exc
+    except AssertionError as exc:  # aiokafka's state check, after a fence or a failed abort.
+        manager = getattr(producer, "_txn_manager", None)
+        if manager is not None and manager.is_fatal_error():  # Fenced by an earlier send.
+            raise _fenced(transactional_id) from exc
+        raise
     scope = TransactionScope(producer)
     try:
         with transaction_scope(scope):

@@ -136,7 +136,8 @@ def kafkaboot_app(
     app.include_router(actuator_router(application))
     if application.settings.management.tracing.enabled:
         _instrument(app)
-    app.state.kafkaboot_installed = True  # Its lifespan starts ``application``.
+    app.state.kafkaboot_installed = True  # Its lifespan starts ``application``,
+    app.state.kafkaboot = application  # this one (set again by the lifespan).
     return app
 
 

@@ -31,7 +31,7 @@ from kafkaboot.testing.memory.records import (
     UnknownTopicError,
 )
 
-__all__ = ["InMemoryKafka", "cluster_for", "connect"]
+__all__ = ["InMemoryKafka", "check_offsets", "cluster_for", "connect"]
 
 
 @dataclasses.dataclass(slots=True)
@@ -104,7 +104,7 @@ class InMemoryKafka:
         self._groups: dict[str, ConsumerGroup] = {}
         self._producer_epochs: dict[str, int] = {}
         self._open_transactions: dict[str, Transaction] = {}
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: set[asyncio.Future[None]] = set()
         self._lock = threading.RLock()
         self.closed = False
         with _CLUSTERS_LOCK:
@@ -141,13 +141,18 @@ class InMemoryKafka:
         group rebalanced, a client's own seek): what a waiting poll awaits."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with self._lock:
-            self._waiters.append(waiter)
+            self._waiters.add(waiter)
         return waiter
+
+    def forget(self, waiter: asyncio.Future[None]) -> None:
+        """A waiter that stopped waiting (its timeout came first): drop it."""
+        with self._lock:
+            self._waiters.discard(waiter)
 
     def notify(self) -> None:
         """Wake every waiting poll (in its own event loop's thread)."""
         with self._lock:
-            waiters, self._waiters = self._waiters, []
+            waiters, self._waiters = self._waiters, set()
         for waiter in waiters:
             if not waiter.done():
                 loop = waiter.get_loop()
@@ -419,17 +424,13 @@ class InMemoryKafka:
 
     def commit(self, group_id: str, offsets: dict[TopicPartition, int]) -> None:
         """Store ``group_id``'s committed offsets (the next record to read, per partition).
+        As Kafka, it does not check them against the log: a consumer that starts past the
+        end is reset by its ``auto_offset_reset``.
 
         Raises:
-            ValueError: an offset past the partition's end, or negative.
+            ValueError: a negative offset.
         """
-        for tp, offset in offsets.items():
-            end = self.end_offset(tp)
-            if not 0 <= offset <= end:
-                raise ValueError(
-                    f"cannot commit offset {offset} for {tp.topic}-{tp.partition}: its offsets "
-                    f"run 0-{end}"
-                )
+        check_offsets(offsets)
         with self._lock:
             self._committed.setdefault(group_id, {}).update(offsets)
 
@@ -437,6 +438,16 @@ class InMemoryKafka:
         """What ``group_id`` has committed (``{}``: nothing)."""
         with self._lock:
             return dict(self._committed.get(group_id, {}))
+
+
+def check_offsets(offsets: dict[TopicPartition, int]) -> None:
+    """Raises ValueError for an offset a commit cannot carry (a negative one)."""
+    for tp, offset in offsets.items():
+        if offset < 0:
+            raise ValueError(
+                f"cannot commit offset {offset} for {tp.topic}-{tp.partition}: offsets are 0 "
+                "or more (the next record to read)"
+            )
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

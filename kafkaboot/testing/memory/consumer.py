@@ -9,6 +9,7 @@ raises the same errors. Group membership runs on a task of its own (``membership
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -16,12 +17,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import (
+    CommitFailedError,
     ConsumerStoppedError,
     IllegalOperation,
     IllegalStateError,
     KafkaConnectionError,
     NoOffsetForPartitionError,
+    OffsetOutOfRangeError,
 )
 from aiokafka.structs import OffsetAndTimestamp
 from aiokafka.util import commit_structure_validate
@@ -38,6 +42,7 @@ from kafkaboot.testing.memory.fetching import (
 )
 from kafkaboot.testing.memory.groups import ConsumerGroup
 from kafkaboot.testing.memory.membership import Membership
+from kafkaboot.testing.memory.records import UnknownTopicError
 
 __all__ = ["MemoryConsumer"]
 
@@ -81,10 +86,20 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
         max_poll_interval_ms: int = 300_000,
         isolation_level: str = "read_uncommitted",
         security_protocol: str = "PLAINTEXT",
+        session_timeout_ms: int = 10_000,
+        rebalance_timeout_ms: int | None = None,
+        partition_assignment_strategy: Any = (RoundRobinPartitionAssignor,),
+        group_instance_id: str | None = None,
         **ignored: Any,
     ) -> None:
         if security_protocol != "PLAINTEXT":
             raise NotSupportedInMemory(f"security protocol {security_protocol}")
+        if tuple(partition_assignment_strategy) != (RoundRobinPartitionAssignor,):
+            raise NotSupportedInMemory(
+                "a partition assignment strategy other than aiokafka's default round-robin"
+            )
+        if group_instance_id is not None:
+            raise NotSupportedInMemory("static membership (group_instance_id)")
         if auto_offset_reset not in ("earliest", "latest", "none"):
             raise ValueError(f"{auto_offset_reset!r} is not a valid auto_offset_reset")
         if isolation_level not in ("read_uncommitted", "read_committed"):
@@ -99,6 +114,8 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
         self._auto_commit_interval = auto_commit_interval_ms / 1000
         self._max_poll_records = max_poll_records or 500
         self._max_poll_interval = max_poll_interval_ms / 1000
+        # aiokafka's default, as the group coordinator waits for a member to rejoin.
+        self._rebalance_timeout = (rebalance_timeout_ms or session_timeout_ms) / 1000
         self._read_committed = isolation_level == "read_committed"
         self._cluster: InMemoryKafka | None = None
         self._closed: bool | None = None  # aiokafka's __del__ warns only when False,
@@ -136,14 +153,15 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
             self._start_membership()
 
     async def stop(self) -> None:
+        """Commit once more when auto-committing, leave the group, then close."""
         if self._closed is not False:
             self._closed = True
             return
-        self._closed = True
         membership, task = self._membership, self._membership_task
-        self._membership = self._membership_task = None
         if membership is not None:
-            await membership.close(task)
+            await membership.close(task)  # Its last auto-commit needs the consumer open.
+        self._membership = self._membership_task = None
+        self._closed = True
         if self._cluster is not None:
             self._cluster.notify()  # Wake a waiting poll: it raises ConsumerStoppedError.
 
@@ -198,9 +216,14 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
             auto_commit=self._commit_consumed if self._enable_auto_commit else None,
             auto_commit_interval=self._auto_commit_interval,
             max_poll_interval=self._max_poll_interval,
+            rebalance_timeout=self._rebalance_timeout,
             idle_time=lambda: self._subscription.fetcher_idle_time,
             changed=cluster.changed,
+            forget=cluster.forget,
         )
+        for topic in self._topics:  # Its metadata request creates them, as a broker's would.
+            with contextlib.suppress(UnknownTopicError):
+                cluster.partitions(topic)
         membership.subscribe(self._topics, self._pattern)
         self._membership_task = task = asyncio.create_task(
             membership.run(), name=f"kafkaboot:memory-member-{membership.member_id}"
@@ -298,6 +321,7 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
                     await asyncio.wait([waiter], timeout=remaining)
                 finally:
                     waiter.cancel()
+                    cluster.forget(waiter)
                 cluster = self._running()
                 if self._woken:
                     self._woken = False
@@ -333,6 +357,11 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
                 continue
             if fetch.position is None:
                 raise NoOffsetForPartitionError(tp)
+            if fetch.position > cluster.end_offset(tp):  # Out of range: reset, as aiokafka.
+                reset = self._reset_position(tp)
+                if reset is None:
+                    raise OffsetOutOfRangeError({tp: fetch.position})
+                fetch.position = reset
             stored, fetch.position = cluster.fetch(
                 tp, fetch.position, limit, read_committed=self._read_committed
             )
@@ -451,7 +480,8 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
     async def commit(self, offsets: dict[TopicPartition, Any] | None = None) -> None:
         if self._group_id is None:
             raise IllegalOperation("Requires group_id")
-        if not self._partitions and self._manual is None and offsets is None:
+        membership = self._membership
+        if self._manual is None and (membership is None or not membership.joined):
             raise IllegalStateError("No partitions assigned")
         if offsets is None:
             offsets = {
@@ -477,6 +507,12 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
             raise IllegalOperation("Requires group_id")
         if self._membership is not None:
             await self._membership.commit_allowed()
+        elif cluster.group(self._group_id).members:
+            # Kafka takes a commit from outside the group only while it has no members.
+            raise CommitFailedError(
+                f"commit refused: group {self._group_id!r} has active members, and this "
+                "consumer (assigned its partitions by hand) is not one of them"
+            )
         plain = {
             tp: offset if isinstance(offset, int) else int(offset[0])
             for tp, offset in offsets.items()

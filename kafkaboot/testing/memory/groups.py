@@ -33,8 +33,8 @@ class _Member:
     """Gave up its partitions for the rebalance under way (or there is none)."""
 
     def wants(self, topic: str) -> bool:
-        if self.pattern is not None:
-            return self.pattern.fullmatch(topic) is not None
+        if self.pattern is not None:  # From the topic's start, as aiokafka's ``match``.
+            return self.pattern.match(topic) is not None
         return topic in self.topics
 
 
@@ -62,7 +62,7 @@ class ConsumerGroup:
         self._partitions = partitions
         self._changed = changed
         self._members: dict[str, _Member] = {}
-        self._subscribed: frozenset[str] = frozenset()
+        self._subscribed: frozenset[tuple[str, int]] = frozenset()
         self._deadline: asyncio.TimerHandle | None = None
 
     @property
@@ -86,8 +86,10 @@ class ConsumerGroup:
     ) -> None:
         """``member_id`` joins (or changes its subscription): a rebalance starts."""
         compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+        known = member_id in self._members
         self._members[member_id] = _Member(frozenset(topics), compiled, rebalance_timeout)
-        self._start_rebalance(but=member_id)
+        # A new member has nothing to give up; one that changes its subscription does.
+        self._start_rebalance(but=None if known else member_id)
 
     def leave(self, member_id: str) -> None:
         """``member_id`` leaves the group; the others share its partitions."""
@@ -145,7 +147,7 @@ class ConsumerGroup:
 
     def _start_rebalance(self, but: str | None = None) -> None:
         for member_id, member in self._members.items():
-            if member_id != but and member.assignment:
+            if member_id != but:  # Every member rejoins, holding partitions or not.
                 member.rejoined = False
         self.rebalancing = True
         if all(m.rejoined for m in self._members.values()):
@@ -188,9 +190,10 @@ class ConsumerGroup:
             member.rejoined = True
         self._changed()
 
-    def _wanted(self) -> frozenset[str]:
+    def _wanted(self) -> frozenset[tuple[str, int]]:
+        """The subscribed topics and their partition counts: a change in either rebalances."""
         return frozenset(
-            topic
+            (topic, self._partitions(topic))
             for topic in set(self._topics())
             if any(m.wants(topic) for m in self._members.values())
         )
@@ -203,8 +206,8 @@ class ConsumerGroup:
         if not ordered:
             return
         turn = 0
-        for topic in sorted(self._subscribed):
-            for partition in range(self._partitions(topic)):
+        for topic, partitions in sorted(self._subscribed):
+            for partition in range(partitions):
                 for _ in range(len(ordered)):
                     member_id = ordered[turn % len(ordered)]
                     turn += 1

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 
 from kafkaboot.testing.memory.groups import ConsumerGroup
 
@@ -25,22 +25,22 @@ __all__ = ["Membership"]
 
 log = logging.getLogger("kafkaboot.testing.memory")
 
-_member_ids = itertools.count(1)
-
 
 class Membership:
     """One consumer's membership of ``group``, driven by :meth:`run` on its own task.
 
     Args:
         group: the group.
-        client_id: names the member (``<client_id>-<n>``, as Kafka names members).
+        client_id: names the member (``<client_id>-<uuid>``, as Kafka names members).
         revoke: gives up the consumer's partitions (runs its revocation callback).
         assign: takes a new assignment (positions, then its assignment callback).
         auto_commit: commits the consumed positions (``None``: auto-commit is off).
         auto_commit_interval: seconds between automatic commits.
         max_poll_interval: seconds without a poll after which the member leaves.
+        rebalance_timeout: seconds the group waits for the member to rejoin.
         idle_time: seconds since the consumer last polled.
         changed: a future settled at the next change in the cluster.
+        forget: drops a future of ``changed`` no longer waited for.
     """
 
     def __init__(
@@ -53,18 +53,21 @@ class Membership:
         auto_commit: Callable[[], Awaitable[None]] | None,
         auto_commit_interval: float,
         max_poll_interval: float,
+        rebalance_timeout: float,
         idle_time: Callable[[], float],
         changed: Callable[[], asyncio.Future[None]],
+        forget: Callable[[asyncio.Future[None]], None],
     ) -> None:
         self.group = group
-        self.member_id = f"{client_id}-{next(_member_ids)}"
+        self.member_id = f"{client_id}-{uuid.uuid4()}"
         self.generation = -1
         self._revoke, self._assign = revoke, assign
         self._auto_commit = auto_commit
         self._auto_commit_interval = auto_commit_interval
         self._max_poll_interval = max_poll_interval
+        self._rebalance_timeout = rebalance_timeout
         self._idle_time = idle_time
-        self._changed = changed
+        self._changed, self._forget = changed, forget
         self._topics: tuple[str, ...] = ()
         self._pattern: Any = None
         self._closing = False
@@ -85,7 +88,7 @@ class Membership:
             self.member_id,
             self._topics,
             self._pattern,
-            rebalance_timeout=self._max_poll_interval,
+            rebalance_timeout=self._rebalance_timeout,
         )
 
     async def commit_allowed(self) -> None:
@@ -124,10 +127,13 @@ class Membership:
                 group.leave(me)
                 continue
             now = time.monotonic()
-            if self._auto_commit is not None and now >= next_commit:
-                await self._commit_quietly()
-                next_commit = now + self._auto_commit_interval
-            await self._wait(min(next_commit - now, self._max_poll_interval / 4, 1.0))
+            wait = min(self._max_poll_interval / 4, 1.0)
+            if self._auto_commit is not None:
+                if now >= next_commit:
+                    await self._commit_quietly()
+                    next_commit = now + self._auto_commit_interval
+                wait = min(wait, next_commit - now)
+            await self._wait(wait)
 
     async def _give_up(self) -> None:
         if self._auto_commit is not None:
@@ -139,8 +145,8 @@ class Membership:
             return
         try:
             await self._auto_commit()
-        except CommitFailedError as exc:
-            log.warning("auto-commit of member %s failed: %s", self.member_id, exc)
+        except (KafkaError, ConsumerStoppedError) as exc:  # CommitFailed, IllegalState...
+            log.warning("auto-commit of member %s failed: %r", self.member_id, exc)
 
     async def _wait(self, timeout: float) -> None:
         waiter = self._woken = self._changed()
@@ -148,6 +154,7 @@ class Membership:
             await asyncio.wait([waiter], timeout=max(timeout, 0.0))
         finally:
             waiter.cancel()
+            self._forget(waiter)
 
     async def close(self, task: asyncio.Task[None] | None) -> None:
         """Stop taking part once the step in hand (a callback, say) is over, as aiokafka

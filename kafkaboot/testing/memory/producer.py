@@ -31,7 +31,7 @@ from aiokafka.structs import RecordMetadata
 from aiokafka.util import commit_structure_validate
 
 from kafkaboot.inmemory import InMemoryClient
-from kafkaboot.testing.memory.cluster import InMemoryKafka, connect
+from kafkaboot.testing.memory.cluster import InMemoryKafka, check_offsets, connect
 from kafkaboot.testing.memory.errors import NotSupportedInMemory
 from kafkaboot.testing.memory.records import StoredRecord, Transaction, UnknownTopicError
 
@@ -174,7 +174,7 @@ class MemoryProducer(InMemoryClient, AIOKafkaProducer):  # type: ignore[misc] # 
             value_bytes,
             partition=partition,
             timestamp_ms=timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
-            headers=[(str(k), bytes(v)) for k, v in headers],
+            headers=[(str(k), v) for k, v in headers],  # bytes or None, as aiokafka takes.
             transaction=self._transaction,
         )
         delivery: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
@@ -267,10 +267,9 @@ class MemoryProducer(InMemoryClient, AIOKafkaProducer):  # type: ignore[misc] # 
         self._transactional()
         if self._transaction is None:
             raise IllegalOperation("no transaction is open")
-        checked = commit_structure_validate(offsets)
-        self._transaction.offsets.setdefault(group_id, {}).update(
-            {tp: int(offset[0]) for tp, offset in checked.items()}
-        )
+        plain = {tp: int(offset[0]) for tp, offset in commit_structure_validate(offsets).items()}
+        check_offsets(plain)  # Now, so that the transaction's commit cannot fail half-way.
+        self._transaction.offsets.setdefault(group_id, {}).update(plain)
 
 
 def _metadata(cluster: InMemoryKafka, stored: StoredRecord) -> RecordMetadata:

@@ -17,7 +17,7 @@ __all__ = [
     "UnknownTopicError",
 ]
 
-Header = tuple[str, bytes]
+Header = tuple[str, bytes | None]
 
 
 class UnknownTopicError(LookupError):

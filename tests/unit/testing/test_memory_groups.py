@@ -119,3 +119,34 @@ async def test_a_member_that_does_not_rejoin_in_time_is_dropped():
         await asyncio.sleep(0.005)
     assert group.members == ["quick"]
     assert len(group.assignment("quick")) == 3
+
+
+def test_a_pattern_matches_from_the_topics_start_as_aiokafkas_does():
+    topics = {"orders": 1, "orders-dlt": 1, "my-orders": 1}
+    group = ConsumerGroup("g", topics=lambda: topics, partitions=topics.__getitem__)
+    group.join("m1", pattern="orders")
+    assert {tp.topic for tp in group.assignment("m1")} == {"orders", "orders-dlt"}
+
+
+def test_more_partitions_rebalance_the_group():
+    topics = {"a": 1}
+    group = ConsumerGroup("g", topics=lambda: topics, partitions=topics.__getitem__)
+    group.join("m1", ["a"])
+    topics["a"] = 3
+    group.metadata_changed()
+    assert group.needs_rejoin("m1")
+    group.rejoin("m1")
+    assert len(group.assignment("m1")) == 3
+
+
+def test_every_member_rejoins_even_one_holding_nothing_and_a_resubscription_too():
+    group = _group()
+    group.join("m1", ["c"])  # One partition: m1 holds it.
+    group.join("m2", ["c"])
+    _rejoin_all(group)
+    empty = next(m for m in ("m1", "m2") if not group.assignment(m))
+    group.join("m3", ["a"])
+    assert group.needs_rejoin(empty)
+    _rejoin_all(group)
+    group.join("m3", ["b"])  # Its subscription changed: it gives up what it holds.
+    assert group.needs_rejoin("m3")
