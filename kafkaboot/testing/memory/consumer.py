@@ -27,7 +27,6 @@ from aiokafka.errors import (
     NoOffsetForPartitionError,
     OffsetOutOfRangeError,
 )
-from aiokafka.structs import OffsetAndTimestamp
 from aiokafka.util import commit_structure_validate
 
 from kafkaboot.inmemory import InMemoryClient
@@ -42,6 +41,7 @@ from kafkaboot.testing.memory.fetching import (
 )
 from kafkaboot.testing.memory.groups import ConsumerGroup
 from kafkaboot.testing.memory.membership import Membership
+from kafkaboot.testing.memory.positions import Positions
 from kafkaboot.testing.memory.records import UnknownTopicError
 
 __all__ = ["MemoryConsumer"]
@@ -67,7 +67,7 @@ class _Coordinator:
         await self._consumer._commit_checked(offsets)
 
 
-class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # aiokafka is untyped
+class MemoryConsumer(InMemoryClient, Positions, AIOKafkaConsumer):  # type: ignore[misc] # aiokafka is untyped
     """``AIOKafkaConsumer(*topics, bootstrap_servers="memory://<name>", ...)``: the same
     arguments (those that matter in memory are honoured, the rest accepted)."""
 
@@ -281,23 +281,6 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
             self._partitions[tp] = fetch
         cluster.notify()
 
-    def _reset_position(self, tp: TopicPartition) -> int | None:
-        if self._auto_offset_reset == "earliest":
-            return 0
-        if self._auto_offset_reset == "latest":
-            return self._end(tp)
-        return None
-
-    def _end(self, tp: TopicPartition) -> int:
-        cluster = self._running()
-        return cluster.stable_offset(tp) if self._read_committed else cluster.end_offset(tp)
-
-    def _held(self, tp: TopicPartition) -> PartitionFetch:
-        fetch = self._partitions.get(tp)
-        if fetch is None:
-            raise IllegalStateError(f"No current assignment for partition {tp}")
-        return fetch
-
     # -- fetching -------------------------------------------------------------------------
 
     async def getmany(
@@ -402,78 +385,6 @@ class MemoryConsumer(InMemoryClient, AIOKafkaConsumer):  # type: ignore[misc] # 
             return await self.getone()
         except ConsumerStoppedError:
             raise StopAsyncIteration from None
-
-    # -- positions and seeks --------------------------------------------------------------
-
-    async def position(self, partition: TopicPartition) -> int:
-        fetch = self._held(partition)
-        if fetch.position is None:
-            raise NoOffsetForPartitionError(partition)
-        return fetch.position
-
-    def seek(self, partition: TopicPartition, offset: int) -> None:
-        if not isinstance(offset, int) or offset < 0:
-            raise ValueError("Offset must be a positive integer")
-        self._held(partition).position = offset
-        if self._cluster is not None:
-            self._cluster.notify()
-
-    async def seek_to_beginning(self, *partitions: TopicPartition) -> bool:
-        for tp in partitions or tuple(self._partitions):
-            self.seek(tp, 0)
-        return True
-
-    async def seek_to_end(self, *partitions: TopicPartition) -> bool:
-        for tp in partitions or tuple(self._partitions):
-            self.seek(tp, self._end(tp))
-        return True
-
-    async def seek_to_committed(
-        self, *partitions: TopicPartition
-    ) -> dict[TopicPartition, int | None]:
-        found = {}
-        for tp in partitions or tuple(self._partitions):
-            found[tp] = committed = await self.committed(tp)
-            if committed is not None:
-                self.seek(tp, committed)
-        return found
-
-    async def offsets_for_times(
-        self, timestamps: dict[TopicPartition, int]
-    ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
-        cluster = self._running()
-        found: dict[TopicPartition, OffsetAndTimestamp | None] = {}
-        for tp, stamp in timestamps.items():
-            record = cluster.offset_for_time(tp, stamp)
-            found[tp] = (
-                None if record is None else OffsetAndTimestamp(record.offset, record.timestamp)
-            )
-        return found
-
-    async def beginning_offsets(self, partitions: Any) -> dict[TopicPartition, int]:
-        self._running()
-        return dict.fromkeys(partitions, 0)
-
-    async def end_offsets(self, partitions: Any) -> dict[TopicPartition, int]:
-        return {tp: self._end(tp) for tp in partitions}
-
-    def highwater(self, partition: TopicPartition) -> int:
-        return self._held(partition).highwater
-
-    def last_stable_offset(self, partition: TopicPartition) -> int:
-        return self._held(partition).lso
-
-    def last_poll_timestamp(self, partition: TopicPartition) -> int:
-        return self._held(partition).timestamp
-
-    async def topics(self) -> set[str]:
-        return self._running().topics()
-
-    def partitions_for_topic(self, topic: str) -> set[int] | None:
-        cluster = self._running()
-        if topic not in cluster.topics():
-            return None
-        return set(range(cluster.partitions(topic)))
 
     # -- commits --------------------------------------------------------------------------
 
