@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from kafkaboot.admin import NewTopic
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.errorhandling import (
     DeadLetterPublishingRecoverer,
@@ -90,6 +91,7 @@ __all__ = [
     "ListenerEndpoint",
     "ListenerInterceptor",
     "ListenerRegistry",
+    "NewTopic",
     "Offset",
     "Partition",
     "PartitionUnavailableError",

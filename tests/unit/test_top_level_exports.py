@@ -23,3 +23,11 @@ def test_every_public_name_is_listed():
         assert name in kafkaboot.__all__
     for name in kafkaboot.__all__:
         assert hasattr(kafkaboot, name), name
+
+
+def test_new_topic_declarations_come_from_the_top_level():
+    from kafkaboot import NewTopic
+    from kafkaboot.admin import NewTopic as Declared
+
+    assert NewTopic is Declared
+    assert "NewTopic" in __import__("kafkaboot").__all__
