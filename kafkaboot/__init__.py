@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING, Any
 
 from kafkaboot.admin import NewTopic
+from kafkaboot.asyncapi.declare import publishes
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.errorhandling import (
     DeadLetterPublishingRecoverer,
@@ -56,6 +57,7 @@ from kafkaboot.listener import (
     TopicPartition,
     TopicPartitionOffset,
     kafka_listener,
+    send_to,
 )
 from kafkaboot.records import ProducerRecord, SendResult
 from kafkaboot.template import KafkaTemplate
@@ -112,7 +114,9 @@ __all__ = [
     "dlt_handler",
     "kafka_listener",
     "load_settings",
+    "publishes",
     "retryable_topic",
+    "send_to",
 ]
 
 __version__ = "0.1.0"

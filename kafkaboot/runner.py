@@ -38,7 +38,7 @@ from kafkaboot.web import kafkaboot_app
 if TYPE_CHECKING:
     from kafkaboot.testing.memory import InMemoryKafka
 
-__all__ = ["resolve_target", "run"]
+__all__ = ["find_application", "resolve_target", "run"]
 
 log = logging.getLogger("kafkaboot.run")
 _REUSE_PORT_ENV = "KAFKABOOT_REUSE_PORT"
@@ -52,7 +52,25 @@ def _find(module: ModuleType, kind: type) -> Any:
 def resolve_target(
     target: str, settings: KafkaBootSettings
 ) -> tuple[FastAPI, KafkaBootApplication]:
-    """The FastAPI app to serve and the application it runs, from ``module[:attr]``.
+    """The FastAPI app to serve and the application it runs, from ``module[:attr]``: the
+    module's app, with kafkaboot installed in it (its lifespan and endpoints).
+
+    Raises:
+        ConfigurationError: the module or attribute does not exist, or has the wrong type.
+    """
+    app, application = find_application(target, settings)
+    if app is None or not getattr(app.state, "kafkaboot_installed", False):
+        app = kafkaboot_app(application, app=app)
+        # Installed here, not in the module: a later look at the module builds afresh.
+        app.state.kafkaboot_installed_by_run = True
+    return app, application
+
+
+def find_application(
+    target: str, settings: KafkaBootSettings
+) -> tuple[FastAPI | None, KafkaBootApplication]:
+    """The module's FastAPI app (if any) and its application, as ``resolve_target`` finds
+    them, leaving the app as it is: for commands that describe a service without serving it.
 
     Raises:
         ConfigurationError: the module or attribute does not exist, or has the wrong type.
@@ -80,16 +98,47 @@ def resolve_target(
     application = chosen if isinstance(chosen, KafkaBootApplication) else None
     app = chosen if isinstance(chosen, FastAPI) else None
     app = app or _find(module, FastAPI)
-    if app is not None and getattr(app.state, "kafkaboot_installed", False):
+    state = app.state if app is not None else None
+    if getattr(state, "kafkaboot_installed", False) and not getattr(
+        state, "kafkaboot_installed_by_run", False
+    ):
         # Made with kafkaboot_app(...) in the module: the application its lifespan starts.
         application = application or app.state.kafkaboot
     application = application or _find(module, KafkaBootApplication)
     if application is None:
         container = _find(module, ApplicationContainer)
         application = KafkaBootApplication(settings=settings, modules=[module], container=container)
-    if app is None or not getattr(app.state, "kafkaboot_installed", False):
-        app = kafkaboot_app(application, app=app)
     return app, application
+
+
+def _reload(
+    target: str | None,
+    config: str | None,
+    profile: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    log_level: str,
+    log_format: str,
+    broker: str | None,
+) -> int:
+    """``run`` in a child process, restarted when the project's files change."""
+    if workers > 1:
+        raise ConfigurationError(
+            "--reload runs one process: drop --workers (reloading is for development)"
+        )
+    from kafkaboot.reload import run_with_reload
+
+    child = [target] if target else []
+    child += ["--log-level", log_level, "--log-format", log_format]
+    for flag, value in (("--config", config), ("--profile", profile), ("--host", host)):
+        child += [flag, value] if value is not None else []
+    child += ["--port", str(port)] if port is not None else []
+    child += ["--broker", broker] if broker is not None else []
+    watch = [os.getcwd()]
+    if config is not None:
+        watch.append(os.path.dirname(os.path.abspath(config)))
+    return run_with_reload(child, watch)
 
 
 def _in_memory_broker(broker: str | None, workers: int) -> InMemoryKafka | None:
@@ -256,12 +305,15 @@ def run(
     log_level: str = "info",
     log_format: str = "text",
     broker: str | None = None,
+    reload: bool = False,
 ) -> int:
     """Start the service; returns the process exit code (non-zero when startup failed).
 
     ``broker="memory"`` runs it on an in-memory Kafka of its own (local play: nothing
     survives the process, and nothing outside it can connect)."""
     configure_logging(log_level, log_format)
+    if reload:
+        return _reload(target, config, profile, host, port, workers, log_level, log_format, broker)
     memory = _in_memory_broker(broker, workers)
     # Modules that build their own application at import time read the same configuration.
     if config is not None:

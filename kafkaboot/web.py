@@ -134,11 +134,40 @@ def kafkaboot_app(
 
         app.router.lifespan_context = both
     app.include_router(actuator_router(application))
+    if application.settings.kafkaboot.asyncapi.enabled:
+        app.include_router(asyncapi_router(application))
     if application.settings.management.tracing.enabled:
         _instrument(app)
     app.state.kafkaboot_installed = True  # Its lifespan starts ``application``,
     app.state.kafkaboot = application  # this one (set again by the lifespan).
     return app
+
+
+def asyncapi_router(application: KafkaBootApplication) -> APIRouter:
+    """``/asyncapi.json`` (the service's AsyncAPI 3.0 document) and ``/asyncapi`` (the same
+    as a page, no external assets); built once, on the first request."""
+    from kafkaboot.asyncapi import asyncapi_document
+    from kafkaboot.asyncapi.page import render_page
+
+    router = APIRouter(tags=["asyncapi"])
+    built: list[dict[str, Any]] = []
+
+    def document() -> dict[str, Any]:
+        if not built:
+            built.append(
+                asyncapi_document(application, application.settings.kafkaboot.asyncapi.version)
+            )
+        return built[0]
+
+    @router.get("/asyncapi.json")
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(document())
+
+    @router.get("/asyncapi", response_class=HTMLResponse)
+    async def asyncapi_page() -> HTMLResponse:
+        return HTMLResponse(render_page(document()))
+
+    return router
 
 
 def _instrument(app: FastAPI) -> None:

@@ -14,6 +14,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.types import Message as ASGIMessage
 
+from kafkaboot import publishes
 from kafkaboot.di import ApplicationContainer
 from kafkaboot.errors import (
     KafkaBootError,
@@ -166,6 +167,7 @@ def _headers() -> dict[str, str]:
     return {"instance-id": INSTANCE_ID}
 
 
+@publishes(EVENTS_TOPIC, Message, key=str, description="one site event, keyed by customer")
 @app.post(
     "/messages",
     status_code=202,
@@ -179,6 +181,7 @@ async def publish(message: Message, template: Template) -> dict[str, Any]:
     return {"partition": result.partition, "offset": result.offset}
 
 
+@publishes(EVENTS_TOPIC, Message, key=str, description="each event of a batch, in order")
 @app.post(
     "/messages/batch",
     status_code=202,

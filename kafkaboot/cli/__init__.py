@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -11,6 +12,9 @@ from typing import Any
 import yaml
 
 from kafkaboot.cli.broker import add_broker_commands
+from kafkaboot.cli.groups import add_group_commands
+from kafkaboot.cli.records import add_record_commands
+from kafkaboot.cli.topics import add_topic_commands
 from kafkaboot.config import KafkaBootSettings, load_settings
 from kafkaboot.config.secrets import is_secret_key
 from kafkaboot.errors import KafkaBootError
@@ -63,9 +67,9 @@ def _config_show(args: argparse.Namespace) -> int:
 
 def listener_report(target: str, settings: KafkaBootSettings) -> dict[str, Any]:
     """The registered listeners of ``target`` (imported, not started) as YAML-ready data."""
-    from kafkaboot.runner import resolve_target
+    from kafkaboot.runner import find_application
 
-    _, application = resolve_target(target, settings)
+    _, application = find_application(target, settings)
     application.prepare()
     return {
         entry["id"]: {
@@ -104,7 +108,36 @@ def _run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_format=args.log_format,
         broker=args.broker,
+        reload=args.reload,
     )
+
+
+def _asyncapi(args: argparse.Namespace) -> int:
+    import json
+
+    from kafkaboot.asyncapi import asyncapi_document
+    from kafkaboot.runner import find_application
+
+    settings = _load(args)
+    target = args.target or settings.kafkaboot.application.module
+    if not target:
+        raise KafkaBootError(
+            "nothing to describe: give a target (`kafkaboot asyncapi my_service`) or set "
+            "kafkaboot.application.module in application.yml"
+        )
+    _, application = find_application(target, settings)
+    document = asyncapi_document(application, settings.kafkaboot.asyncapi.version)
+    if args.format == "json":
+        text = json.dumps(document, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(f"wrote the AsyncAPI document of {target} to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _dlt_replay(args: argparse.Namespace) -> int:
@@ -154,6 +187,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="HTTP port (default: server.port)")
     run.add_argument(
         "--workers", type=int, default=1, help="processes sharing the port and the consumer groups"
+    )
+    run.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart when *.py or *.yml files change (development; needs watchfiles)",
     )
     run.add_argument(
         "--broker",
@@ -206,13 +244,40 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--profile", help="active profiles, comma-separated")
     replay.set_defaults(handler=_dlt_replay)
 
+    asyncapi = commands.add_parser(
+        "asyncapi", help="write the service's AsyncAPI 3.0 document (listeners, replies, sends)"
+    )
+    asyncapi.add_argument(
+        "target", nargs="?", help="module or module:attr (default: kafkaboot.application.module)"
+    )
+    asyncapi.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    asyncapi.add_argument("--output", "-o", help="write to this file instead of stdout")
+    asyncapi.add_argument(
+        "--config", help="YAML file (default: $KAFKABOOT_CONFIG, ./application.yml)"
+    )
+    asyncapi.add_argument("--profile", help="active profiles, comma-separated")
+    asyncapi.set_defaults(handler=_asyncapi)
+
     add_broker_commands(commands)
+    add_topic_commands(commands)
+    add_record_commands(commands)
+    add_group_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (1 for any kafkaboot error, with its message)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extras = parser.parse_known_args(argv)
+    late = getattr(args, "late_positional", None)
+    if extras:
+        # argparse takes an optional positional only before the options (`send TOPIC
+        # --key K VALUE` would leave VALUE over): a command may name one to take it later.
+        value = extras[0]
+        fits = len(extras) == 1 and (value == "-" or not value.startswith("-"))
+        if late is None or getattr(args, late) is not None or not fits:
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        setattr(args, late, value)
     try:
         return int(args.handler(args))
     except KafkaBootError as exc:
@@ -220,6 +285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): no traceback, and none at exit either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # As a shell reports a process ended by SIGPIPE.
 
 
 if __name__ == "__main__":

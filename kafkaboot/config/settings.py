@@ -22,6 +22,7 @@ from kafkaboot.config.types import Duration
 
 __all__ = [
     "ApplicationProperties",
+    "AsyncApiProperties",
     "KafkaBootProperties",
     "KafkaBootSettings",
     "LoggingProperties",
@@ -66,10 +67,21 @@ class LoggingProperties(Section):
     offset (and trace), with the handler that ``kafkaboot run`` installs."""
 
 
+class AsyncApiProperties(Section):
+    """``kafkaboot.asyncapi.*``: the service's AsyncAPI document over HTTP."""
+
+    enabled: bool = True
+    """Serve ``/asyncapi.json`` and the page ``/asyncapi`` (``kafkaboot asyncapi`` writes the
+    document either way)."""
+    version: str = "1.0.0"
+    """The document's ``info.version``: the version of the service's API."""
+
+
 class KafkaBootProperties(Section):
     """``kafkaboot.*``: settings of kafkaboot itself rather than of the Kafka clients."""
 
     application: ApplicationProperties = ApplicationProperties()
+    asyncapi: AsyncApiProperties = AsyncApiProperties()
     profiles: ProfileProperties = ProfileProperties()
     logging: LoggingProperties = LoggingProperties()
 

@@ -5,7 +5,7 @@ from aiokafka import ConsumerRecord, TopicPartition
 from kafkaboot.listener.acks import AckMode, Acknowledgment
 from kafkaboot.listener.binding import Header, Headers, Key, Offset, Partition, Timestamp, Topic
 from kafkaboot.listener.container import ContainerState, ContainerStatus, ListenerContainer
-from kafkaboot.listener.decorator import kafka_listener
+from kafkaboot.listener.decorator import kafka_listener, send_to
 from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
 from kafkaboot.listener.rebalance import ConsumerSeekAware, RebalanceListener, SeekCallback
 from kafkaboot.listener.registry import ListenerRegistry
@@ -32,4 +32,5 @@ __all__ = [
     "TopicPartition",
     "TopicPartitionOffset",
     "kafka_listener",
+    "send_to",
 ]

@@ -23,7 +23,7 @@ from kafkaboot.application import KafkaBootApplication
 from kafkaboot.config import load_settings
 from kafkaboot.di import ApplicationContainer
 from kafkaboot.testing.waiting import wait_for_assignment
-from kafkaboot.web import actuator_router
+from kafkaboot.web import actuator_router, asyncapi_router
 
 if TYPE_CHECKING:
     from kafkaboot.listener.registry import ListenerRegistry
@@ -106,6 +106,8 @@ async def start_app(
     served = FastAPI()
     served.state.kafkaboot = application
     served.include_router(actuator_router(application))
+    if application.settings.kafkaboot.asyncapi.enabled:
+        served.include_router(asyncapi_router(application))
     if user_app is not None:
         served.mount("/", user_app)  # After the actuator routes: those come first.
     async with contextlib.AsyncExitStack() as exit_stack:

@@ -295,3 +295,52 @@ def test_run_on_an_in_memory_broker_refuses_more_than_one_worker(tmp_path):
     result = run_cli("some_service", "--broker", "memory", "--workers", "2", cwd=tmp_path)
     assert result.returncode == 1
     assert "--broker memory runs in one process" in result.stderr
+
+
+@pytest.mark.asyncio
+async def test_run_reload_restarts_the_service_when_a_file_changes(tmp_path):
+    service = tmp_path / "reload_service.py"
+    source = (
+        "from fastapi import FastAPI\n"
+        "app = FastAPI()\n"
+        "@app.get('/version')\n"
+        "async def version() -> dict:\n"
+        "    return {'version': %r}\n"
+    )
+    service.write_text(source % "one")
+    config = tmp_path / "application.yml"
+    config.write_text("server:\n  host: 127.0.0.1\n")
+    [port] = free_ports(1)
+    process = start_service(
+        "reload_service",
+        port=port,
+        config=config,
+        cwd=tmp_path,
+        extra=["--reload", "--broker", "memory"],
+        env={"PYTHONPATH": str(tmp_path)},
+    )
+    try:
+        await wait_ready(port, process)
+        assert (await get(port, "/version")).json() == {"version": "one"}
+        service.write_text(source % "two")
+        deadline = time.monotonic() + 60
+        seen = None
+        while time.monotonic() < deadline:
+            try:
+                seen = (await get(port, "/version")).json()
+                if seen == {"version": "two"}:
+                    break
+            except httpx.TransportError:
+                pass  # Between the old process and the new one.
+            await asyncio.sleep(0.2)
+        assert seen == {"version": "two"}, process.output()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert "reload_service.py changed: restarting the service" in output
+    assert "Traceback" not in output
+    with pytest.raises(httpx.TransportError):  # The child went with its parent.
+        await get(port, "/version")

@@ -294,3 +294,35 @@ def test_broker_status_is_bounded_when_a_running_node_does_not_answer(
     assert status["partitions"] is None
     assert status["nodes"][0]["leads"] is None
     assert "did not answer a metadata request within 1s" in status["metadata_error"]
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, kafkaboot.cli as cli\n"
+        "def gone(args): raise BrokenPipeError\n"
+        "cli._config_show = gone\n"
+        "sys.exit(cli.main(['config', 'show']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+def test_config_check_reads_its_own_settings_after_the_service_was_installed_once(
+    app_dir, capsys, monkeypatch
+):
+    """`kafkaboot run` installs kafkaboot into the module's FastAPI app; a later look at the
+    same module in the process (a test, `config check`) must still use its own settings."""
+    from kafkaboot.config import load_settings
+    from kafkaboot.runner import resolve_target
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    resolve_target("sample_consumer_service", load_settings(environ={}))
+    write(
+        app_dir / "application.yml",
+        "kafka:\n  listeners:\n    central-event:\n      concurrency: 2\n",
+    )
+    assert main(["config", "check", "sample_consumer_service"]) == 1
+    assert "central-event: no listener has this id" in capsys.readouterr().err

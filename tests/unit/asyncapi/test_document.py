@@ -1,0 +1,111 @@
+"""The AsyncAPI 3.0 document kafkaboot writes: valid against the official JSON Schema (for
+the sample services too), and saying what the service does — channels, receive and send
+operations, payload, key and header schemas, groups, dead letters."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from kafkaboot.application import KafkaBootApplication
+from kafkaboot.asyncapi import asyncapi_document
+from kafkaboot.asyncapi.page import render_page
+from kafkaboot.config import load_settings
+from kafkaboot.runner import find_application
+
+ROOT = Path(__file__).parents[3]
+SCHEMA = json.loads((ROOT / "tests" / "asyncapi_schema" / "asyncapi-3.0.0.json").read_text())
+
+
+def valid(document):
+    errors = sorted(jsonschema.Draft7Validator(SCHEMA).iter_errors(document), key=str)
+    assert not errors, [f"{list(e.absolute_path)}: {e.message[:200]}" for e in errors[:5]]
+    return document
+
+
+def described(**kafka):
+    overrides = {"kafka": {"bootstrap-servers": "b1:9092,b2:9092", **kafka}}
+    application = KafkaBootApplication(
+        settings=load_settings(environ={}, overrides=overrides),
+        modules=["tests.unit.asyncapi.described_service"],
+    )
+    return valid(asyncapi_document(application))
+
+
+@pytest.mark.parametrize(
+    ("target", "config"),
+    [
+        ("sample_consumer_service.listeners", "sample_consumer_service/application.yml"),
+        ("sample_producer_service.endpoints", "sample_producer_service/application.yml"),
+    ],
+)
+def test_the_sample_services_documents_are_valid_asyncapi_3(target, config):
+    _, application = find_application(target, load_settings(ROOT / config, environ={}))
+    document = valid(asyncapi_document(application))
+    assert "events" in document["channels"]
+
+
+def test_each_listener_receives_on_its_topics_with_its_types_and_group():
+    document = described()
+    receive = document["operations"]["receive-tests.unit.asyncapi.described_service.bill-orders"]
+    assert receive["action"] == "receive"
+    assert receive["summary"] == "Bills an order."
+    assert receive["bindings"]["kafka"]["groupId"] == {"type": "string", "enum": ["billing"]}
+    message = document["channels"]["orders"]["messages"]["Order"]
+    assert message["payload"] == {"$ref": "#/components/schemas/Order"}
+    assert message["bindings"]["kafka"]["key"] == {"type": "string"}
+    assert set(message["headers"]["properties"]) == {"trace-id"}
+    order = document["components"]["schemas"]["Order"]
+    assert order["required"] == ["id", "item"]
+    batch = document["channels"]["invoices"]["messages"]["Invoice"]
+    assert batch["payload"] == {"$ref": "#/components/schemas/Invoice"}  # list[Invoice] → one
+    pattern = [c for c in document["channels"].values() if "audit-.*" in c["description"]]
+    assert pattern[0]["address"] is None
+    assert [s["host"] for s in document["servers"].values()] == ["b1:9092", "b2:9092"]
+
+
+def test_replies_declared_sends_and_dead_letters_are_send_operations():
+    document = described(listener={"error-handler": {"dead-letter": {"enabled": True}}})
+    sends = {k: v for k, v in document["operations"].items() if v["action"] == "send"}
+    channels = {v["channel"]["$ref"].rsplit("/", 1)[1] for v in sends.values()}
+    assert {"invoices", "orders", "orders-dlt"} <= channels  # @send_to, @publishes, DLT
+    replies = document["channels"]["tests.unit.asyncapi.described_service.quote-replies"]
+    assert replies["address"] is None  # The request's kafka_replyTopic header names it.
+    declared = sends["send-take_order-orders"]
+    assert declared["summary"] == "an order taken over HTTP"
+
+
+def test_without_dead_letters_configured_there_is_no_dlt_channel():
+    assert not [c for c in described()["channels"] if c.endswith("-dlt")]
+
+
+def test_the_page_shows_every_channel_and_field_and_loads_nothing_from_elsewhere():
+    document = described()
+    page = render_page(document)
+    for channel in document["channels"].values():
+        if channel["address"]:
+            assert f"<code>{channel['address']}</code>" in page
+    assert "<code>item</code>" in page
+    assert "<script" not in page
+    assert "src=" not in page
+    assert "http://" not in page
+    assert "https://" not in page
+
+
+def test_the_cli_writes_the_document_as_yaml_or_json(tmp_path):
+    output = tmp_path / "asyncapi.yaml"
+    command = [sys.executable, "-m", "kafkaboot", "asyncapi", "sample_consumer_service.listeners"]
+    config = ["--config", str(ROOT / "sample_consumer_service" / "application.yml")]
+    result = subprocess.run(
+        [*command, *config, "--output", str(output)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    written = valid(yaml.safe_load(output.read_text()))
+    as_json = subprocess.run(
+        [*command, *config, "--format", "json"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert json.loads(as_json.stdout) == written
