@@ -206,8 +206,8 @@ class _Builder:
     ) -> None:
         recoverer = getattr(container.error_handler, "recoverer", None)
         suffix = getattr(recoverer, "topic_suffix", None)
-        if not isinstance(suffix, str):
-            return
+        if not isinstance(suffix, str) or getattr(recoverer, "_destination", None) is not None:
+            return  # No dead letters, or a destination of the user's own (not knowable).
         for topic in topics:
             dead = topic + suffix
             channel_id = self._channel(dead, dead, f"dead letters of topic {topic}")

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import typing
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -22,6 +31,19 @@ from kafkaboot.listener.parameters import Header, Key, marker_of
 __all__ = ["Schemas", "Signature", "read_signature"]
 
 _REF = "#/components/schemas/{model}"
+
+_PER_ELEMENT = {
+    list,
+    tuple,
+    set,
+    frozenset,
+    Iterator,
+    Iterable,
+    Generator,
+    AsyncIterator,
+    AsyncIterable,
+    AsyncGenerator,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +100,7 @@ def _returned(annotation: Any) -> Any:
     if annotation is None or annotation is type(None):
         return None
     origin = typing.get_origin(annotation)
-    if origin in (list, Iterator, Iterable, AsyncIterator, typing.AsyncIterator):
+    if origin in _PER_ELEMENT:  # As the reply sender sends them: one record per element.
         args = typing.get_args(annotation)
         return args[0] if args else Any
     if origin in (typing.Union, getattr(typing, "UnionType", None)):
@@ -104,6 +126,15 @@ class Schemas:
         self.components.update(schema.pop("$defs", {}))
         title = schema.get("title")
         if schema.get("type") == "object" and isinstance(title, str) and "properties" in schema:
-            self.components.setdefault(title, schema)  # A model: shared, referenced.
-            return {"$ref": _REF.format(model=title)}
+            name = self._name_for(re.sub(r"[^\w.\-]", "_", title), schema)
+            self.components[name] = schema  # A model: shared, referenced.
+            return {"$ref": _REF.format(model=name)}
         return schema
+
+    def _name_for(self, wanted: str, schema: dict[str, Any]) -> str:
+        """``wanted``, or ``wanted_2``... when another schema has that name already."""
+        name, number = wanted, 1
+        while name in self.components and self.components[name] != schema:
+            number += 1
+            name = f"{wanted}_{number}"
+        return name

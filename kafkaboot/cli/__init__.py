@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import yaml
+from aiokafka.errors import KafkaError
 
 from kafkaboot.cli.broker import add_broker_commands
 from kafkaboot.cli.groups import add_group_commands
@@ -282,6 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except KafkaBootError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KafkaError as exc:  # What a command did not put in its own words.
+        print(f"error: Kafka answered {exc!r}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

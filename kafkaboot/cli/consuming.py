@@ -104,6 +104,7 @@ async def topic_partitions(settings: KafkaBootSettings, topic: str) -> list[int]
     try:
         await client.start()
     except KafkaError as exc:
+        await client.close()
         raise KafkaBootError(
             f"cannot reach Kafka at {servers} ({exc}); check kafka.bootstrap-servers or give "
             "--bootstrap-servers"
@@ -119,8 +120,8 @@ async def topic_partitions(settings: KafkaBootSettings, topic: str) -> list[int]
 
 async def _active_members(settings: KafkaBootSettings, group: str) -> int:
     client = KafkaAdmin(settings).client()
-    await client.start()
     try:
+        await client.start()
         described = await describe_group(client, group)
     finally:
         await client.close()
@@ -306,6 +307,7 @@ async def consume_records(settings: KafkaBootSettings, args: argparse.Namespace)
     try:
         await consumer.start()
     except KafkaError as exc:
+        await consumer.stop()
         raise KafkaBootError(f"the consumer cannot reach Kafka: {exc}") from exc
     reading = _Reading(consumer, args, configured_deserializers(settings))
     with _terminated() as stop:
@@ -326,6 +328,13 @@ async def consume_records(settings: KafkaBootSettings, args: argparse.Namespace)
 def _consume(args: argparse.Namespace) -> int:
     if args.commit and args.group is None:
         args.parser.error("--commit needs --group G: without a group there is nothing to commit to")
+    if args.commit and args.start is not None:
+        # Committing from elsewhere than the group's own offsets would move the group past
+        # records its service has not handled.
+        args.parser.error(
+            "--commit reads from the group's committed offsets, not --from: move the group "
+            "with `kafkaboot groups reset-offsets` first, then consume --group G --commit"
+        )
     return asyncio.run(consume_records(cluster_settings(args), args))
 
 

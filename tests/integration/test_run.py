@@ -311,13 +311,16 @@ async def test_run_reload_restarts_the_service_when_a_file_changes(tmp_path):
     config = tmp_path / "application.yml"
     config.write_text("server:\n  host: 127.0.0.1\n")
     [port] = free_ports(1)
-    process = start_service(
-        "reload_service",
-        port=port,
-        config=config,
+    command = [sys.executable, "-m", "kafkaboot", "run", "reload_service", "--port", str(port)]
+    command += ["--config", str(config), "--reload", "--broker", "memory", "--log-level", "info"]
+    process = subprocess.Popen(  # A process group of its own, as a terminal's job is.
+        command,
         cwd=tmp_path,
-        extra=["--reload", "--broker", "memory"],
-        env={"PYTHONPATH": str(tmp_path)},
+        env=os.environ | {"PYTHONPATH": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     try:
         await wait_ready(port, process)
@@ -333,8 +336,8 @@ async def test_run_reload_restarts_the_service_when_a_file_changes(tmp_path):
             except httpx.TransportError:
                 pass  # Between the old process and the new one.
             await asyncio.sleep(0.2)
-        assert seen == {"version": "two"}, process.output()
-        process.send_signal(signal.SIGTERM)
+        assert seen == {"version": "two"}
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole job.
         output, _ = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
@@ -342,5 +345,8 @@ async def test_run_reload_restarts_the_service_when_a_file_changes(tmp_path):
             process.communicate()
     assert "reload_service.py changed: restarting the service" in output
     assert "Traceback" not in output
+    # Each child stopped gracefully (its lifespan's shutdown ran), the old one on the
+    # reload and the new one on the Ctrl-C: one SIGINT each, never uvicorn's forced exit.
+    assert output.count("Application shutdown complete") == 2, output
     with pytest.raises(httpx.TransportError):  # The child went with its parent.
         await get(port, "/version")

@@ -326,3 +326,22 @@ def test_config_check_reads_its_own_settings_after_the_service_was_installed_onc
     )
     assert main(["config", "check", "sample_consumer_service"]) == 1
     assert "central-event: no listener has this id" in capsys.readouterr().err
+
+
+def test_consume_refuses_to_commit_from_anywhere_but_the_groups_own_offsets(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(
+            [
+                "consume",
+                "t",
+                "--group",
+                "g",
+                "--commit",
+                "--from",
+                "beginning",
+                "--bootstrap-servers",
+                "127.0.0.1:1",
+            ]
+        )
+    assert exited.value.code == 2
+    assert "groups reset-offsets" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """A service with one of each thing the AsyncAPI document describes."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from pydantic import BaseModel
@@ -48,3 +49,16 @@ async def audit(line: str) -> None:
 @publishes("orders", Order, key=str, description="an order taken over HTTP")
 async def take_order(order: Order) -> None:
     """Sends an order (with the template, in a real service)."""
+
+
+class Event(BaseModel):
+    model_config = {"title": "Order Event"}  # Not a valid component key as it stands.
+
+    order_id: int
+
+
+@kafka_listener("lines", group_id="splitting")
+@send_to("words")
+async def split(line: str) -> AsyncIterator[Event]:
+    """Sends one event per word: a generator's elements are the replies."""
+    yield Event(order_id=1)

@@ -109,3 +109,24 @@ def test_the_cli_writes_the_document_as_yaml_or_json(tmp_path):
         [*command, *config, "--format", "json"], cwd=ROOT, capture_output=True, text=True
     )
     assert json.loads(as_json.stdout) == written
+
+
+def test_a_generators_elements_are_its_replies_and_odd_titles_stay_valid_keys():
+    document = described()  # valid() checks the component keys against the schema.
+    words = document["channels"]["words"]["messages"]
+    [message] = words.values()
+    assert message["payload"] == {"$ref": "#/components/schemas/Order_Event"}
+    assert "Order_Event" in document["components"]["schemas"]
+
+
+def test_a_dead_letter_destination_of_the_users_own_is_not_guessed(monkeypatch):
+    from kafkaboot.errorhandling.dead_letter import DeadLetterPublishingRecoverer
+
+    real_init = DeadLetterPublishingRecoverer.__init__
+
+    def with_destination(self, *args, **kwargs):
+        real_init(self, *args, **kwargs | {"destination": lambda record, error: "elsewhere"})
+
+    monkeypatch.setattr(DeadLetterPublishingRecoverer, "__init__", with_destination)
+    document = described(listener={"error-handler": {"dead-letter": {"enabled": True}}})
+    assert not [c for c in document["channels"] if c.endswith("-dlt")]
