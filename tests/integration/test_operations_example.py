@@ -48,8 +48,6 @@ def test_the_worked_example(kafka_cluster, capsys, tmp_path, monkeypatch):
         capsys,
         "consume",
         topic,
-        "--from",
-        "beginning",
         "--max",
         "10",
         "--group",
