@@ -3,10 +3,11 @@ its Python files or its YAML configuration change.
 
 The child is the same ``kafkaboot run`` without ``--reload``, in a session of its own so
 that a Ctrl-C in the terminal reaches only this process: a change, a Ctrl-C or a SIGTERM
-stops the child with exactly one SIGINT (uvicorn takes a second one as "exit now"), which
-is its graceful stop — HTTP intake ends, listeners finish the record in hand and commit,
-the template delivers what is queued — and it gets ``_STOP_GRACE_S`` for it. So a reload
-loses nothing and redelivers nothing that was committed.
+stops the child with exactly one SIGTERM (not SIGINT: uvicorn takes a second SIGINT as
+"exit now", and a shell starts background jobs with SIGINT ignored), which is its graceful
+stop — HTTP intake ends, listeners finish the record in hand and commit, the template
+delivers what is queued — and it gets ``_STOP_GRACE_S`` for it. So a reload loses nothing
+and redelivers nothing that was committed.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def _start(command: list[str]) -> subprocess.Popen[bytes]:
 def _stop(child: subprocess.Popen[bytes]) -> None:
     if child.poll() is not None:
         return
-    child.send_signal(signal.SIGINT)
+    child.send_signal(signal.SIGTERM)
     try:
         child.wait(_STOP_GRACE_S)
     except subprocess.TimeoutExpired:

@@ -126,3 +126,12 @@ async def group_state(bootstrap, group):
     finally:
         await admin.close()
     return response.to_object()["groups"][0]["state"]
+
+
+def as_terminal_job():
+    """``preexec_fn`` for a subprocess a test will Ctrl-C: SIGINT as a terminal's job has
+    it, even when the tests run in the background (a shell starts background jobs with
+    SIGINT ignored, and the child would inherit that)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

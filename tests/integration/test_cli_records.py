@@ -14,7 +14,7 @@ import pytest
 from kafkaboot import clients
 from kafkaboot.cli import main
 
-from .kafka_helpers import committed, create_topic, produce, unique
+from .kafka_helpers import as_terminal_job, committed, create_topic, produce, unique
 
 
 @pytest.fixture(autouse=True)
@@ -338,6 +338,7 @@ async def start_following(tmp_path, bootstrap, topic, *options):
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=tmp_path,
+        preexec_fn=as_terminal_job,  # It may get a Ctrl-C.
     )
     deadline = time.monotonic() + 60
     try:

@@ -14,7 +14,7 @@ import pytest
 
 from kafkaboot.testing import free_ports, start_service
 
-from .kafka_helpers import committed, unique, wait_for
+from .kafka_helpers import as_terminal_job, committed, unique, wait_for
 
 ROOT = Path(__file__).parents[2]
 
@@ -321,6 +321,7 @@ async def test_run_reload_restarts_the_service_when_a_file_changes(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=as_terminal_job,
     )
     try:
         await wait_ready(port, process)
@@ -346,7 +347,7 @@ async def test_run_reload_restarts_the_service_when_a_file_changes(tmp_path):
     assert "reload_service.py changed: restarting the service" in output
     assert "Traceback" not in output
     # Each child stopped gracefully (its lifespan's shutdown ran), the old one on the
-    # reload and the new one on the Ctrl-C: one SIGINT each, never uvicorn's forced exit.
+    # reload and the new one on the Ctrl-C: one signal each, never uvicorn's forced exit.
     assert output.count("Application shutdown complete") == 2, output
     with pytest.raises(httpx.TransportError):  # The child went with its parent.
         await get(port, "/version")
