@@ -4,6 +4,7 @@ look up (beginning, end, by time, the marks of the last fetch). A mixin of
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -19,16 +20,13 @@ __all__ = ["Positions"]
 class Positions:
     """aiokafka's position and offset methods over the partitions a consumer holds."""
 
+    # What the consumer this is mixed into holds and does.
     _partitions: dict[TopicPartition, PartitionFetch]
     _cluster: InMemoryKafka | None
     _auto_offset_reset: str
     _read_committed: bool
-
-    def _running(self) -> InMemoryKafka:
-        raise NotImplementedError  # The consumer's.
-
-    async def committed(self, partition: TopicPartition) -> int | None:
-        raise NotImplementedError  # The consumer's.
+    _running: Callable[[], InMemoryKafka]
+    committed: Callable[[TopicPartition], Awaitable[int | None]]
 
     def _reset_position(self, tp: TopicPartition) -> int | None:
         if self._auto_offset_reset == "earliest":
