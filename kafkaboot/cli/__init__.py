@@ -13,6 +13,15 @@ import yaml
 from aiokafka.errors import KafkaError
 
 from kafkaboot.cli.broker import add_broker_commands
+from kafkaboot.cli.cluster import (
+    EXIT_REFUSED,
+    Progress,
+    RefusedError,
+    add_cluster_options,
+    add_config_options,
+    cluster_settings,
+)
+from kafkaboot.cli.consuming import attach_start_values
 from kafkaboot.cli.groups import add_group_commands
 from kafkaboot.cli.records import add_record_commands
 from kafkaboot.cli.topics import add_topic_commands
@@ -146,16 +155,21 @@ def _dlt_replay(args: argparse.Namespace) -> int:
 
     from kafkaboot.errorhandling.replay import replay_dead_letters
 
-    report = asyncio.run(
-        replay_dead_letters(
-            _load(args),
-            args.topic,
-            to=args.to,
-            from_offset=args.from_offset,
-            limit=args.limit,
-            dry_run=args.dry_run,
+    progress = Progress("read {done} of at most {total} dead letter(s)")
+    try:
+        report = asyncio.run(
+            replay_dead_letters(
+                cluster_settings(args),
+                args.topic,
+                to=args.to,
+                from_offset=args.from_offset,
+                limit=args.limit,
+                dry_run=args.dry_run,
+                progress=progress.update,
+            )
         )
-    )
+    finally:
+        progress.close()
     verb = "would re-publish" if args.dry_run else "re-published"
     if not report.total and not report.skipped:
         print(f"{args.topic}: no dead letters to replay")
@@ -239,10 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--limit", type=int, help="re-publish at most this many records")
     replay.add_argument("--dry-run", action="store_true", help="count, but send nothing")
-    replay.add_argument(
-        "--config", help="YAML file (default: $KAFKABOOT_CONFIG, ./application.yml)"
-    )
-    replay.add_argument("--profile", help="active profiles, comma-separated")
+    add_cluster_options(replay)
     replay.set_defaults(handler=_dlt_replay)
 
     asyncapi = commands.add_parser(
@@ -253,10 +264,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     asyncapi.add_argument("--format", choices=("yaml", "json"), default="yaml")
     asyncapi.add_argument("--output", "-o", help="write to this file instead of stdout")
-    asyncapi.add_argument(
-        "--config", help="YAML file (default: $KAFKABOOT_CONFIG, ./application.yml)"
-    )
-    asyncapi.add_argument("--profile", help="active profiles, comma-separated")
+    # No --bootstrap-servers: a module that builds its own application reads its own
+    # configuration, so the override would change the document's servers only sometimes.
+    add_config_options(asyncapi)
     asyncapi.set_defaults(handler=_asyncapi)
 
     add_broker_commands(commands)
@@ -269,6 +279,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (1 for any kafkaboot error, with its message)."""
     parser = _parser()
+    argv = attach_start_values(sys.argv[1:] if argv is None else argv)
     args, extras = parser.parse_known_args(argv)
     late = getattr(args, "late_positional", None)
     if extras:
@@ -281,6 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         setattr(args, late, value)
     try:
         return int(args.handler(args))
+    except RefusedError as exc:  # Unsafe now; nothing was done.
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except KafkaBootError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

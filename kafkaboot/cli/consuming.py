@@ -20,20 +20,24 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from kafkaboot import clients
-from kafkaboot.admin import KafkaAdmin
 from kafkaboot.cli.cluster import (
-    EXIT_REFUSED,
+    RefusedError,
     add_cluster_options,
+    add_format_option,
     cluster_settings,
+    consumer_kwargs,
     describe_group,
+    positive_int,
+    started_admin,
+    started_consumer,
+    timestamp_ms,
 )
 from kafkaboot.cli.rendering import (
     Deserializers,
@@ -45,7 +49,7 @@ from kafkaboot.config import KafkaBootSettings
 from kafkaboot.config.types import parse_duration
 from kafkaboot.errors import KafkaBootError
 
-__all__ = ["StartAt", "add_consume_command", "start_at", "topic_partitions"]
+__all__ = ["StartAt", "add_consume_command", "attach_start_values", "start_at", "topic_partitions"]
 
 _FETCH_MS = 500
 _STALL_S = 30.0
@@ -63,7 +67,8 @@ class StartAt:
 
 def start_at(text: str) -> StartAt:
     """``--from``'s value: beginning, end, an offset, -N (the last N records), an ISO
-    timestamp (UTC unless it has a zone) or a duration before now (-1h, -30m, -PT15M).
+    timestamp (UTC unless it has a zone: :func:`~kafkaboot.cli.cluster.timestamp_ms`) or a
+    duration before now (-1h, -30m, -PT15M).
 
     Raises:
         argparse.ArgumentTypeError: none of those.
@@ -81,15 +86,34 @@ def start_at(text: str) -> StartAt:
         with contextlib.suppress(ValueError):
             ago = parse_duration(word[1:])
             return StartAt("timestamp", int((datetime.now(UTC) - ago).timestamp() * 1000))
-    with contextlib.suppress(ValueError):
-        moment = datetime.fromisoformat(text.strip())
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)  # As the output shows timestamps.
-        return StartAt("timestamp", int(moment.timestamp() * 1000))
+    with contextlib.suppress(argparse.ArgumentTypeError):
+        return StartAt("timestamp", timestamp_ms(text))
     raise argparse.ArgumentTypeError(
         f"{text!r} is not a start: give beginning, end, an offset (1200), -N for the last N "
         "records, an ISO timestamp (2026-01-31T12:00:00Z) or a time ago (-1h, -30m)"
     )
+
+
+def attach_start_values(argv: Sequence[str]) -> list[str]:
+    """``consume``'s arguments with ``--from -1h`` written ``--from=-1h``: argparse takes
+    ``-1h`` (anything starting with ``-`` but a plain negative number) for an option, and
+    would say that ``--from`` has no value. Other commands' arguments are left as given."""
+    args = list(argv)
+    if args[:1] != ["consume"]:
+        return args
+    joined: list[str] = []
+    index = 0
+    while index < len(args):
+        arg, following = args[index], args[index + 1 : index + 2]
+        if arg == "--":  # What follows is positional, whatever it looks like.
+            return joined + args[index:]
+        if arg == "--from" and following and re.fullmatch(r"-[^-].*", following[0]):
+            joined.append(f"--from={following[0]}")
+            index += 2
+            continue
+        joined.append(arg)
+        index += 1
+    return joined
 
 
 async def topic_partitions(settings: KafkaBootSettings, topic: str) -> list[int]:
@@ -99,32 +123,17 @@ async def topic_partitions(settings: KafkaBootSettings, topic: str) -> list[int]
     Raises:
         KafkaBootError: the topic does not exist, or Kafka cannot be reached.
     """
-    client = KafkaAdmin(settings).client()
-    servers = ",".join(settings.kafka.bootstrap_servers)
-    try:
-        await client.start()
-    except KafkaError as exc:
-        await client.close()
-        raise KafkaBootError(
-            f"cannot reach Kafka at {servers} ({exc}); check kafka.bootstrap-servers or give "
-            "--bootstrap-servers"
-        ) from exc
-    try:
-        if topic not in await client.list_topics():
+    async with started_admin(settings) as admin:
+        if topic not in await admin.list_topics():
+            servers = ",".join(settings.kafka.bootstrap_servers)
             raise KafkaBootError(f"topic {topic!r} does not exist on {servers}; create it first")
-        [described] = await client.describe_topics([topic])
-    finally:
-        await client.close()
+        [described] = await admin.describe_topics([topic])
     return sorted(p["partition"] for p in described["partitions"])
 
 
 async def _active_members(settings: KafkaBootSettings, group: str) -> int:
-    client = KafkaAdmin(settings).client()
-    try:
-        await client.start()
-        described = await describe_group(client, group)
-    finally:
-        await client.close()
+    async with started_admin(settings) as admin:
+        described = await describe_group(admin, group)
     return 0 if described["state"] in ("Empty", "Dead") else len(described["members"])
 
 
@@ -153,15 +162,6 @@ async def _starts(
             committed = await consumer.committed(tp)
             at[tp] = at[tp] if committed is None else committed
     return {tp: min(max(at[tp], firsts[tp]), ends[tp]) for tp in partitions}, ends
-
-
-def _consumer_kwargs(settings: KafkaBootSettings, group: str | None) -> dict[str, Any]:
-    kwargs = settings.kafka.consumer_kwargs()
-    for key in ("group_id", "enable_auto_commit", "auto_commit_interval_ms"):
-        kwargs.pop(key, None)
-    kwargs.setdefault("client_id", "kafkaboot-cli-consume")
-    # Never an automatic commit: only --commit commits, and only what was shown.
-    return kwargs | {"group_id": group, "enable_auto_commit": False}
 
 
 class _Output:
@@ -285,6 +285,7 @@ async def consume_records(settings: KafkaBootSettings, args: argparse.Namespace)
     """Print the records ``args`` ask for; returns the exit code.
 
     Raises:
+        RefusedError: --commit while the group has active members (exit 3).
         KafkaBootError: the topic or partition does not exist, Kafka cannot be reached, a
             commit failed, or (without --follow) the end was not reached within --timeout.
     """
@@ -295,29 +296,21 @@ async def consume_records(settings: KafkaBootSettings, args: argparse.Namespace)
             f"(0-{len(numbers) - 1})"
         )
     if args.commit and (members := await _active_members(settings, args.group)):
-        print(
-            f"refused: group {args.group!r} has {members} active member(s); offsets committed "
-            "beside them would be rejected or move under them. Stop its consumers first, or "
-            "read without --commit",
-            file=sys.stderr,
+        raise RefusedError(
+            f"group {args.group!r} has {members} active member(s); offsets committed beside "
+            "them would be rejected or move under them. Stop its consumers first, or read "
+            "without --commit"
         )
-        return EXIT_REFUSED
     partitions = [TopicPartition(args.topic, n) for n in numbers if args.partition in (None, n)]
-    consumer = clients.consumer(**_consumer_kwargs(settings, args.group))
-    try:
-        await consumer.start()
-    except KafkaError as exc:
-        await consumer.stop()
-        raise KafkaBootError(f"the consumer cannot reach Kafka: {exc}") from exc
-    reading = _Reading(consumer, args, configured_deserializers(settings))
-    with _terminated() as stop:
-        try:
-            await reading.run(partitions, stop)
-        finally:
+    # Never an automatic commit: only --commit commits, and only what was shown.
+    kwargs = consumer_kwargs(settings, "kafkaboot-consume", args.group)
+    async with started_consumer(settings, **kwargs) as consumer:
+        reading = _Reading(consumer, args, configured_deserializers(settings))
+        with _terminated() as stop:
             try:
-                await reading.commit()  # What was shown before a Ctrl-C or an error.
+                await reading.run(partitions, stop)
             finally:
-                await consumer.stop()
+                await reading.commit()  # What was shown before a Ctrl-C or an error.
     committed = f"; committed for group {args.group}" if args.commit and reading.shown else ""
     print(f"{reading.shown} record(s){committed}", file=sys.stderr)
     if reading.output.closed:
@@ -338,12 +331,6 @@ def _consume(args: argparse.Namespace) -> int:
     return asyncio.run(consume_records(cluster_settings(args), args))
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return int(text)
-
-
 def add_consume_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``consume`` to the ``kafkaboot`` subcommands."""
     consume = commands.add_parser(
@@ -353,8 +340,6 @@ def add_consume_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "group is joined, and nothing is committed without --commit. Without --follow, stops "
         "at the end offsets seen at the start.",
     )
-    # `--from -1h` and `--from -10` are values, not options.
-    consume._negative_number_matcher = re.compile(r"^-(\d|[pP])")
     consume.add_argument("topic", help="the topic to read")
     consume.add_argument(
         "--group",
@@ -367,11 +352,11 @@ def add_consume_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         type=start_at,
         metavar="WHERE",
         help="beginning, end, an offset, -N (the last N records), an ISO timestamp (UTC "
-        "unless zoned) or a time ago (-1h, -30m). Default: the group's committed offsets, "
-        "else beginning (end with --follow)",
+        "unless zoned) or a time ago (-1h, -30m; --from -1h and --from=-1h both work). "
+        "Default: the group's committed offsets, else beginning (end with --follow)",
     )
     consume.add_argument("--partition", type=int, help="read only this partition")
-    consume.add_argument("--max", type=_positive, help="stop after this many records")
+    consume.add_argument("--max", type=positive_int, help="stop after this many records")
     consume.add_argument(
         "--follow", action="store_true", help="keep reading new records until Ctrl-C (or --max)"
     )
@@ -388,10 +373,7 @@ def add_consume_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         f"an error, as the end was not reached; default {_STALL_S:g})",
     )
     add_cluster_options(consume)
-    consume.add_argument(
-        "--format",
-        choices=("text", "json"),
-        default="text",
-        help="text: one line per record; json: one JSON object per line (JSON Lines)",
+    add_format_option(
+        consume, help="text: one line per record; json: one JSON object per line (JSON Lines)"
     )
     consume.set_defaults(handler=_consume, parser=consume)

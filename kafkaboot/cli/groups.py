@@ -16,23 +16,25 @@ import contextlib
 import sys
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
-from aiokafka.errors import CommitFailedError, KafkaError, for_code
+from aiokafka.errors import CommitFailedError, for_code
 
-from kafkaboot import clients
 from kafkaboot.cli.cluster import (
-    EXIT_REFUSED,
+    RefusedError,
     add_cluster_options,
     add_format_option,
     cluster_settings,
+    consumer_kwargs,
     describe_group,
     print_json,
     print_table,
+    started_admin,
+    started_consumer,
+    timestamp_ms,
 )
 from kafkaboot.config import KafkaBootSettings
 from kafkaboot.errors import KafkaBootError
@@ -49,31 +51,8 @@ _PROBE_FETCH_BYTES = 64 * 1024
 """Per partition, what the lag probe fetches: it needs one record, not a megabyte."""
 
 
-class GroupBusyError(KafkaBootError):
+class GroupBusyError(RefusedError):
     """The group has active members, so its offsets cannot be reset now (exit 3)."""
-
-
-@contextlib.asynccontextmanager
-async def _started(
-    client: Any, stop: Callable[[], Awaitable[Any]], settings: KafkaBootSettings
-) -> AsyncIterator[Any]:
-    """``client`` started, and stopped after whatever happens."""
-    try:
-        try:
-            await client.start()
-        except KafkaError as exc:
-            raise KafkaBootError(
-                f"cannot reach Kafka at {','.join(settings.kafka.bootstrap_servers)}: {exc}; "
-                "check kafka.bootstrap-servers (or give --bootstrap-servers) and the cluster"
-            ) from exc
-        yield client
-    finally:
-        await stop()
-
-
-def _admin(settings: KafkaBootSettings) -> contextlib.AbstractAsyncContextManager[Any]:
-    client = clients.admin(**settings.kafka.admin_kwargs())
-    return _started(client, client.close, settings)
 
 
 def _consumer(
@@ -81,19 +60,11 @@ def _consumer(
 ) -> contextlib.AbstractAsyncContextManager[Any]:
     """A short-lived consumer with the service's settings that never joins a group: it reads
     offsets and records of partitions it assigns itself, and in ``group`` only commits."""
-    kwargs = settings.kafka.consumer_kwargs()
-    for key in ("group_id", "group_instance_id", "auto_commit_interval_ms"):
-        kwargs.pop(key, None)  # A static member id would fence the service's own member.
-    kwargs.update(
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",  # A committed offset below the log start: read from it.
-        client_id="kafkaboot-groups",
-        max_partition_fetch_bytes=_PROBE_FETCH_BYTES,
-    )
-    if group is not None:
-        kwargs["group_id"] = group
-    client = clients.consumer(**kwargs)
-    return _started(client, client.stop, settings)
+    kwargs = consumer_kwargs(settings, "kafkaboot-groups", group) | {
+        "auto_offset_reset": "earliest",  # A committed offset below the log start: read it.
+        "max_partition_fetch_bytes": _PROBE_FETCH_BYTES,
+    }
+    return started_consumer(settings, **kwargs)
 
 
 async def _committed(admin: Any, group: str) -> dict[Any, int]:
@@ -159,7 +130,7 @@ async def _oldest_unconsumed_ages(
 
 
 async def _list_data(settings: KafkaBootSettings) -> list[dict[str, Any]]:
-    async with _admin(settings) as admin:
+    async with started_admin(settings) as admin:
         groups = sorted({entry[0] for entry in await admin.list_consumer_groups()})
         limit = asyncio.Semaphore(_DESCRIBED_AT_ONCE)
 
@@ -189,7 +160,7 @@ async def _describe_data(
     Raises:
         KafkaBootError: the group does not exist, or the cluster cannot be reached.
     """
-    async with _admin(settings) as admin:
+    async with started_admin(settings) as admin:
         described = await describe_group(admin, group)
         committed = await _committed(admin, group)
         topics = set(await admin.list_topics())
@@ -251,10 +222,10 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
 
 
 def _busy(group: str, described: Mapping[str, Any]) -> str:
-    clients_ = sorted({m["client_id"] for m in described["members"]})
+    client_ids = sorted({m["client_id"] for m in described["members"]})
     return (
         f"consumer group {group} has active members ({described['state']}, "
-        f"{len(described['members'])} member(s): {', '.join(clients_)}); stop them first: "
+        f"{len(described['members'])} member(s): {', '.join(client_ids)}); stop them first: "
         "offsets can only be reset while the group is Empty, or its members would commit "
         "over the new offsets"
     )
@@ -292,7 +263,7 @@ async def _reset(args: argparse.Namespace) -> dict[str, Any]:
     """
     settings = cluster_settings(args)
     group, topic = args.group, args.topic
-    async with _admin(settings) as admin:
+    async with started_admin(settings) as admin:
         described = await describe_group(admin, group)
         if args.execute and described["state"] not in _IDLE_STATES:
             raise GroupBusyError(
@@ -336,11 +307,7 @@ async def _reset(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _reset_offsets(args: argparse.Namespace) -> int:
-    try:
-        data = asyncio.run(_reset(args))
-    except GroupBusyError as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+    data = asyncio.run(_reset(args))  # A GroupBusyError is a refusal: exit 3.
     if args.format == "json":
         print_json(data)
     else:
@@ -350,17 +317,6 @@ def _reset_offsets(args: argparse.Namespace) -> int:
     done = f"committed the new offsets of group {args.group}"
     print(done if args.execute else "dry run: nothing committed; add --execute", file=sys.stderr)
     return 0
-
-
-def _timestamp_ms(text: str) -> int:
-    """``--to-datetime``: ISO 8601; without a UTC offset, local time (as Kafka's tool)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO 8601 date-time, e.g. 2024-05-01T12:00:00+00:00"
-        ) from exc
-    return int(moment.timestamp() * 1000)
 
 
 def add_group_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -396,9 +352,9 @@ def add_group_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     to.add_argument("--to-latest", action="store_true", help="the log end: skip everything")
     to.add_argument(
         "--to-datetime",
-        type=_timestamp_ms,
+        type=timestamp_ms,
         metavar="ISO",
-        help="the first record at or after this time (no UTC offset: local time)",
+        help="the first record at or after this time (no zone: UTC, as Kafka's tool)",
     )
     to.add_argument("--shift-by", type=int, metavar="N", help="the committed offset plus N")
     to.add_argument("--to-offset", type=int, metavar="N", help="this offset")

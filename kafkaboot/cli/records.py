@@ -14,13 +14,13 @@ import dataclasses
 import json
 import os
 import sys
-import time
 import uuid
 from collections import deque
 from pathlib import Path
 from typing import Any, Literal
 
 from kafkaboot.cli.cluster import (
+    Progress,
     add_cluster_options,
     add_format_option,
     cluster_settings,
@@ -175,25 +175,6 @@ def _key(settings: KafkaBootSettings, key: str | None) -> Any:
         ) from None
 
 
-class _Progress:
-    """``sent 1200/5000`` on stderr, rewritten in place, when stderr is a terminal."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.shown = total > 1 and sys.stderr.isatty()
-        self._last = 0.0
-
-    def update(self, done: int) -> None:
-        now = time.monotonic()
-        if self.shown and (now - self._last > 0.1 or done == self.total):
-            self._last = now
-            print(f"\rsent {done}/{self.total}", end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.shown:
-            print(file=sys.stderr)
-
-
 async def _settle(line: _Line, delivery: asyncio.Future[SendResult]) -> dict[str, Any]:
     try:
         result = await delivery
@@ -207,14 +188,15 @@ async def _send_lines(
 ) -> list[dict[str, Any]]:
     """Each line's outcome, in input order: where it landed, or why it failed."""
     headers = _headers(args)
-    progress = _Progress(len(lines))
+    total = len(lines)
+    progress = Progress("sent {done}/{total}", shown=total > 1)
     outcomes: list[dict[str, Any]] = []
     in_flight: deque[tuple[_Line, asyncio.Future[SendResult]]] = deque()
     try:
         for line in lines:
             if len(in_flight) >= _IN_FLIGHT:
                 outcomes.append(await _settle(*in_flight.popleft()))
-                progress.update(len(outcomes))
+                progress.update(len(outcomes), total)
             try:
                 delivery = await template.send(
                     args.topic, line.value, key=key, partition=args.partition, headers=headers
@@ -225,7 +207,7 @@ async def _send_lines(
             in_flight.append((line, delivery))
         while in_flight:
             outcomes.append(await _settle(*in_flight.popleft()))
-            progress.update(len(outcomes))
+            progress.update(len(outcomes), total)
     finally:
         progress.close()
     return sorted(outcomes, key=lambda outcome: int(outcome["line"]))

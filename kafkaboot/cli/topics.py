@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from aiokafka import TopicPartition
@@ -19,14 +18,18 @@ from aiokafka.admin import NewTopic as _AdminNewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, for_code
 
-from kafkaboot import clients
 from kafkaboot.cli.cluster import (
     EXIT_REFUSED,
+    RefusedError,
     add_cluster_options,
     add_format_option,
     cluster_settings,
+    consumer_kwargs,
+    positive_int,
     print_json,
     print_table,
+    started_admin,
+    started_consumer,
 )
 from kafkaboot.config import KafkaBootSettings
 from kafkaboot.errors import KafkaBootError
@@ -51,27 +54,6 @@ def _kafka_error(code: int) -> str:
     return f"{for_code(code).__name__} (Kafka error code {code})"
 
 
-@contextlib.asynccontextmanager
-async def _admin(settings: KafkaBootSettings) -> AsyncIterator[AIOKafkaAdminClient]:
-    """A started admin client, closed whatever happens.
-
-    Raises:
-        KafkaBootError: the cluster cannot be reached.
-    """
-    client = clients.admin(**settings.kafka.admin_kwargs())
-    try:
-        try:
-            await client.start()
-        except (KafkaError, OSError) as exc:
-            raise KafkaBootError(
-                f"cannot reach Kafka at {_bootstrap(settings)}: {exc}; check "
-                "kafka.bootstrap-servers in the configuration, or give --bootstrap-servers"
-            ) from exc
-        yield client
-    finally:
-        await client.close()
-
-
 def _run(settings: KafkaBootSettings, operation: Coroutine[Any, Any, _T]) -> _T:
     """Run one command's coroutine; a refusal from Kafka becomes a KafkaBootError."""
     try:
@@ -83,7 +65,10 @@ def _run(settings: KafkaBootSettings, operation: Coroutine[Any, Any, _T]) -> _T:
 
 
 def _topic_json(topic: dict[str, Any]) -> dict[str, Any]:
-    """A metadata entry of ``describe_topics`` as this command group shows it."""
+    """A metadata entry of ``describe_topics`` as this command group shows it. A topic is
+    internal when the broker says so, or when its name starts with ``__``, as Kafka's own
+    topics' names do (``__consumer_offsets``, ``__transaction_state``, and
+    ``__remote_log_metadata``, which brokers do not flag)."""
     partitions = [
         {
             "partition": p["partition"],
@@ -96,10 +81,22 @@ def _topic_json(topic: dict[str, Any]) -> dict[str, Any]:
     ]
     return {
         "topic": topic["topic"],
-        "internal": bool(topic.get("is_internal")) or topic["topic"].startswith("__"),
+        "internal": bool(topic.get("is_internal")) or _kafkas_own_name(topic["topic"]),
         "partitions": partitions,
         "replication_factor": max((len(p["replicas"]) for p in partitions), default=0),
     }
+
+
+def _kafkas_own_name(name: str) -> bool:
+    return name.startswith("__")
+
+
+def _internal_refusal(name: str) -> RefusedError:
+    return RefusedError(
+        f"{name} is one of Kafka's internal topics (its own bookkeeping: committed offsets, "
+        "transactions...); deleting it loses that state for the whole cluster, so this "
+        "command never does, even with --yes"
+    )
 
 
 async def _all_topics(admin: AIOKafkaAdminClient) -> dict[str, dict[str, Any]]:
@@ -138,7 +135,7 @@ async def _settled(admin: AIOKafkaAdminClient, name: str, *, present: bool, time
 
 
 async def _list(settings: KafkaBootSettings, internal: bool) -> list[dict[str, Any]]:
-    async with _admin(settings) as admin:
+    async with started_admin(settings) as admin:
         topics = await _all_topics(admin)
     return [
         {key: topic[key] for key in ("topic", "internal", "replication_factor")}
@@ -168,7 +165,7 @@ def _set_on_topic(entry: dict[str, Any]) -> bool:
 
 
 async def _describe(settings: KafkaBootSettings, name: str) -> dict[str, Any]:
-    async with _admin(settings) as admin:
+    async with started_admin(settings) as admin:
         topic = await _existing_topic(admin, settings, name)
         [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
     [resource] = response.to_object()["resources"]
@@ -239,7 +236,7 @@ async def _create(
         KafkaBootError: it exists, there are too few brokers, or the broker refused it.
     """
     where = _bootstrap(settings)
-    async with _admin(settings) as admin:
+    async with started_admin(settings) as admin:
         existing = (await _all_topics(admin)).get(name)
         if existing is not None:
             raise KafkaBootError(
@@ -292,20 +289,24 @@ def _create_command(args: argparse.Namespace) -> int:
 
 async def _delete_preview(settings: KafkaBootSettings, name: str) -> str:
     """What deleting ``name`` would remove: its partitions, and its records as end minus
-    beginning offsets (transaction markers and compacted-away offsets count too)."""
-    async with _admin(settings) as admin:
+    beginning offsets (transaction markers and compacted-away offsets count too).
+
+    Raises:
+        RefusedError: ``name`` is one of Kafka's internal topics.
+        KafkaBootError: no topic ``name``.
+    """
+    if _kafkas_own_name(name):  # Refused before anything is asked of the cluster.
+        raise _internal_refusal(name)
+    async with started_admin(settings) as admin:
         topic = await _existing_topic(admin, settings, name)
+    if topic["internal"]:
+        raise _internal_refusal(name)
     partitions = [TopicPartition(name, p["partition"]) for p in topic["partitions"]]
-    kwargs = settings.kafka.consumer_kwargs()
-    for key in ("group_id", "enable_auto_commit", "auto_commit_interval_ms", "isolation_level"):
-        kwargs.pop(key, None)  # Only offsets are read: no group, and the high watermark.
-    consumer = clients.consumer(**kwargs, enable_auto_commit=False)
-    try:
-        await consumer.start()
+    kwargs = consumer_kwargs(settings, "kafkaboot-topics")
+    kwargs.pop("isolation_level", None)  # The high watermark: every record counts.
+    async with started_consumer(settings, **kwargs) as consumer:
         beginnings = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
     records = sum(ends[tp] - beginnings[tp] for tp in partitions)
     return f"topic {name}: {len(partitions)} partition(s), {records} record(s)"
 
@@ -313,7 +314,7 @@ async def _delete_preview(settings: KafkaBootSettings, name: str) -> str:
 async def _delete(settings: KafkaBootSettings, name: str) -> bool:
     """Delete ``name``; whether the brokers stopped listing it within the operation timeout."""
     where = _bootstrap(settings)
-    async with _admin(settings) as admin:
+    async with started_admin(settings) as admin:
         response = await admin.delete_topics([name])
         [(_, code)] = response.topic_error_codes
         if code == _UNKNOWN_TOPIC:
@@ -359,13 +360,6 @@ def _delete_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
-    return value
-
-
 def add_topic_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``topics list|describe|create|delete`` to the ``kafkaboot`` subcommands."""
     topics = commands.add_parser("topics", help="list, describe, create and delete topics")
@@ -381,9 +375,11 @@ def add_topic_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     describe.set_defaults(handler=_describe_command)
 
     create = actions.add_parser("create", help="create a topic; exit 1 if it exists")
-    create.add_argument("--partitions", type=_positive, help="default: the broker's num.partitions")
     create.add_argument(
-        "--replication-factor", type=_positive, help="default: default.replication.factor"
+        "--partitions", type=positive_int, help="default: the broker's num.partitions"
+    )
+    create.add_argument(
+        "--replication-factor", type=positive_int, help="default: default.replication.factor"
     )
     create.add_argument(
         "--topic-config",
@@ -395,7 +391,10 @@ def add_topic_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     create.set_defaults(handler=_create_command)
 
-    delete = actions.add_parser("delete", help="delete a topic; asks, or needs --yes")
+    delete = actions.add_parser(
+        "delete",
+        help="delete a topic; asks, or needs --yes; never one of Kafka's internal topics",
+    )
     delete.add_argument("--yes", action="store_true", help="delete without asking")
     delete.set_defaults(handler=_delete_command)
 

@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -26,13 +27,24 @@ from kafkaboot.config import KafkaBootSettings
 from kafkaboot.errorhandling.dead_letter import DeadLetterRecord, send_raw
 from kafkaboot.errors import KafkaBootError
 
-__all__ = ["REPLAYED_FROM_HEADER", "ReplayError", "ReplayReport", "replay_dead_letters"]
+__all__ = [
+    "REPLAYED_FROM_HEADER",
+    "ReplayError",
+    "ReplayProgress",
+    "ReplayReport",
+    "replay_dead_letters",
+]
 
 log = logging.getLogger("kafkaboot.dlt")
 
 REPLAYED_FROM_HEADER = "kafkaboot_replayed-from"
 """Added to each replayed record: ``<dlt-topic>-<partition>@<offset>`` it was copied from."""
 _FETCH_MS = 500
+
+ReplayProgress = Callable[[int, int], None]
+"""Called after each dead letter with how many were handled so far (re-published, or
+skipped) and at most how many there are (the offsets to read, or ``limit``): a command
+shows it, the library prints nothing."""
 
 
 class ReplayError(KafkaBootError):
@@ -72,8 +84,9 @@ async def replay_dead_letters(
     limit: int | None = None,
     dry_run: bool = False,
     stall_timeout: float = 30.0,
+    progress: ReplayProgress | None = None,
 ) -> ReplayReport:
-    """Re-publish the dead letters of ``dlt_topic``.
+    """Re-publish the dead letters of ``dlt_topic``; ``progress`` hears of each one.
 
     Raises:
         KafkaBootError: the topic does not exist, or Kafka cannot be reached.
@@ -104,9 +117,14 @@ async def replay_dead_letters(
         if not dry_run:
             await template.start()
         pending = {tp for tp in partitions if report.next_offsets[tp.partition] < ends[tp]}
+        at_most = sum(ends[tp] - report.next_offsets[tp.partition] for tp in partitions)
+        at_most = at_most if limit is None else min(at_most, limit)
+
+        def handled() -> int:
+            return report.total + len(report.skipped)
 
         def full() -> bool:
-            return limit is not None and report.total + len(report.skipped) >= limit
+            return limit is not None and handled() >= limit
 
         idle_since = time.monotonic()
         while pending and not full():
@@ -132,6 +150,8 @@ async def replay_dead_letters(
                             report,
                         ) from exc
                     report.next_offsets[tp.partition] = record.offset + 1
+                    if progress is not None:
+                        progress(handled(), at_most)
             for tp in list(pending):
                 # The position skips transaction markers, which no record stands for.
                 if min(await consumer.position(tp), ends[tp]) >= ends[tp]:
@@ -189,8 +209,8 @@ async def _partitions(settings: KafkaBootSettings, topic: str) -> list[TopicPart
 
 def _consumer_kwargs(settings: KafkaBootSettings) -> dict[str, Any]:
     kwargs = settings.kafka.consumer_kwargs()
-    for key in ("group_id", "enable_auto_commit", "auto_commit_interval_ms"):
-        kwargs.pop(key, None)
+    for key in ("group_id", "group_instance_id", "enable_auto_commit", "auto_commit_interval_ms"):
+        kwargs.pop(key, None)  # No group: the service's static member id is not ours either.
     # Only records of committed transactions: aborted dead letters were never dead letters.
     kwargs["isolation_level"] = "read_committed"
     kwargs["enable_auto_commit"] = False

@@ -259,9 +259,12 @@ def test_consume_from_an_offset_a_time_ago_a_timestamp_and_at_most_max(kafka_boo
     assert offsets() == [0, 1, 2, 3, 4]
     assert offsets("--from", "3") == [3, 4]
     assert offsets("--from", "-1h") == [3, 4]
+    assert offsets("--from=-1h") == [3, 4]
+    assert offsets("--from", "-PT1H") == [3, 4]
     assert offsets("--from", "-3h") == [0, 1, 2, 3, 4]
     assert offsets("--from", (now - timedelta(hours=1)).isoformat()) == [3, 4]
     assert offsets("--from", "-1") == [4]
+    assert offsets("--from=-2") == [3, 4]
     assert offsets("--from", "end") == []
     assert offsets("--max", "2") == [0, 1]
     assert offsets("--from", "1", "--max", "2") == [1, 2]
@@ -286,6 +289,29 @@ def test_consume_with_a_group_commits_only_with_commit(kafka_bootstrap, capsys):
     assert asyncio.run(committed(kafka_bootstrap, group, topic)) == {0: 2}
     # Without --from, a group's reading starts where it committed.
     assert [r["value"] for r in consumed(capsys, kafka_bootstrap, topic, "--group", group)] == ["c"]
+
+
+def test_consume_commit_never_takes_the_services_static_membership(
+    kafka_bootstrap, capsys, tmp_path, monkeypatch
+):
+    # The service's group.instance.id on the CLI's consumer would fence the service's member.
+    config = tmp_path / "service.yml"
+    config.write_text("kafka:\n  consumer:\n    properties: {group.instance.id: orders-1}\n")
+    made = []
+    consumer = clients.consumer
+
+    def recorded(*topics, **kwargs):
+        made.append(kwargs)
+        return consumer(*topics, **kwargs)
+
+    monkeypatch.setattr(clients, "consumer", recorded)
+    topic, group = new_topic(kafka_bootstrap), unique("cli-static")
+    asyncio.run(produce(kafka_bootstrap, topic, [b"a", b"b"]))
+    options = ["--config", str(config), "--group", group, "--commit"]
+    assert len(consumed(capsys, kafka_bootstrap, topic, *options)) == 2
+    assert asyncio.run(committed(kafka_bootstrap, group, topic)) == {0: 2}
+    assert made
+    assert [kwargs.get("group_instance_id") for kwargs in made] == [None] * len(made)
 
 
 def test_commit_without_a_group_is_a_usage_error(kafka_bootstrap, capsys):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from kafkaboot import clients
@@ -317,3 +318,40 @@ def test_delete_from_a_script_exits_3_and_deletes_nothing(new_topic, topics, kaf
     assert refused.returncode == EXIT_REFUSED, refused.stderr
     assert "add --yes" in refused.stderr
     assert topics("describe", name)[0] == 0
+
+
+@pytest.fixture
+def deleting_fails_the_test():
+    """Any DeleteTopics request during the test fails it instead of reaching the broker
+    (the shared broker's ``__consumer_offsets`` must survive a regression of the refusal)."""
+
+    async def delete_topics(self, topics, *args, **kwargs):
+        raise AssertionError(f"asked the broker to delete {topics}")
+
+    with pytest.MonkeyPatch.context() as patch:  # Undone before `names` cleans up.
+        patch.setattr(AIOKafkaAdminClient, "delete_topics", delete_topics)
+        yield
+
+
+@pytest.mark.parametrize("name", ["__consumer_offsets", "__transaction_state"])
+def test_delete_refuses_kafkas_internal_topics_even_with_yes(name, topics, deleting_fails_the_test):
+    code, out, err = topics("delete", name, "--yes")
+    assert code == EXIT_REFUSED
+    assert out == ""
+    assert f"refused: {name} is one of Kafka's internal topics" in err
+
+
+def test_delete_refuses_a_topic_the_broker_reports_as_internal(
+    new_topic, topics, monkeypatch, deleting_fails_the_test
+):
+    name = new_topic()
+    describe_topics = AIOKafkaAdminClient.describe_topics
+
+    async def reported_internal(self, *args, **kwargs):
+        described = await describe_topics(self, *args, **kwargs)
+        return [t | {"is_internal": t["is_internal"] or t["topic"] == name} for t in described]
+
+    monkeypatch.setattr(AIOKafkaAdminClient, "describe_topics", reported_internal)
+    code, _, err = topics("delete", name, "--yes")
+    assert code == EXIT_REFUSED
+    assert f"refused: {name} is one of Kafka's internal topics" in err

@@ -345,3 +345,44 @@ def test_consume_refuses_to_commit_from_anywhere_but_the_groups_own_offsets(caps
         )
     assert exited.value.code == 2
     assert "groups reset-offsets" in capsys.readouterr().err
+
+
+@pytest.fixture
+def consume_start(app_dir, monkeypatch):
+    """``consume_start(*from_argv)``: the ``--from`` start that ``consume`` parsed, without
+    reading anything."""
+    from kafkaboot.cli import consuming
+
+    seen = []
+
+    async def parsed_only(settings, args):
+        seen.append(args.start)
+        return 0
+
+    monkeypatch.setattr(consuming, "consume_records", parsed_only)
+
+    def start(*from_argv):
+        assert main(["consume", "t", *from_argv, "--bootstrap-servers", "127.0.0.1:1"]) == 0
+        return seen.pop()
+
+    return start
+
+
+def test_consume_from_a_time_ago_works_with_and_without_an_equals_sign(consume_start):
+    from kafkaboot.cli.consuming import StartAt
+
+    hour_ago_ms = (time.time() - 3600) * 1000
+    for argv in (["--from", "-1h"], ["--from=-1h"], ["--from", "-PT1H"], ["--from=-PT60M"]):
+        start = consume_start(*argv)
+        assert start.where == "timestamp", argv
+        assert abs(start.number - hour_ago_ms) < 60_000, argv
+    assert consume_start("--from", "-5") == StartAt("last", 5)  # The last 5 records.
+    assert consume_start("--from=-5") == StartAt("last", 5)
+    assert consume_start("--from", "12") == StartAt("offset", 12)
+
+
+def test_consume_from_without_a_value_is_still_a_usage_error(consume_start, capsys):
+    with pytest.raises(SystemExit) as exited:
+        consume_start("--from", "--follow")
+    assert exited.value.code == 2
+    assert "--from: expected one argument" in capsys.readouterr().err
