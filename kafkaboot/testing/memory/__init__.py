@@ -3,8 +3,8 @@ goes wherever a real cluster's addresses would, and kafkaboot's listeners, templ
 handling and web layer run on it unchanged. The fake sits at the client boundary
 (:mod:`kafkaboot.clients` hands out :mod:`~kafkaboot.testing.memory.consumer`,
 :mod:`~kafkaboot.testing.memory.producer` and :mod:`~kafkaboot.testing.memory.admin`
-clients for ``memory://``), over the cluster's storage
-(:mod:`~kafkaboot.testing.memory.cluster`) and consumer groups
+clients for ``memory://``), over the cluster (:mod:`~kafkaboot.testing.memory.cluster`):
+its topics' logs (:mod:`~kafkaboot.testing.memory.topics`) and its consumer groups
 (:mod:`~kafkaboot.testing.memory.groups`). What it cannot do honestly raises
 :class:`NotSupportedInMemory`."""
 

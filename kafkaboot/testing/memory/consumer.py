@@ -3,7 +3,9 @@
 ``MemoryConsumer`` is an ``AIOKafkaConsumer`` (so type checks and ``isinstance`` hold
 wherever a consumer is handed to user code) that overrides every public method: it reads
 the cluster's logs, keeps its positions, pauses, seeks and commits as aiokafka does, and
-raises the same errors. Group membership runs on a task of its own (``membership.py``).
+raises the same errors. Here: its lifecycle, subscriptions and assignment, and commits;
+polling is in ``polling.py``, positions and seeks in ``positions.py``, and group
+membership runs on a task of its own (``membership.py``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ import asyncio
 import contextlib
 import logging
 import re
-import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import (
@@ -24,31 +25,22 @@ from aiokafka.errors import (
     IllegalOperation,
     IllegalStateError,
     KafkaConnectionError,
-    NoOffsetForPartitionError,
-    OffsetOutOfRangeError,
 )
 from aiokafka.util import commit_structure_validate
 
 from kafkaboot.inmemory import InMemoryClient
 from kafkaboot.testing.memory.cluster import InMemoryKafka, connect
 from kafkaboot.testing.memory.errors import NotSupportedInMemory
-from kafkaboot.testing.memory.fetching import (
-    CREATE_TIME,
-    LOG_APPEND_TIME,
-    PartitionFetch,
-    SubscriptionView,
-    to_consumer_record,
-)
+from kafkaboot.testing.memory.fetching import PartitionFetch, SubscriptionView
 from kafkaboot.testing.memory.groups import ConsumerGroup
 from kafkaboot.testing.memory.membership import Membership
+from kafkaboot.testing.memory.polling import Polling
 from kafkaboot.testing.memory.positions import Positions
 from kafkaboot.testing.memory.records import UnknownTopicError
 
 __all__ = ["MemoryConsumer"]
 
 log = logging.getLogger("kafkaboot.testing.memory")
-
-Records = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]
 
 
 class _Coordinator:
@@ -67,7 +59,7 @@ class _Coordinator:
         await self._consumer._commit_checked(offsets)
 
 
-class MemoryConsumer(InMemoryClient, Positions, AIOKafkaConsumer):  # type: ignore[misc] # aiokafka is untyped
+class MemoryConsumer(InMemoryClient, Positions, Polling, AIOKafkaConsumer):  # type: ignore[misc] # aiokafka is untyped
     """``AIOKafkaConsumer(*topics, bootstrap_servers="memory://<name>", ...)``: the same
     arguments (those that matter in memory are honoured, the rest accepted)."""
 
@@ -280,111 +272,6 @@ class MemoryConsumer(InMemoryClient, Positions, AIOKafkaConsumer):  # type: igno
             fetch.position = committed.get(tp, self._reset_position(tp))
             self._partitions[tp] = fetch
         cluster.notify()
-
-    # -- fetching -------------------------------------------------------------------------
-
-    async def getmany(
-        self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
-    ) -> Records:
-        cluster = self._running()
-        for tp in partitions:
-            self._held(tp)
-        limit = max_records if max_records is not None else self._max_poll_records
-        deadline = time.monotonic() + timeout_ms / 1000
-        view = self._subscription
-        view.polling += 1
-        try:
-            while True:
-                records = self._fetch(partitions, limit)
-                remaining = deadline - time.monotonic()
-                if records or remaining <= 0:
-                    return records
-                waiter = cluster.changed()
-                try:
-                    await asyncio.wait([waiter], timeout=remaining)
-                finally:
-                    waiter.cancel()
-                    cluster.forget(waiter)
-                cluster = self._running()
-                if self._woken:
-                    self._woken = False
-                    return self._fetch(partitions, limit)
-        finally:
-            view.polling -= 1
-            view.last_poll_ended = time.monotonic()
-
-    def wakeup(self) -> None:
-        """End the poll in progress at once, with what there is (Java's ``wakeup``, without
-        its exception); aiokafka's consumer has none, its poll ends with its timeout."""
-        self._woken = True
-        if self._cluster is not None:
-            self._cluster.notify()
-
-    async def getone(self, *partitions: TopicPartition) -> ConsumerRecord[Any, Any]:
-        while True:
-            records = await self.getmany(*partitions, timeout_ms=60_000, max_records=1)
-            for batch in records.values():
-                return batch[0]
-
-    def _fetch(self, partitions: tuple[TopicPartition, ...], limit: int) -> Records:
-        cluster = self._running()
-        chosen = list(partitions) if partitions else list(self._partitions)
-        if not chosen or self._reassigning:
-            return {}
-        self._turn = (self._turn + 1) % len(chosen)
-        chosen = chosen[self._turn :] + chosen[: self._turn]  # Every partition gets a turn.
-        found: Records = {}
-        for tp in chosen:
-            fetch = self._partitions.get(tp)
-            if fetch is None or fetch.paused or limit <= 0:
-                continue
-            if fetch.position is None:
-                raise NoOffsetForPartitionError(tp)
-            if fetch.position > cluster.end_offset(tp):  # Out of range: reset, as aiokafka.
-                reset = self._reset_position(tp)
-                if reset is None:
-                    raise OffsetOutOfRangeError({tp: fetch.position})
-                fetch.position = reset
-            stored, fetch.position = cluster.fetch(
-                tp, fetch.position, limit, read_committed=self._read_committed
-            )
-            if stored:
-                stamp = (
-                    LOG_APPEND_TIME
-                    if cluster.topic_configs(tp.topic).get("message.timestamp.type")
-                    == "LogAppendTime"
-                    else CREATE_TIME
-                )
-                found[tp] = [
-                    to_consumer_record(r, stamp, self._key_deserializer, self._value_deserializer)
-                    for r in stored
-                ]
-                limit -= len(stored)
-        return found
-
-    def pause(self, *partitions: TopicPartition) -> None:
-        for tp in partitions:
-            self._held(tp).paused = True
-
-    def resume(self, *partitions: TopicPartition) -> None:
-        for tp in partitions:
-            fetch = self._partitions.get(tp)
-            if fetch is not None:
-                fetch.paused = False
-        if self._cluster is not None:
-            self._cluster.notify()
-
-    def paused(self) -> set[TopicPartition]:
-        return {tp for tp, fetch in self._partitions.items() if fetch.paused}
-
-    def __aiter__(self) -> MemoryConsumer:
-        return self
-
-    async def __anext__(self) -> ConsumerRecord[Any, Any]:
-        try:
-            return await self.getone()
-        except ConsumerStoppedError:
-            raise StopAsyncIteration from None
 
     # -- commits --------------------------------------------------------------------------
 
