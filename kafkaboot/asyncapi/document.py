@@ -1,8 +1,8 @@
 """The AsyncAPI 3.0 document of a kafkaboot service, built from what the service knows:
 its servers from the configuration, a channel per topic, a receive operation per listener
 (payload, key and headers as typed, group and client id in the Kafka bindings), send
-operations for ``@send_to`` replies, ``@publishes`` declarations, dead letters and retry
-topics."""
+operations for ``@send_to`` replies, ``@publishes`` declarations, dead letters and the
+forwards between retry topics."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ import re
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from kafkaboot.asyncapi.content import read_as, written_as
 from kafkaboot.asyncapi.declare import PUBLISHES_ATTRIBUTE, Publication
 from kafkaboot.asyncapi.payloads import Schemas, Signature, read_signature
+from kafkaboot.asyncapi.servers import servers
+from kafkaboot.errorhandling.retry_topics import RetryTopicForwarder
+from kafkaboot.serialization import Serializer, serializer_for
 
 if TYPE_CHECKING:
     from kafkaboot.application import KafkaBootApplication
@@ -36,6 +40,7 @@ def asyncapi_document(application: KafkaBootApplication, version: str = "1.0.0")
                 builder.publication(function, publication)
     settings = application.settings
     title = settings.kafkaboot.application.name or settings.kafkaboot.application.module
+    brokers, security_schemes = servers(settings.kafka)
     document: dict[str, Any] = {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
@@ -45,12 +50,17 @@ def asyncapi_document(application: KafkaBootApplication, version: str = "1.0.0")
             "@send_to replies, @publishes declarations and configuration.",
         },
         "defaultContentType": "application/json",
-        "servers": builder.servers(),
+        "servers": brokers,
         "channels": builder.channels,
         "operations": builder.operations,
     }
+    components: dict[str, Any] = {}
     if builder.schemas.components:
-        document["components"] = {"schemas": dict(sorted(builder.schemas.components.items()))}
+        components["schemas"] = dict(sorted(builder.schemas.components.items()))
+    if security_schemes:
+        components["securitySchemes"] = security_schemes
+    if components:
+        document["components"] = components
     return document
 
 
@@ -73,19 +83,9 @@ class _Builder:
         self.schemas = Schemas()
         self.channels: dict[str, Any] = {}
         self.operations: dict[str, Any] = {}
-
-    def servers(self) -> dict[str, Any]:
-        kafka = self.application.settings.kafka
-        servers = str(kafka.producer_kwargs()["bootstrap_servers"]).split(",")
-        protocol = str(kafka.producer_kwargs().get("security_protocol", "PLAINTEXT"))
-        found = {}
-        for index, server in enumerate(servers, start=1):
-            found[f"broker-{index}"] = {
-                "host": server.strip(),
-                "protocol": "kafka" if protocol == "PLAINTEXT" else "kafka-secure",
-                "description": f"kafka.bootstrap-servers (security protocol {protocol})",
-            }
-        return found
+        name = application.settings.kafka.producer.value_serializer
+        self.serializer: Serializer | None = serializer_for(name) if name else None
+        """What the template writes values with (``None``: ``auto``)."""
 
     def _channel(self, name: str, address: str | None, description: str) -> str:
         channel_id = _key(name)
@@ -99,12 +99,18 @@ class _Builder:
         return channel_id
 
     def _message(
-        self, channel_id: str, name: str, payload: Any, key: Any, headers: dict[str, Any]
+        self,
+        channel_id: str,
+        name: str,
+        payload: Any,
+        key: Any,
+        headers: dict[str, Any],
+        content_type: str,
     ) -> dict[str, str]:
         message: dict[str, Any] = {
             "name": name,
             "payload": self.schemas.of(payload),
-            "contentType": _content_type(payload),
+            "contentType": content_type,
         }
         if headers:
             message["headers"] = {
@@ -157,9 +163,11 @@ class _Builder:
         else:
             channel_ids = [self._channel(t, t, f"topic {t}") for t in topics]
         name = _model_name(signature.payload, listener_id)
+        _, value_deserializer = self.application.registry.deserializers(endpoint)
+        content_type = read_as(signature.payload, value_deserializer)
         for channel_id in channel_ids:
             ref = self._message(
-                channel_id, name, signature.payload, signature.key, signature.headers
+                channel_id, name, signature.payload, signature.key, signature.headers, content_type
             )
             self._operation(
                 f"receive-{listener_id}-{channel_id}",
@@ -170,7 +178,8 @@ class _Builder:
                 bindings={"kafka": bindings},
             )
         self._replies(container, signature, listener_id)
-        self._dead_letters(container, signature, topics, listener_id)
+        self._dead_letters(container, signature, topics, listener_id, content_type)
+        self._retries(container, signature, topics, listener_id, content_type)
 
     def _replies(
         self, container: ListenerContainer, signature: Signature, listener_id: str
@@ -187,7 +196,12 @@ class _Builder:
                 "the topic each request names in its kafka_replyTopic header (request/reply)",
             )
         ref = self._message(
-            channel_id, _model_name(signature.returns, "reply"), signature.returns, None, {}
+            channel_id,
+            _model_name(signature.returns, "reply"),
+            signature.returns,
+            None,
+            {},
+            written_as(signature.returns, self.serializer),
         )
         self._operation(
             f"send-{listener_id}-reply",
@@ -203,35 +217,107 @@ class _Builder:
         signature: Signature,
         topics: list[str],
         listener_id: str,
+        content_type: str,
     ) -> None:
         recoverer = getattr(container.error_handler, "recoverer", None)
         suffix = getattr(recoverer, "topic_suffix", None)
         if not isinstance(suffix, str) or getattr(recoverer, "_destination", None) is not None:
             return  # No dead letters, or a destination of the user's own (not knowable).
         for topic in topics:
-            dead = topic + suffix
-            channel_id = self._channel(dead, dead, f"dead letters of topic {topic}")
-            ref = self._message(
-                channel_id,
-                _model_name(signature.payload, listener_id),
-                signature.payload,
-                signature.key,
-                {},
+            self._forward(
+                signature,
+                listener_id,
+                content_type,
+                topic + suffix,
+                f"dead letters of topic {topic}",
+                f"send-{listener_id}-dead-letters",
+                f"records listener {listener_id} could not handle, bytes unchanged, with "
+                "Spring's kafka_dlt-* headers",
             )
-            self._operation(
-                f"send-{listener_id}-dead-letters-{channel_id}",
-                "send",
-                channel_id,
-                ref,
-                summary=f"records listener {listener_id} could not handle, bytes unchanged, "
-                "with Spring's kafka_dlt-* headers",
-            )
+
+    def _retries(
+        self,
+        container: ListenerContainer,
+        signature: Signature,
+        topics: list[str],
+        listener_id: str,
+        content_type: str,
+    ) -> None:
+        """Non-blocking retries: a record that fails on the main topic is sent to the first
+        retry topic, from each retry topic to the next, from the last to the dead-letter
+        topic. Listed with the main listener (each retry topic's own listener is a receive
+        operation of its own, registered after it)."""
+        forwarder = getattr(container.error_handler, "recoverer", None)
+        if not isinstance(forwarder, RetryTopicForwarder) or container.not_before is not None:
+            return  # No retry topics, or a retry topic's listener (it waits for due times).
+        config = forwarder.config
+        for main in topics:
+            retries = [config.retry_topic(main, stage) for stage in range(config.attempts - 1)]
+            sources = [main, *retries]  # Delivery n is on sources[n - 1].
+            for delivery, target in enumerate(retries, 1):
+                source = sources[delivery - 1]
+                self._forward(
+                    signature,
+                    listener_id,
+                    content_type,
+                    target,
+                    f"retry topic {delivery} of {len(retries)} of topic {main}: records wait "
+                    "there until due (header retry_topic-backoff-timestamp)",
+                    f"send-{listener_id}-retry",
+                    f"records that failed delivery {delivery} of {config.attempts} on "
+                    f"{source}, bytes unchanged, with Spring's retry_topic-* and "
+                    "kafka_exception-* headers",
+                )
+            if config.dlt:
+                last = retries[-1] if retries else main
+                self._forward(
+                    signature,
+                    listener_id,
+                    content_type,
+                    config.dlt_topic(main),
+                    f"dead letters of topic {main}",
+                    f"send-{listener_id}-dead-letters",
+                    f"records that failed their last delivery ({config.attempts}) on {last}, "
+                    "or any delivery with an error that is not retried, bytes unchanged, "
+                    "with Spring's kafka_exception-* headers",
+                )
+
+    def _forward(
+        self,
+        signature: Signature,
+        listener_id: str,
+        content_type: str,
+        topic: str,
+        description: str,
+        operation_prefix: str,
+        summary: str,
+    ) -> None:
+        """A send of the listener's received records, as they came, to ``topic``."""
+        channel_id = self._channel(topic, topic, description)
+        ref = self._message(
+            channel_id,
+            _model_name(signature.payload, listener_id),
+            signature.payload,
+            signature.key,
+            {},
+            content_type,
+        )
+        self._operation(
+            f"{operation_prefix}-{channel_id}", "send", channel_id, ref, summary=summary
+        )
 
     def publication(self, function: Any, publication: Publication) -> None:
         topic = publication.topic
         channel_id = self._channel(topic, topic, f"topic {topic}")
         name = _model_name(publication.payload, topic)
-        ref = self._message(channel_id, name, publication.payload, publication.key, {})
+        ref = self._message(
+            channel_id,
+            name,
+            publication.payload,
+            publication.key,
+            {},
+            written_as(publication.payload, self.serializer),
+        )
         self._operation(
             f"send-{getattr(function, '__name__', 'function')}-{channel_id}",
             "send",
@@ -239,15 +325,6 @@ class _Builder:
             ref,
             summary=publication.description or _summary(function),
         )
-
-
-def _content_type(payload: Any) -> str:
-    """As kafkaboot's default serializers write it: text, raw bytes, or JSON."""
-    if payload is str:
-        return "text/plain"
-    if payload is bytes:
-        return "application/octet-stream"
-    return "application/json"
 
 
 def _summary(function: Any) -> str | None:

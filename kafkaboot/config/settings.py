@@ -70,9 +70,10 @@ class LoggingProperties(Section):
 class AsyncApiProperties(Section):
     """``kafkaboot.asyncapi.*``: the service's AsyncAPI document over HTTP."""
 
-    enabled: bool = True
-    """Serve ``/asyncapi.json`` and the page ``/asyncapi`` (``kafkaboot asyncapi`` writes the
-    document either way)."""
+    enabled: bool = False
+    """Serve ``/asyncapi.json`` and the page ``/asyncapi``. Off unless asked for: the
+    document names the brokers, topics and groups to whoever reaches the HTTP port
+    (``kafkaboot asyncapi`` writes it either way)."""
     version: str = "1.0.0"
     """The document's ``info.version``: the version of the service's API."""
 

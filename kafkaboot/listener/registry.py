@@ -181,7 +181,7 @@ class ListenerRegistry:
         handler = endpoint.handler
         if endpoint.owner is not None:
             handler = handler.__get__(self.instance(endpoint.owner), endpoint.owner)
-        key_deserializer, value_deserializer = self._deserializers(endpoint)
+        key_deserializer, value_deserializer = self.deserializers(endpoint)
         invoker = self._bind(endpoint, handler, settings, key_deserializer, value_deserializer)
         own = [self._component(i) for i in endpoint.interceptors]
         for interceptor in own:
@@ -294,9 +294,12 @@ class ListenerRegistry:
             return None
         return prefix
 
-    def _deserializers(
+    def deserializers(
         self, endpoint: ListenerEndpoint
     ) -> tuple[Deserializer | None, Deserializer | None]:
+        """The key and value deserializers of ``endpoint``'s unannotated key and payload
+        (``None``: none configured, the bytes as they are); the AsyncAPI document reads them
+        too."""
         consumer = self.settings.kafka.consumer
         properties = {**consumer.properties, **endpoint.properties}
         found: list[Deserializer | None] = []

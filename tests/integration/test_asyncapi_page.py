@@ -1,5 +1,7 @@
 """The AsyncAPI page of a running service, rendered by a real browser (Debian's headless
-Chromium): the channel, its operations and the message's fields are on the page."""
+Chromium): the channel, its operations and the message's fields are on the page. The sample
+producer's application.yml turns the page on (``kafkaboot.asyncapi.enabled``; off by
+default)."""
 
 import shutil
 import subprocess

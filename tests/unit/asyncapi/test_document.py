@@ -27,13 +27,22 @@ def valid(document):
     return document
 
 
-def described(**kafka):
+def described(module="tests.unit.asyncapi.described_service", **kafka):
     overrides = {"kafka": {"bootstrap-servers": "b1:9092,b2:9092", **kafka}}
     application = KafkaBootApplication(
-        settings=load_settings(environ={}, overrides=overrides),
-        modules=["tests.unit.asyncapi.described_service"],
+        settings=load_settings(environ={}, overrides=overrides), modules=[module]
     )
     return valid(asyncapi_document(application))
+
+
+def sends_to(document, channel_id):
+    """The send operations on channel ``channel_id``."""
+    return [
+        operation
+        for operation in document["operations"].values()
+        if operation["action"] == "send"
+        and operation["channel"]["$ref"] == f"#/channels/{channel_id}"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -130,3 +139,32 @@ def test_a_dead_letter_destination_of_the_users_own_is_not_guessed(monkeypatch):
     monkeypatch.setattr(DeadLetterPublishingRecoverer, "__init__", with_destination)
     document = described(listener={"error-handler": {"dead-letter": {"enabled": True}}})
     assert not [c for c in document["channels"] if c.endswith("-dlt")]
+
+
+def test_a_failed_record_is_sent_on_from_each_retry_stage_to_the_next():
+    document = described("tests.unit.asyncapi.retrying_service")
+    stages = ["payments-retry-0", "payments-retry-1", "payments-dlt"]
+    for stage in stages:
+        [send] = sends_to(document, stage)
+        message = document["channels"][stage]["messages"]["Payment"]
+        assert message["payload"] == {"$ref": "#/components/schemas/Payment"}
+        assert send["messages"] == [{"$ref": f"#/channels/{stage}/messages/Payment"}]
+    summaries = [sends_to(document, stage)[0]["summary"] for stage in stages]
+    assert "on payments," in summaries[0]
+    assert "payments-retry-0" in summaries[1]
+    assert "payments-retry-1" in summaries[2]
+    assert not sends_to(document, "payments")  # Nothing sends back to the main topic.
+
+
+def test_without_a_dead_letter_topic_the_last_retry_sends_nowhere():
+    document = described("tests.unit.asyncapi.retrying_service")
+    assert len(sends_to(document, "refunds-retry-0")) == 1
+    assert "refunds-dlt" not in document["channels"]
+    assert not [c for c in document["channels"] if c.startswith("refunds-retry-1")]
+
+
+def test_retry_topics_from_configuration_are_listed_too():
+    document = described(retry={"topic": {"enabled": True, "attempts": 2}})
+    assert len(sends_to(document, "orders-retry-0")) == 1
+    assert len(sends_to(document, "orders-dlt")) == 1
+    assert not [c for c in document["channels"] if c.startswith("invoices-retry")]  # A batch.
