@@ -20,6 +20,7 @@ __all__ = [
     "ErrorHandlerProperties",
     "ListenerOverrides",
     "ListenerProperties",
+    "OffsetStoreProperties",
     "OrderingName",
     "RetryProperties",
     "RetryTopicProperties",
@@ -194,6 +195,15 @@ class SeekProperties(Section):
         return self
 
 
+class OffsetStoreProperties(Section):
+    """``kafka.listeners.<id>.offset-store``: keep the listener's offsets in a database,
+    in the transaction its handler writes its results in (docs/offset-store.md)."""
+
+    url: str
+    """``sqlite+aiosqlite:///central.db`` (embedded) or
+    ``postgresql+asyncpg://user:password@host/db``; ``${DATABASE_URL}`` works."""
+
+
 class ListenerOverrides(Section):
     """``kafka.listeners.<id>``: one listener's settings, above its decorator's arguments
     and the ``kafka.listener.*`` / ``kafka.consumer.*`` defaults."""
@@ -219,3 +229,4 @@ class ListenerOverrides(Section):
     error_handler: str | None = None
     """An import path, ``package.module:ClassOrFactory``."""
     seek: SeekProperties | None = None
+    offset_store: OffsetStoreProperties | None = None

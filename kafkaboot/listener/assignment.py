@@ -33,6 +33,7 @@ from kafkaboot.listener.rebalance import (
     initial_seek_requests,
 )
 from kafkaboot.listener.settings import Listener
+from kafkaboot.listener.stored import StoredOffsets
 from kafkaboot.listener.transactions import TransactionalProducers
 
 __all__ = ["PartitionAssignment"]
@@ -165,6 +166,8 @@ class PartitionAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
         container = self.container
         if container.initial_seek is not None:
             await self._initial_seek(container.initial_seek, assigned)
+        if container.offset_store is not None:
+            await self._stored_seek(container.offset_store, assigned)
         listener = container.rebalance_listener
         if listener is None:
             return
@@ -203,6 +206,25 @@ class PartitionAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
         except (KafkaError, ValueError) as exc:
             container.record_error(exc)
             log.error("listener %s: the configured seek failed: %r", self.name, exc)
+
+    async def _stored_seek(self, stored: StoredOffsets, assigned: set[TopicPartition]) -> None:
+        """An offset store: each partition goes on from its stored offset (one without goes
+        on from the committed offset, or ``auto-offset-reset``). If the store cannot be
+        read, reading starts from the committed offset, which is never past the stored
+        one: the first save then finds the store ahead and skips to it."""
+        try:
+            positions = await stored.positions(assigned)
+        except Exception as exc:
+            self.container.record_error(exc)
+            log.error(
+                "listener %s: cannot read the stored offsets (%r); reading from the committed "
+                "offsets until a save finds the stored ones",
+                self.name,
+                exc,
+            )
+            return
+        requests = [SeekRequest("offset", (tp,), offset) for tp, offset in positions.items()]
+        await self._sought(await apply_seeks(self.consumer, requests, assigned))
 
     async def _sought(self, partitions: Iterable[TopicPartition]) -> None:
         """Tell the states of ``partitions`` where their seeks landed (a seek to the end or

@@ -22,7 +22,9 @@ from kafkaboot.listener.acks import AckMode
 from kafkaboot.listener.collector import CollectorHold
 from kafkaboot.listener.handling import BatchAcknowledgment, Handling
 from kafkaboot.listener.partition import PartitionState, Record
+from kafkaboot.listener.stored import StoredOffsets
 from kafkaboot.listener.transactions import TransactionalDispatcher
+from kafkaboot.offset_store.store import StoredRange
 
 __all__ = ["BatchDispatcher"]
 
@@ -97,6 +99,9 @@ class BatchDispatcher:
             [state] = parts
             await self._transactional(state, parts[state], first, values, passed)
             return
+        if outcomes.store is not None:
+            await self._stored(outcomes.store, parts, first, values, passed)
+            return
         ack = self._acknowledgment(parts) if handling.ack_mode.is_manual else None
         try:
             if not await self._call(values, ack, first, passed):
@@ -155,6 +160,43 @@ class BatchDispatcher:
         if await self.transactions.run(state, first, work, last, batch):
             handling.outcomes.attempts.done(state.tp, first.offset)
             self._forget_recovered(state, last)
+
+    async def _stored(
+        self,
+        stored: StoredOffsets,
+        parts: Parts,
+        first: Record,
+        values: list[Any],
+        passed: list[Record],
+    ) -> None:
+        """The handler's writes and the batch's offsets in one transaction of the offset
+        store. A failure rolls back the whole batch, so it is retried (then recovered) as a
+        whole: a ``BatchListenerFailedError`` cannot keep the records before the failed
+        one, whose writes were rolled back with it."""
+        outcomes = self.handling.outcomes
+        ranges = {
+            state.tp: StoredRange(records[0].offset, records[-1].offset + 1)
+            for state, records in parts.items()
+        }
+        try:
+            _, found = await stored.run(ranges, lambda: self._call(values, None, first, passed))
+        except BatchListenerFailedError as exc:
+            if not await self._whole_batch_failed(parts, passed, exc.failure):
+                return
+        except Exception as exc:
+            if not await self._whole_batch_failed(parts, passed, exc):
+                return
+        else:
+            if found is not None:  # Another consumer stored some of it: go on after that.
+                cut = {tp: max(r.first, found.get(tp, r.first)) for tp, r in ranges.items()}
+                self._finish(parts, cut)
+                for state in parts:
+                    outcomes.rewind(state, cut[state.tp])
+                return
+            outcomes.attempts.done(TopicPartition(first.topic, first.partition), first.offset)
+        self._finish(parts, {})
+        if self.handling.ack_mode is AckMode.RECORD:
+            await outcomes.commit()
 
     async def _call(
         self,

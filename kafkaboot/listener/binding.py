@@ -41,6 +41,7 @@ from kafkaboot.listener.parameters import (
     record_extractor,
     value_extractor,
 )
+from kafkaboot.offset_store.store import current_transaction
 from kafkaboot.serialization import Deserializer, JsonTypes
 
 __all__ = [
@@ -111,6 +112,16 @@ def _injected(handler: Callable[..., Any], name: str) -> set[str]:
     return injected
 
 
+def _is_session(annotation: Any, session_type: type | None) -> bool:
+    """A parameter for the offset store's session: its type, or any SQLAlchemy session
+    (named in the error when the listener has no store)."""
+    if not isinstance(annotation, type):
+        return False
+    if session_type is not None and issubclass(annotation, session_type):
+        return True
+    return annotation.__module__.startswith("sqlalchemy") and "Session" in annotation.__name__
+
+
 def _fail(name: str, problem: str, fix: str) -> ListenerDefinitionError:
     return ListenerDefinitionError(f"listener {name}: {problem}; {fix}")
 
@@ -124,11 +135,14 @@ def bind(
     key_deserializer: Deserializer | None = None,
     value_deserializer: Deserializer | None = None,
     properties: Mapping[str, Any] | None = None,
+    session_type: type | None = None,
 ) -> Invoker:
     """Work out, once, how to call ``handler`` for a record (or a batch).
 
     ``properties`` are the consumer's raw properties: their ``spring.json.*`` keys say how
     type headers choose a model (:mod:`kafkaboot.serialization.type_headers`).
+    ``session_type``: the listener has an offset store whose transactions yield sessions
+    of this type; a parameter of that type receives the open one.
 
     Raises:
         ConfigurationError: a ``spring.json.*`` property is malformed or names a type that
@@ -180,7 +194,17 @@ def bind(
             annotation, *rest = typing.get_args(annotation)
             metadata = tuple(rest)
         marker = marker_of(metadata)
-        if annotation is Acknowledgment:
+        if _is_session(annotation, session_type):
+            if session_type is None:
+                raise _fail(
+                    name,
+                    f"parameter {param.name!r} takes a database session but the listener has "
+                    "no offset store",
+                    "set kafka.listeners.<id>.offset-store.url (or offset_store=... on "
+                    "@kafka_listener), or remove the parameter",
+                )
+            extractors.append(lambda r, a, c: current_transaction.get())
+        elif annotation is Acknowledgment:
             if not manual_ack:
                 raise _fail(
                     name,
@@ -279,6 +303,13 @@ def bind(
         getattr(target, "__call__", None)  # noqa: B004 - an object with async __call__.
     )
     is_async = is_coroutine or inspect.isasyncgenfunction(target)
+    if session_type is not None and not is_coroutine:
+        raise _fail(
+            name,
+            "it has an offset store, whose transaction is asynchronous, but it is not an "
+            "'async def' function",
+            "make the handler 'async def' (and await the session's calls)",
+        )
     if single_payload is not None:
         # The hot path: one frame between the container and the handler.
         decode_value = single_payload

@@ -31,6 +31,7 @@ from kafkaboot.listener.inflight import InFlight
 from kafkaboot.listener.lanes import LaneStatus
 from kafkaboot.listener.rebalance import SeekCallback
 from kafkaboot.listener.settings import ContainerSettings
+from kafkaboot.listener.stored import StoredOffsets
 from kafkaboot.listener.worker import ConsumerWorker
 
 __all__ = ["ContainerSettings", "ContainerState", "ContainerStatus", "ListenerContainer"]
@@ -107,8 +108,11 @@ class ListenerContainer:
             (),
         ),
         publish: Callable[[ContainerEvent], None] | None = None,
+        offset_store: StoredOffsets | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.offset_store = offset_store
+        """Where the listener's offsets are stored with its results (``None``: in Kafka)."""
         self.template = template
         """The ``KafkaTemplate`` for ``send_to`` replies and transactional producers."""
         self.send_to = send_to

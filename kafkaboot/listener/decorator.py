@@ -51,6 +51,7 @@ def kafka_listener(
     ordering: OrderingName | None = None,
     max_in_flight: int | None = None,
     interceptors: Iterable[Any] = (),
+    offset_store: str | None = None,
 ) -> Callable[[F], F]:
     """Declare a listener on a function or method (Spring's ``@KafkaListener``).
 
@@ -64,6 +65,11 @@ def kafka_listener(
 
     ``interceptors``: :class:`~kafkaboot.RecordInterceptor` (or, for a batch listener,
     :class:`~kafkaboot.BatchInterceptor`) objects, run after the registry's, in order.
+
+    ``offset_store``: a database URL (``sqlite+aiosqlite:///central.db``,
+    ``postgresql+asyncpg://...``): the handler takes an ``AsyncSession`` and its results
+    commit with the offsets in one transaction; partitions start from the stored offsets
+    (docs/offset-store.md).
 
     Raises:
         ConfigurationError: no topics, or topics mixed with a pattern or manual partitions.
@@ -91,6 +97,7 @@ def kafka_listener(
             ordering=ordering,
             max_in_flight=max_in_flight,
             interceptors=tuple(interceptors),
+            offset_store=offset_store,
         )
         existing = list(getattr(handler, ENDPOINTS_ATTRIBUTE, ()))
         setattr(handler, ENDPOINTS_ATTRIBUTE, (*existing, endpoint))

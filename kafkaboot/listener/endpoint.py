@@ -82,6 +82,9 @@ class ListenerEndpoint:
     """With ``ordering`` key or none: records handled or waiting at once, at most."""
     interceptors: tuple[Any, ...] = ()
     """Record or batch interceptors of this listener, after the registry's."""
+    offset_store: str | None = None
+    """A database URL: the listener stores its offsets there, in the transaction its
+    handler writes its results in (:mod:`kafkaboot.offset_store`)."""
 
     def __post_init__(self) -> None:
         sources = sum(bool(x) for x in (self.topics, self.topic_pattern, self.partitions))

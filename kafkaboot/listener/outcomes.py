@@ -26,6 +26,7 @@ from kafkaboot.listener.attempts import DeliveryAttempts
 from kafkaboot.listener.coordinator import group_coordinator
 from kafkaboot.listener.partition import PartitionBook, PartitionState, Record
 from kafkaboot.listener.settings import ContainerSettings
+from kafkaboot.listener.stored import StoredOffsets
 
 __all__ = ["Outcomes"]
 
@@ -64,6 +65,7 @@ class Outcomes:
         record_error: Callable[[BaseException], None],
         halt: Callable[[str], None],
         on_lost: Callable[[set[TopicPartition]], Awaitable[None]],
+        store: StoredOffsets | None = None,
     ) -> None:
         self.consumer = consumer
         self.book = book
@@ -74,6 +76,8 @@ class Outcomes:
         self.record_error = record_error
         self._halt = halt
         self._on_lost = on_lost
+        self.store = store
+        """An offset store: moved with each commit."""
         self._commit_lock = asyncio.Lock()
         self.last_commit = time.monotonic()
         self.held: set[TopicPartition] = set()
@@ -239,7 +243,27 @@ class Outcomes:
         async with self._commit_lock:
             offsets = self.book.offsets_to_commit(partitions)
             if offsets:
+                if self.store is not None:
+                    await self._advance_store(self.store, offsets)
                 await self._commit(offsets, everything=partitions is None)
+
+    async def _advance_store(
+        self, store: StoredOffsets, offsets: dict[TopicPartition, int]
+    ) -> None:
+        """An offset store moves up to what Kafka commits: records finished without the
+        handler's transaction (filtered, or sent to a dead-letter topic) are not read
+        again after a restart. If it fails they are, and go their way again."""
+        try:
+            await store.advance(offsets)
+        except Exception as exc:
+            self.record_error(exc)
+            log.error(
+                "listener %s: cannot move the stored offsets to %s (%r); records finished "
+                "without the handler's transaction may be delivered again after a restart",
+                self.listener_id,
+                describe(offsets),
+                exc,
+            )
 
     async def _commit(self, offsets: dict[TopicPartition, int], *, everything: bool) -> None:
         for attempt in range(1, _COMMIT_ATTEMPTS + 1):

@@ -106,6 +106,8 @@ class ConfiguredListeners:
             )
         if overrides.seek is not None:
             self.seeks[listener_id] = overrides.seek
+        if overrides.offset_store is not None:
+            changes["offset_store"] = overrides.offset_store.url
         try:
             return endpoint.with_changes(**changes)
         except ConfigurationError as exc:

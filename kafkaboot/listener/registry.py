@@ -25,6 +25,7 @@ from kafkaboot.listener.events import ContainerEvent, ContainerEvents
 from kafkaboot.listener.overrides import ConfiguredListeners
 from kafkaboot.listener.retrying import NotBefore, retry_config_for, retrying_endpoints
 from kafkaboot.listener.settings import ContainerSettings, effective_settings
+from kafkaboot.listener.stored import OffsetStores, stored_record_invoker
 from kafkaboot.serialization import Deserializer, deserializer_for
 
 __all__ = ["ListenerRegistry"]
@@ -76,6 +77,7 @@ class ListenerRegistry:
         before each listener's own; containers see later additions too."""
         self._derived_topics: list[tuple[str, list[str]]] = []
         """Retry and dead-letter topics to create at start, with their main topic."""
+        self._stores = OffsetStores()
 
     # -- registration -------------------------------------------------------------------
 
@@ -182,7 +184,17 @@ class ListenerRegistry:
         if endpoint.owner is not None:
             handler = handler.__get__(self.instance(endpoint.owner), endpoint.owner)
         key_deserializer, value_deserializer = self.deserializers(endpoint)
-        invoker = self._bind(endpoint, handler, settings, key_deserializer, value_deserializer)
+        stored = self._stores.for_listener(settings.offset_store, settings.group_id, listener_id)
+        invoker = self._bind(
+            endpoint,
+            handler,
+            settings,
+            key_deserializer,
+            value_deserializer,
+            None if stored is None else stored.store.session_type,
+        )
+        if stored is not None and not settings.batch:
+            invoker = stored_record_invoker(invoker, stored)
         own = [self._component(i) for i in endpoint.interceptors]
         for interceptor in own:
             if not isinstance(interceptor, ListenerInterceptor):
@@ -203,6 +215,7 @@ class ListenerRegistry:
             initial_seek=self._configured.seeks.get(listener_id),
             interceptors=(self._interceptors, own),
             publish=self.events.publish,
+            offset_store=stored,
         )
         self._containers[listener_id] = container
         return container
@@ -214,6 +227,7 @@ class ListenerRegistry:
         settings: ContainerSettings,
         key_deserializer: Deserializer | None,
         value_deserializer: Deserializer | None,
+        session_type: type | None,
     ) -> Any:
         try:
             return bind(
@@ -228,6 +242,7 @@ class ListenerRegistry:
                     **self.settings.kafka.consumer.properties,
                     **endpoint.properties,
                 },
+                session_type=session_type,
             )
         except ListenerDefinitionError as exc:
             key = self._configured.matched.get(endpoint.listener_id)
@@ -278,6 +293,7 @@ class ListenerRegistry:
             id=resolve(endpoint.id),
             group_id=resolve(endpoint.group_id),
             topic_pattern=resolve(endpoint.topic_pattern),
+            offset_store=resolve(endpoint.offset_store),
         )
 
     def _container_settings(self, endpoint: ListenerEndpoint) -> ContainerSettings:
@@ -370,6 +386,7 @@ class ListenerRegistry:
         ]
         if self._derived_topics:
             await self._create_derived_topics()
+        await self._stores.start()
         self.events.start()
         results = await asyncio.gather(*(c.start() for c in chosen), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
@@ -388,6 +405,7 @@ class ListenerRegistry:
             *(c.stop(timeout) for c in self._containers.values()), return_exceptions=True
         )
         await self.events.stop()
+        await self._stores.stop()
 
     async def __aenter__(self) -> ListenerRegistry:
         await self.start()

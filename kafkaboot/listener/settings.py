@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from kafkaboot.listener.binding import Invoker
     from kafkaboot.listener.endpoint import ListenerEndpoint, TopicPartitionOffset
     from kafkaboot.listener.inflight import InFlight
+    from kafkaboot.listener.stored import StoredOffsets
 
 __all__ = ["ContainerSettings", "Listener", "Ordering", "effective_settings"]
 
@@ -76,6 +77,8 @@ class ContainerSettings:
     """Seconds before polling again after an authentication or authorization failure
     (``None``: such a failure stops the container)."""
     log_container_config: bool = False
+    offset_store: str | None = None
+    """A database URL: offsets are stored there with the handler's results."""
 
     @property
     def transactional(self) -> bool:
@@ -88,6 +91,10 @@ class ContainerSettings:
 
     def conflict(self) -> str | None:
         """Why these options cannot work together (``None``: they can)."""
+        if self.offset_store is not None:
+            stored = self._offset_store_conflict()
+            if stored is not None:
+                return stored
         if self.transactional and self.ack_mode.is_manual:
             return (
                 "with transactions (kafka.producer.transaction-id-prefix) each record's offset "
@@ -111,6 +118,32 @@ class ContainerSettings:
             )
         return None
 
+    def _offset_store_conflict(self) -> str | None:
+        problem = None
+        if self.group_id is None:
+            problem = "it has no group id (offsets are stored per group); give it one"
+        elif self.transactional:
+            problem = (
+                "Kafka transactions (kafka.producer.transaction-id-prefix) commit offsets to "
+                "Kafka, not with the database's results; use one or the other"
+            )
+        elif self.ack_mode.is_manual:
+            problem = (
+                "the offsets commit with the handler's transaction, so there is nothing to "
+                "acknowledge; use an automatic ack mode and raise to roll back"
+            )
+        elif self.concurrent:
+            problem = (
+                f"ordering={self.ordering.value!r} finishes records out of order, and the "
+                "store keeps one next offset per partition; use ordering='partition'"
+            )
+        elif self.consumer_kwargs.get("enable_auto_commit"):
+            problem = (
+                "auto-commit (kafka.consumer.enable-auto-commit) would commit offsets to "
+                "Kafka without the results; turn it off"
+            )
+        return None if problem is None else f"an offset store cannot work here: {problem}"
+
     @property
     def commits(self) -> bool:
         """Whether the container commits offsets itself (not with Kafka auto-commit, not
@@ -133,6 +166,7 @@ class Listener(Protocol):
     error_handler: Any
     rebalance_listener: Any
     initial_seek: SeekProperties | None
+    offset_store: StoredOffsets | None
     seeked: set[TopicPartition]
     paused: bool
     attempts: DeliveryAttempts
@@ -211,6 +245,7 @@ def effective_settings(
         idle_between_polls=to_ms(listener.idle_between_polls) / 1000,
         auth_exception_retry_interval=_seconds(listener.auth_exception_retry_interval),
         log_container_config=listener.log_container_config,
+        offset_store=endpoint.offset_store,
     )
 
 

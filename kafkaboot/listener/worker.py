@@ -75,6 +75,7 @@ class ConsumerWorker:
             record_error=container.record_error,
             halt=self._halt,
             on_lost=self._on_lost,
+            store=container.offset_store,
         )
         self.commit_soon = CommitSoon(
             self.outcomes, self.name, container.record_error, lambda: self._stopping

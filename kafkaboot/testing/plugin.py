@@ -16,6 +16,12 @@ Fixtures:
         after the test; ``env`` sets environment variables for the test (placeholders such
         as ``${ORDERS_TOPIC:orders}`` in listeners and configuration: per-test topics and
         groups).
+    postgres_server: (session) a real PostgreSQL server
+        (:class:`~kafkaboot.testing.postgres.PostgresServer`) in a temporary directory;
+        tests that use it are skipped, with the reason, where the server binaries are not
+        installed.
+    postgres_url: a fresh, empty database on that server for this test alone: its
+        SQLAlchemy URL (``postgresql+asyncpg://...``).
 
 Tests that use either fixture get the ``kafka`` marker, so ``-m "not kafka"`` runs the rest.
 """
@@ -38,6 +44,7 @@ from kafkaboot.testing.broker import KafkaCluster
 if TYPE_CHECKING:
     from kafkaboot.testing.app import RunningApp
     from kafkaboot.testing.memory import InMemoryKafka
+    from kafkaboot.testing.postgres import PostgresServer
 
 __all__ = ["BrokerChoice", "choose_broker", "docker_unavailable_reason"]
 
@@ -164,6 +171,28 @@ async def kafkaboot_app(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AppSta
     finally:
         for service in reversed(running):
             await service.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for this test session (skips where it is not installed)."""
+    from kafkaboot.testing.postgres import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """An empty database of the test's own on the session's PostgreSQL server."""
+    return postgres_server.create_database()
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from aiokafka import TopicPartition
+
+from kafkaboot.offset_store import SqlOffsetStore
 
 from .kafka_helpers import committed, create_topic, produce, registry_for, unique, wait_for
 
@@ -209,3 +212,16 @@ async def test_testing_both_brokers_rebalance(either_broker, monkeypatch):
 async def test_testing_listener_in_memory(memory_kafka, monkeypatch):
     snippet = load("testing_listener", monkeypatch)
     await snippet.test_an_order_is_billed(memory_kafka.bootstrap_servers)
+
+
+async def test_offset_store(kafka_bootstrap, monkeypatch, tmp_path):
+    topic = await create_topic(kafka_bootstrap)
+    monkeypatch.setenv("EVENTS_TOPIC", topic)
+    await produce(kafka_bootstrap, topic, [b"a", b"b", b"c"])
+    snippet = load("offset_store", monkeypatch)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'central.db'}"
+    assert await snippet.run(kafka_bootstrap, url, expected=3) == ["a", "b", "c"]
+    async with SqlOffsetStore(url) as store:
+        assert await store.load("central", {TopicPartition(topic, 0)}) == {
+            TopicPartition(topic, 0): 3
+        }

@@ -94,6 +94,7 @@ def stand_in_worker(
         error_handler=error_handler or DefaultErrorHandler(),
         rebalance_listener=None,
         initial_seek=None,
+        offset_store=None,
         seeked=set(),
         paused=False,
         attempts=DeliveryAttempts(),
