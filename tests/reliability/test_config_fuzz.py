@@ -76,7 +76,10 @@ trees = st.recursive(
 # Control characters and line separators do not survive a YAML round trip as written.
 printable = st.text(st.characters(exclude_categories=("C", "Zl", "Zp")), min_size=1, max_size=12)
 
-REQUIRED = {("kafka", "topics", 0): {"name": "orders"}}
+REQUIRED = {
+    ("kafka", "topics", 0): {"name": "orders"},
+    ("kafka", "listeners", "my-listener", "offset-store"): {"url": "sqlite:///central.db"},
+}
 """The required keys of list items, so that a test sets only the key it means to."""
 
 
