@@ -214,17 +214,16 @@ class PartitionAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
         one: the first save then finds the store ahead and skips to it."""
         try:
             positions = await stored.positions(assigned)
+            requests = [SeekRequest("offset", (tp,), at) for tp, at in positions.items()]
+            await self._sought(await apply_seeks(self.consumer, requests, assigned))
         except Exception as exc:
             self.container.record_error(exc)
             log.error(
-                "listener %s: cannot read the stored offsets (%r); reading from the committed "
-                "offsets until a save finds the stored ones",
+                "listener %s: cannot seek to the stored offsets (%r); reading from the "
+                "committed offsets until a save finds the store ahead",
                 self.name,
                 exc,
             )
-            return
-        requests = [SeekRequest("offset", (tp,), offset) for tp, offset in positions.items()]
-        await self._sought(await apply_seeks(self.consumer, requests, assigned))
 
     async def _sought(self, partitions: Iterable[TopicPartition]) -> None:
         """Tell the states of ``partitions`` where their seeks landed (a seek to the end or

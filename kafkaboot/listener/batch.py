@@ -187,13 +187,15 @@ class BatchDispatcher:
             if not await self._whole_batch_failed(parts, passed, exc):
                 return
         else:
+            outcomes.attempts.done(TopicPartition(first.topic, first.partition), first.offset)
             if found is not None:  # Another consumer stored some of it: go on after that.
                 cut = {tp: max(r.first, found.get(tp, r.first)) for tp, r in ranges.items()}
                 self._finish(parts, cut)
                 for state in parts:
                     outcomes.rewind(state, cut[state.tp])
+                if self.handling.ack_mode is AckMode.RECORD:
+                    await outcomes.commit()
                 return
-            outcomes.attempts.done(TopicPartition(first.topic, first.partition), first.offset)
         self._finish(parts, {})
         if self.handling.ack_mode is AckMode.RECORD:
             await outcomes.commit()

@@ -112,14 +112,23 @@ def _injected(handler: Callable[..., Any], name: str) -> set[str]:
     return injected
 
 
-def _is_session(annotation: Any, session_type: type | None) -> bool:
-    """A parameter for the offset store's session: its type, or any SQLAlchemy session
-    (named in the error when the listener has no store)."""
+def _is_session(annotation: Any, session_type: type | None, name: str, parameter: str) -> bool:
+    """A parameter for the offset store's session: its type. Any other SQLAlchemy session
+    type is refused, naming the one it gets (or that the listener has no store)."""
     if not isinstance(annotation, type):
         return False
     if session_type is not None and issubclass(annotation, session_type):
         return True
-    return annotation.__module__.startswith("sqlalchemy") and "Session" in annotation.__name__
+    if annotation.__module__.startswith("sqlalchemy") and "Session" in annotation.__name__:
+        if session_type is None:
+            return True  # The caller names the missing store.
+        raise _fail(
+            name,
+            f"parameter {parameter!r} is a {annotation.__name__}, but the offset store gives "
+            f"a {session_type.__name__}",
+            f"annotate it as {session_type.__name__}",
+        )
+    return False
 
 
 def _fail(name: str, problem: str, fix: str) -> ListenerDefinitionError:
@@ -194,7 +203,7 @@ def bind(
             annotation, *rest = typing.get_args(annotation)
             metadata = tuple(rest)
         marker = marker_of(metadata)
-        if _is_session(annotation, session_type):
+        if _is_session(annotation, session_type, name, param.name):
             if session_type is None:
                 raise _fail(
                     name,

@@ -27,6 +27,7 @@ from kafkaboot.listener.coordinator import group_coordinator
 from kafkaboot.listener.partition import PartitionBook, PartitionState, Record
 from kafkaboot.listener.settings import ContainerSettings
 from kafkaboot.listener.stored import StoredOffsets
+from kafkaboot.offset_store.store import OffsetStoreUnavailable
 
 __all__ = ["Outcomes"]
 
@@ -36,6 +37,8 @@ _POLL_MARGIN = 0.2
 """The share of max.poll.interval.ms kept for acting on a decision and polling again..."""
 _MAX_POLL_MARGIN_S = 10.0
 """...but never more than this."""
+_STORE_RETRY = timedelta(seconds=1)
+"""How long records wait before they are read again after their offset store failed."""
 
 
 class Outcomes:
@@ -110,6 +113,10 @@ class Outcomes:
         """Ask the error handler about a failed delivery of ``record`` (or of ``batch``).
         ``bounded``: the decision holds up the poll loop, so it must end in time for the
         consumer to stay in its group (not so in a lane, see ``_decision_deadlines``)."""
+        if isinstance(error, OffsetStoreUnavailable):
+            self.record_error(error)
+            log.warning("%s; retrying in %.0f s", error, _STORE_RETRY.total_seconds())
+            return ErrorAction.retry_after(_STORE_RETRY)
         tp = TopicPartition(record.topic, record.partition)
         attempt = self.attempts.failed(tp, record.offset)
         self.record_error(error)

@@ -25,7 +25,8 @@ from kafkaboot.listener.events import ContainerEvent, ContainerEvents
 from kafkaboot.listener.overrides import ConfiguredListeners
 from kafkaboot.listener.retrying import NotBefore, retry_config_for, retrying_endpoints
 from kafkaboot.listener.settings import ContainerSettings, effective_settings
-from kafkaboot.listener.stored import OffsetStores, stored_record_invoker
+from kafkaboot.listener.stored import stored_record_invoker
+from kafkaboot.listener.stores import OffsetStores
 from kafkaboot.serialization import Deserializer, deserializer_for
 
 __all__ = ["ListenerRegistry"]
@@ -184,7 +185,7 @@ class ListenerRegistry:
         if endpoint.owner is not None:
             handler = handler.__get__(self.instance(endpoint.owner), endpoint.owner)
         key_deserializer, value_deserializer = self.deserializers(endpoint)
-        stored = self._stores.for_listener(settings.offset_store, settings.group_id, listener_id)
+        stored = self._stores.for_listener(endpoint, settings, reply_to is not None)
         invoker = self._bind(
             endpoint,
             handler,

@@ -21,12 +21,14 @@ from aiokafka import TopicPartition
 from kafkaboot.listener.binding import Invoker
 from kafkaboot.offset_store.store import (
     OffsetStore,
+    OffsetStoreError,
     OffsetStoreFenced,
+    OffsetStoreUnavailable,
     StoredRange,
     current_transaction,
 )
 
-__all__ = ["OffsetStores", "StoredOffsets", "stored_record_invoker"]
+__all__ = ["StoredOffsets", "stored_record_invoker"]
 
 log = logging.getLogger("kafkaboot.listener")
 T = TypeVar("T")
@@ -42,18 +44,30 @@ class StoredOffsets:
     stored_past: dict[TopicPartition, int] = dataclasses.field(default_factory=dict)
     """Per partition, an offset the store was found past (a refused save): records below
     it were stored by another consumer. Stored offsets only grow, so this stays true."""
+    saved: dict[TopicPartition, int] = dataclasses.field(default_factory=dict)
+    """Per partition, the highest next offset this process knows the store holds (saved
+    by a transaction here, or loaded): a commit up to there needs no transaction."""
 
     async def positions(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
         """Where the stored offsets say ``partitions`` go on (those that have one)."""
         found = await self.store.load(self.group_id, partitions)
+        for tp in partitions:  # What the store says now, even if lower (a replay).
+            self.stored_past.pop(tp, None)
+            self.saved.pop(tp, None)
         for tp, offset in found.items():
             self._past(tp, offset)
+            self._saved(tp, offset)
         return found
 
     async def advance(self, offsets: Mapping[TopicPartition, int]) -> None:
-        """Kafka is about to commit ``offsets``: the store moves there too (records
-        finished without a transaction: filtered, or sent to a dead-letter topic)."""
-        await self.store.advance(self.group_id, offsets)
+        """Kafka is about to commit ``offsets``: the store moves there too where it is
+        behind them (records finished without a transaction: filtered, or sent to a
+        dead-letter topic); usually the handlers' transactions saved them already."""
+        ahead = {tp: offset for tp, offset in offsets.items() if offset > self.saved.get(tp, -1)}
+        if ahead:
+            await self.store.advance(self.group_id, ahead)
+            for tp, offset in ahead.items():
+                self._saved(tp, offset)
 
     async def run(
         self, ranges: Mapping[TopicPartition, StoredRange], work: Callable[[], Awaitable[T]]
@@ -63,24 +77,44 @@ class StoredOffsets:
         partitions)`` (nothing of ``work`` is kept). Raises what ``work`` raises, after
         the rollback."""
         store = self.store
+        phase = "begin"
         try:
             async with store.transaction() as session:
                 token = current_transaction.set(session)
+                phase = "work"
                 try:
                     result = await work()
                 finally:
                     current_transaction.reset(token)
+                phase = "save"
                 await store.save(session, self.group_id, ranges)
+                phase = "commit"
+            for tp, stored in ranges.items():
+                self._saved(tp, stored.next_offset)
         except OffsetStoreFenced as fenced:
             for tp, offset in fenced.stored.items():
                 self._past(tp, offset)
             log.warning("listener %s: %s", self.listener_id, fenced)
             return None, await self.positions(set(ranges))
+        except Exception as exc:
+            # The handler's failures (and its misuse of the transaction, which the save
+            # names) are the record's; the rest is the store's.
+            misuse = phase == "save" and isinstance(exc, OffsetStoreError)
+            if phase == "work" or misuse or isinstance(exc, OffsetStoreUnavailable):
+                raise
+            raise OffsetStoreUnavailable(
+                f"listener {self.listener_id}: the offset store failed ({exc!r}); the records "
+                "are read again once it answers"
+            ) from exc
         return result, None
 
     def already_stored(self, tp: TopicPartition, offset: int) -> bool:
         past = self.stored_past.get(tp)
         return past is not None and offset < past
+
+    def _saved(self, tp: TopicPartition, offset: int) -> None:
+        if offset > self.saved.get(tp, -1):
+            self.saved[tp] = offset
 
     def _past(self, tp: TopicPartition, offset: int) -> None:
         if offset > self.stored_past.get(tp, -1):
@@ -108,35 +142,3 @@ def stored_record_invoker(invoker: Invoker, stored: StoredOffsets) -> Invoker:
     return dataclasses.replace(
         invoker, call=call, is_async=True, is_coroutine=True, model_call=None
     )
-
-
-class OffsetStores:
-    """The registry's offset stores, one per database URL (listeners that name the same
-    URL share its connections); started before the containers, stopped after them."""
-
-    def __init__(self) -> None:
-        self._stores: dict[str, OffsetStore] = {}
-        self._started: set[str] = set()
-
-    def for_listener(
-        self, url: str | None, group_id: str | None, listener_id: str
-    ) -> StoredOffsets | None:
-        if url is None or group_id is None:
-            return None
-        store = self._stores.get(url)
-        if store is None:
-            from kafkaboot.offset_store.sql import SqlOffsetStore
-
-            store = self._stores[url] = SqlOffsetStore(url)
-        return StoredOffsets(store, group_id, listener_id)
-
-    async def start(self) -> None:
-        for url, store in self._stores.items():
-            if url not in self._started:
-                await store.start()
-                self._started.add(url)
-
-    async def stop(self) -> None:
-        for url in list(self._started):
-            self._started.discard(url)
-            await self._stores[url].stop()

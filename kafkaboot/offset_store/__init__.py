@@ -6,6 +6,7 @@ from kafkaboot.offset_store.store import (
     OffsetStore,
     OffsetStoreError,
     OffsetStoreFenced,
+    OffsetStoreUnavailable,
     StoredRange,
     current_transaction,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "OffsetStore",
     "OffsetStoreError",
     "OffsetStoreFenced",
+    "OffsetStoreUnavailable",
     "SqlOffsetStore",
     "StoredRange",
     "current_transaction",

@@ -22,9 +22,11 @@ from kafkaboot.offset_store.store import OffsetStoreError, OffsetStoreFenced, St
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-__all__ = ["SqlOffsetStore"]
+__all__ = ["SqlOffsetStore", "async_url"]
 
 TABLE = "kafka_offsets"
+_OUTER = "kafkaboot_offset_store_transaction"
+"""Where a session keeps the store's transaction it was given (``session.info``)."""
 _SUPPORTED = ("sqlite", "postgresql")
 
 
@@ -44,13 +46,16 @@ class SqlOffsetStore:
     """
 
     def __init__(
-        self, url: str, *, busy_timeout: float = 30.0, engine_options: Mapping[str, Any] = {}
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 30.0,
+        engine_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.url = _async_url(url)
+        self.url = async_url(url)
         self.busy_timeout = busy_timeout
-        self.engine_options = dict(engine_options)
+        self.engine_options = dict(engine_options or {})
         self._engine: AsyncEngine | None = None
-        self._sessions: Any = None
         self._table = _offsets_table()
 
     def __repr__(self) -> str:
@@ -76,7 +81,7 @@ class SqlOffsetStore:
     async def start(self) -> None:
         if self._engine is not None:
             raise OffsetStoreError(f"{self!r} is already started")
-        from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+        from sqlalchemy.ext.asyncio import create_async_engine
 
         options = dict(self.engine_options)
         _check_sqlite_directory(self.url)
@@ -88,6 +93,11 @@ class SqlOffsetStore:
             raise OffsetStoreError(
                 f"the offset store {_masked(self.url)} needs a driver that is not installed "
                 f"({exc}); install kafkaboot[sql]"
+            ) from exc
+        except Exception as exc:  # ArgumentError, a synchronous driver: the URL is wrong.
+            raise OffsetStoreError(
+                f"the offset store URL {_masked(self.url)} cannot be used: {exc}; write e.g. "
+                "sqlite+aiosqlite:///central.db or postgresql+asyncpg://user@host/db"
             ) from exc
         if engine.dialect.name not in _SUPPORTED:
             await engine.dispose()
@@ -106,7 +116,6 @@ class SqlOffsetStore:
                 f"cannot open the offset store {_masked(self.url)}: {exc}"
             ) from exc
         self._engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def stop(self) -> None:
         engine, self._engine = self._engine, None
@@ -139,14 +148,32 @@ class SqlOffsetStore:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        if self._sessions is None:
-            raise OffsetStoreError(f"{self!r} is not started; call start() first")
-        async with self._sessions() as session, session.begin():
-            yield session
+        """The transaction belongs to the store, not to the session it yields: a handler's
+        ``session.commit()`` only flushes (its results still commit with the offsets), and
+        a ``session.rollback()`` ends it, which ``save`` then refuses."""
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        async with self.engine.connect() as connection:
+            await connection.execution_options(kafkaboot_writes=True)
+            async with connection.begin() as outer:
+                session = AsyncSession(
+                    bind=connection, join_transaction_mode="rollback_only", expire_on_commit=False
+                )
+                session.info[_OUTER] = outer
+                try:
+                    yield session
+                finally:
+                    await session.close()
 
     async def save(
         self, session: AsyncSession, group_id: str, ranges: Mapping[TopicPartition, StoredRange]
     ) -> None:
+        outer = session.info.get(_OUTER)
+        if outer is not None and not outer.is_active:
+            raise OffsetStoreError(
+                "the handler rolled back the offset store's transaction, so its results are "
+                "gone and the offsets are not saved; raise an exception to roll back instead"
+            )
         table = self._table
         insert = _insert_for(self.dialect)
         fenced: dict[TopicPartition, int] = {}
@@ -227,9 +254,10 @@ def _insert_for(dialect: str) -> Any:
 
 
 def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
-    """SQLite begins with ``BEGIN IMMEDIATE`` (sqlite3 would begin lazily, at the first
-    write, and let two transactions read the same stored offset before either writes);
-    WAL lets readers (a stats query) run beside the writer."""
+    """SQLite's write transactions begin with ``BEGIN IMMEDIATE`` (sqlite3 would begin
+    lazily, at the first write, and let two transactions read the same stored offset
+    before either writes); reads begin with a plain ``BEGIN``, and WAL lets them run
+    beside the writer (an assignment's ``load``, a stats query)."""
     from sqlalchemy import event
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -241,7 +269,8 @@ def _take_over_sqlite_transactions(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        writes = connection.get_execution_options().get("kafkaboot_writes", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def _check_sqlite_directory(url: str) -> None:
@@ -260,7 +289,9 @@ def _check_sqlite_directory(url: str) -> None:
         )
 
 
-def _async_url(url: str) -> str:
+def async_url(url: str) -> str:
+    """``url`` with the asyncio driver where it names none (``sqlite://``,
+    ``postgresql://``)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise OffsetStoreError(

@@ -28,6 +28,7 @@ __all__ = [
     "OffsetStore",
     "OffsetStoreError",
     "OffsetStoreFenced",
+    "OffsetStoreUnavailable",
     "StoredRange",
     "current_transaction",
 ]
@@ -50,6 +51,13 @@ class OffsetStoreError(KafkaBootError):
     missing and cannot be created, the driver is not installed)."""
 
     retriable = True
+
+
+class OffsetStoreUnavailable(OffsetStoreError):
+    """The store's own part of a transaction failed (begin, save, commit): no record's
+    fault. The records are read again after a pause, as often as it takes; the error
+    handler is not asked and no attempt is counted, so an outage never recovers (skips)
+    records."""
 
 
 class OffsetStoreFenced(KafkaBootError):

@@ -13,7 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kafkaboot import ConsumerRecord
 from kafkaboot.offset_store import SqlOffsetStore
 
-from .kafka_helpers import committed, create_topic, produce, registry_for, unique, wait_for
+from .kafka_helpers import (
+    committed,
+    create_topic,
+    produce,
+    registry_for,
+    unique,
+    wait_for,
+    wait_for_committed,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -202,9 +210,11 @@ async def test_filtered_records_move_the_stored_offset_at_the_commit(kafka_boots
 
     async with registry:
         await wait_for(lambda: len(handled) == 3, message="the three kept records")
-    # Stopping committed 6 to Kafka; the store moved there first, so a restart does not
-    # read the filtered records again.
-    assert await committed(kafka_bootstrap, group, topic, 1) == {0: 6}
+        # The filtered records may come in a later poll: until Kafka's commit passes them.
+        await wait_for_committed(kafka_bootstrap, group, topic, {0: 6})
+    # The store moved to 6 before Kafka's commit, so a restart does not read the filtered
+    # records again.
+    assert handled == [0, 1, 2]
     assert await _stored(url, group, topic, 1) == {0: 6}
 
 
@@ -236,3 +246,56 @@ async def test_a_record_listener_skips_records_the_store_is_past(kafka_bootstrap
     assert handled == [0, 5, 6, 7, 8, 9]
     assert [row[0] for row in await _rows(url)] == [5, 6, 7, 8, 9]
     assert await _stored(url, group, topic, 1) == {0: 10}
+
+
+async def test_a_failed_record_rolls_back_and_is_stored_once_on_its_retry(
+    kafka_bootstrap, tmp_path
+):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'central.db'}"
+    await _prepare(url)
+    topic = await create_topic(kafka_bootstrap, partitions=1)
+    group = unique("record-rollback")
+    await produce(kafka_bootstrap, topic, [b'{"id": %d}' % i for i in range(3)])
+    registry = registry_for(
+        kafka_bootstrap,
+        listener={"error-handler": {"backoff": {"initial": "0ms", "max-attempts": 3}}},
+    )
+    attempts: list[int] = []
+
+    @registry.listener(topic, group_id=group, offset_store=url)
+    async def store_event(record: ConsumerRecord[str, str], session: AsyncSession) -> None:
+        await _insert(session, [record])
+        attempts.append(record.offset)
+        if attempts.count(1) == 1 and record.offset == 1:
+            raise RuntimeError("the first try of offset 1 fails after its insert")
+
+    async with registry:
+        await wait_for(lambda: attempts[-1:] == [2], message="offset 2 handled")
+    assert attempts == [0, 1, 1, 2]
+    assert [row[0] for row in await _rows(url)] == [0, 1, 2]
+    assert await _stored(url, group, topic, 1) == {0: 3}
+
+
+async def test_a_recovered_record_moves_the_stored_offset_at_the_commit(kafka_bootstrap, tmp_path):
+    """The last record cannot be decoded: it is recovered (logged) without a transaction,
+    and the store moves past it with Kafka's commit, so a restart does not read it again."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'central.db'}"
+    await _prepare(url)
+    topic = await create_topic(kafka_bootstrap, partitions=1)
+    group = unique("recovered")
+    await produce(kafka_bootstrap, topic, [b'{"id": 0}', b"{not json"])
+    registry = registry_for(kafka_bootstrap)
+    handled: list[int] = []
+
+    @registry.listener(topic, group_id=group, offset_store=url)
+    async def store_event(event: Event, session: AsyncSession) -> None:
+        await session.execute(
+            text("INSERT INTO events (id, topic, part, off) VALUES (:id, 't', 0, :id)"),
+            {"id": event.id},
+        )
+        handled.append(event.id)
+
+    async with registry:
+        await wait_for(lambda: handled == [0], message="the good record")
+        await wait_for_committed(kafka_bootstrap, group, topic, {0: 2})
+    assert await _stored(url, group, topic, 1) == {0: 2}

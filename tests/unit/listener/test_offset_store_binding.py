@@ -83,3 +83,67 @@ def test_combinations_a_store_cannot_work_with_are_refused(handler, options, pro
     register = _registry().listener("events", group_id="g", offset_store=URL, **options)
     with pytest.raises(ListenerDefinitionError, match=problem):
         register(handler)
+
+
+def test_manually_assigned_partitions_are_refused():
+    from kafkaboot import TopicPartitionOffset
+
+    registry = _registry()
+    register = registry.listener(
+        partitions=[TopicPartitionOffset("events", 0)], group_id="g", offset_store=URL
+    )
+    with pytest.raises(ListenerDefinitionError, match="group subscription"):
+        register(_plain)
+
+
+def test_a_record_listener_that_replies_is_refused():
+    """Its reply would go after the transaction committed: a failed send would then be
+    retried against a store that is past the record, and the reply lost."""
+    from kafkaboot import send_to
+
+    registry = _registry()
+    registry.template = object()
+
+    @send_to("replies")
+    async def replying(value: str) -> str:
+        return value
+
+    with pytest.raises(ListenerDefinitionError, match="batch listener"):
+        registry.listener("events", group_id="g", offset_store=URL)(replying)
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"ordering": "none"}, "ordering='none'"),
+        ({}, "needs a group id"),
+    ],
+)
+def test_more_combinations_are_refused(options, problem):
+    registry = _registry()
+    register = registry.listener(
+        "events", offset_store=URL, **options, **({"group_id": "g"} if options else {})
+    )
+    with pytest.raises(ListenerDefinitionError, match=problem):
+        register(_plain)
+
+
+def test_kafka_transactions_are_refused():
+    from types import SimpleNamespace
+
+    kafka = {"bootstrap-servers": "127.0.0.1:9", "producer": {"transaction-id-prefix": "tx-"}}
+    settings = load_settings(environ={}, overrides={"kafka": kafka})
+    registry = ListenerRegistry(settings, environ={}, template=SimpleNamespace(transactional=True))
+    with pytest.raises(ListenerDefinitionError, match="Kafka transactions"):
+        registry.listener("events", group_id="g", offset_store=URL)(_plain)
+
+
+def test_a_synchronous_session_type_is_refused_by_name():
+    from sqlalchemy.orm import Session
+
+    registry = _registry()
+
+    async def on_event(value: str, session: Session) -> None: ...
+
+    with pytest.raises(ListenerDefinitionError, match="AsyncSession"):
+        registry.listener("events", group_id="g", offset_store=URL)(on_event)

@@ -181,3 +181,57 @@ async def test_an_unreachable_database_fails_start_with_the_url(tmp_path: Path) 
     store = SqlOffsetStore(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
     with pytest.raises(OffsetStoreError, match="missing-dir does not exist; create it"):
         await store.start()
+
+
+@pytest.mark.asyncio
+async def test_a_handlers_own_commit_does_not_end_the_transaction(store: SqlOffsetStore) -> None:
+    """The results commit with the offsets, whatever the handler's session calls."""
+
+    async def handler_that_commits() -> None:
+        async with store.transaction() as session:
+            await session.execute(text("INSERT INTO results (id) VALUES (1)"))
+            await session.commit()
+            raise RuntimeError("failed after its own commit")
+
+    with pytest.raises(RuntimeError, match="after its own commit"):
+        await handler_that_commits()
+    assert await _results(store) == []
+
+    async with store.transaction() as session:
+        await session.execute(text("INSERT INTO results (id) VALUES (2)"))
+        await session.commit()
+        await store.save(session, GROUP, {TP0: StoredRange(0, 1)})
+    assert await _results(store) == [2]
+    assert await store.load(GROUP, {TP0}) == {TP0: 1}
+
+
+@pytest.mark.asyncio
+async def test_a_handlers_rollback_is_refused_at_the_save(store: SqlOffsetStore) -> None:
+    async def handler_that_rolls_back() -> None:
+        async with store.transaction() as session:
+            await session.execute(text("INSERT INTO results (id) VALUES (1)"))
+            await session.rollback()
+            await store.save(session, GROUP, {TP0: StoredRange(0, 1)})
+
+    with pytest.raises(OffsetStoreError, match="rolled back"):
+        await handler_that_rolls_back()
+    assert await store.load(GROUP, {TP0}) == {}
+    assert await _results(store) == []
+
+
+@pytest.mark.asyncio
+async def test_reading_the_offsets_does_not_wait_for_a_writer(store: SqlOffsetStore) -> None:
+    """Another consumer's open batch does not hold up an assignment's read."""
+    async with store.transaction() as session:
+        await store.save(session, GROUP, {TP0: StoredRange(0, 3)})
+        assert await asyncio.wait_for(store.load(GROUP, {TP0}), timeout=5) == {}
+
+
+@pytest.mark.asyncio
+async def test_a_stopped_store_opens_no_transaction(store_url: str) -> None:
+    store = SqlOffsetStore(store_url)
+    await store.start()
+    await store.stop()
+    with pytest.raises(OffsetStoreError, match="not started"):
+        async with store.transaction():
+            pass
