@@ -32,6 +32,7 @@ from bench.scenarios import (
     latency,
     produce,
     serialization,
+    stored,
 )
 from bench.services import machine_steal, steal_percent
 
@@ -44,6 +45,7 @@ FULL = {
     "footprint": 1_000_000,  # Records the central consumer drains for its peak RSS.
     "serialization": 200_000,
     "keyed": 100_000,
+    "stored": 200_000,
 }
 QUICK = {
     "consume": 2_000,
@@ -53,6 +55,7 @@ QUICK = {
     "footprint": 2_000,
     "serialization": 2_000,
     "keyed": 2_000,
+    "stored": 2_000,
 }
 
 
@@ -128,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += keyed.run(bootstrap, sizes["keyed"], runs, loop)
             elif name == "serialization":
                 rows += serialization.run(sizes["serialization"], runs)
+            elif name == "stored":
+                rows += stored.run(bootstrap, sizes["stored"], paired, loop)
             for row in rows[before:]:
                 row.group = name
     loop.close()

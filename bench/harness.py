@@ -24,6 +24,7 @@ GROUPS = (
     "latency",
     "fanin",
     "serialization",
+    "stored",
 )
 """Scenario families, in the order the suite runs them and the table shows them."""
 CEILINGS = {"librdkafka": "librdkafka", "java": "Kafka Java tool"}

@@ -1,0 +1,168 @@
+"""Scenario 13: exactly-once into a database. A central consumer that keeps every event in
+a database with its offsets (an offset store) is SIGKILLed in the middle of a batch three
+times under continuous production, and a second instance joins and leaves (two
+rebalances): the ``events`` table holds every message acknowledged to a producer exactly
+once, for SQLite and for PostgreSQL.
+
+Kafka commits only at revocations here (``ack-mode: time``, an hour): every kill leaves
+the committed offsets far behind the database. The control, the same service without an
+offset store, shows what that means without one: the records since the last Kafka commit
+are stored again."""
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from kafkaboot.offset_store import SqlOffsetStore
+
+from ..integration.kafka_helpers import create_topic, unique
+from .central import CentralConsumer, cleanup, service_config
+from .conftest import Row
+from .ledger import Handling, Ledger
+from .load import Load
+from .services.stored_consumer import events
+
+PARTITIONS = 6
+
+
+def _database_url(request: pytest.FixtureRequest, database: str, tmp_path: Path) -> str:
+    if database == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'central.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+async def _create_events(url: str) -> None:
+    async with SqlOffsetStore(url) as store, store.engine.begin() as connection:
+        await connection.run_sync(events.metadata.create_all)
+
+
+async def _stored(url: str) -> list[tuple[str, int, int, int, int, int]]:
+    async with SqlOffsetStore(url) as store, store.engine.connect() as connection:
+        query = text("SELECT customer_id, sequence, part, off, pid, batch FROM events ORDER BY id")
+        return [tuple(row) for row in await connection.execute(query)]
+
+
+def _transactions(path: Path) -> list[tuple[int, int]]:
+    """The (pid, batch) of each transaction entered so far, in order (complete lines)."""
+    if not path.exists():
+        return []
+    lines = path.read_text().split("\n")[:-1]
+    return [(int(pid), int(batch)) for pid, batch in (line.split() for line in lines)]
+
+
+async def _in_transaction(
+    path: Path, pid: int, after: int, nth: int = 1, timeout: float = 60
+) -> tuple[int, tuple[int, int]]:
+    """Until process ``pid`` has entered its ``nth`` transaction beyond the first ``after``
+    entered by anyone: it now holds that batch's transaction open (and has committed the
+    ones before it). How many were entered, and that batch."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entered = _transactions(path)
+        mine = [t for t in entered[after:] if t[0] == pid]
+        if len(mine) >= nth:
+            return len(entered), mine[-1]
+        assert time.monotonic() < deadline, f"process {pid} entered no transaction in {timeout} s"
+        await asyncio.sleep(0.02)
+
+
+async def _all_stored(ledger: Ledger, url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while missing := ledger.acknowledged - {(c, s) for c, s, *_ in await _stored(url)}:
+        assert time.monotonic() < deadline, (
+            f"{len(missing)} acknowledged messages not stored in {timeout} s,"
+            f" e.g. {sorted(missing)[:5]}"
+        )
+        await asyncio.sleep(0.3)
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("database", "with_store"),
+    [("sqlite", True), ("postgresql", True), ("sqlite", False)],
+    ids=["sqlite", "postgresql", "control-without-store"],
+)
+async def test_sigkill_mid_batch_and_rebalances_store_every_message_exactly_once(
+    kafka_bootstrap, tmp_path, size, report, request, database, with_store
+):
+    database_url = _database_url(request, database, tmp_path)
+    kills = size.pick(3, 10)
+    topic = await create_topic(kafka_bootstrap, partitions=PARTITIONS, prefix="stored-events")
+    group, ledger = unique("stored"), Ledger()
+    await _create_events(database_url)
+    transactions = tmp_path / "transactions"
+    config = service_config(tmp_path / "application.yml", kafka_bootstrap)
+
+    def instance(name: str) -> CentralConsumer:
+        return CentralConsumer(
+            kafka_bootstrap,
+            topic,
+            group,
+            tmp_path / "journal",  # Unused: the database is the record here.
+            tmp_path / f"{name}.log",
+            target="tests.reliability.services.stored_consumer",
+            config=config,
+            env={
+                "DATABASE_URL": database_url,
+                "TRANSACTIONS": str(transactions),
+                "HOLD_MS": "400",
+                # Kafka commits only at revocations: far behind the database.
+                "KAFKA_LISTENERS_STORED_EVENTS_ACK_MODE": "time",
+                "KAFKA_LISTENERS_STORED_EVENTS_ACK_TIME": "1h",
+                **({} if with_store else {"WITHOUT_STORE": "1"}),
+            },
+        )
+
+    first, second = instance("first"), instance("second")
+    load = Load(kafka_bootstrap, topic, ledger, keys=20, rate=size.pick(300, 1000))
+    try:
+        first.start()
+        await first.ready()
+        await load.start(partitions=PARTITIONS)
+        entered, killed = 0, []
+        for _ in range(kills):
+            # The transaction of its third batch is open (its rows written, the offsets
+            # not yet); the two before it are committed, and Kafka has not been told.
+            entered, batch = await _in_transaction(transactions, first.pid, entered, nth=3)
+            first.kill()
+            killed.append(batch)
+            first.start()
+        entered, _ = await _in_transaction(transactions, first.pid, entered)
+        # A second instance joins (a rebalance), stores batches of its own, and leaves.
+        second.start()
+        await second.ready()
+        entered, _ = await _in_transaction(transactions, second.pid, entered)
+        assert second.terminate() in (0, -signal.SIGTERM)
+        await _in_transaction(transactions, first.pid, entered)
+        await load.acknowledged_more(200, timeout=30)
+        await load.stop()
+        await _all_stored(ledger, database_url)
+        assert first.terminate() in (0, -signal.SIGTERM)
+    finally:
+        cleanup([first, second])
+        await load.template.stop()
+    stored = await _stored(database_url)
+    handlings = [Handling(c, s, p, o, pid, 0.0) for c, s, p, o, pid, _ in stored]
+    verdict = ledger.verdict(handlings)
+    what = f"offset store ({database})" if with_store else "control: no offset store"
+    report.append(
+        Row(
+            f"13. {what}: SIGKILL mid-batch, rebalances",
+            f"{kills} SIGKILLs mid-transaction, 2 rebalances",
+            verdict,
+            None,  # Rows carry no time: the database holds what was stored, not when.
+        )
+    )
+    batches = {(pid, batch) for *_, pid, batch in stored}
+    assert not set(killed) & batches, "a kill landed outside its batch's transaction"
+    verdict.assert_nothing_lost()
+    assert second.pid in {pid for *_, pid, _ in stored}, "the second instance stored nothing"
+    if with_store:
+        assert verdict.duplicates == 0, "a message stored twice"
+    else:  # Without the store, the records since the last Kafka commit come again.
+        assert verdict.duplicates > 0
