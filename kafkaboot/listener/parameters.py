@@ -186,6 +186,21 @@ def record_extractor(
         value_type | None, value_fallback, parameter=parameter, types=value_types
     )
 
+    if _COPY_BY_DICT:
+
+        def copy(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
+            # A new record from the old one's fields, two of them decoded: a quarter of
+            # the keyword constructor's cost (1.45 against 0.38 µs), which batches pay
+            # per record.
+            fields = record.__dict__.copy()
+            fields["key"] = decode_key(record.key, record)
+            fields["value"] = decode_value(record.value, record)
+            decoded = _new(ConsumerRecord)
+            decoded.__dict__ = fields
+            return decoded
+
+        return copy
+
     def extract(record: ConsumerRecord[bytes, bytes], ack: Any, consumer: Any) -> Any:
         # Built field by field: dataclasses.replace() costs six times as much per record.
         return ConsumerRecord(
@@ -203,6 +218,18 @@ def record_extractor(
         )
 
     return extract
+
+
+def _copies_by_dict() -> bool:
+    """Whether a ConsumerRecord is a plain dataclass whose fields live in ``__dict__``
+    (aiokafka's is; a version with slots would take the keyword constructor)."""
+    sample = ConsumerRecord("t", 0, 0, 0, 0, None, None, None, 0, 0, ())
+    fields = {f.name for f in dataclasses.fields(ConsumerRecord)}
+    return getattr(sample, "__dict__", None) is not None and set(vars(sample)) == fields
+
+
+_COPY_BY_DICT = _copies_by_dict()
+_new = object.__new__
 
 
 def value_extractor(decode: Decoder) -> Extractor:

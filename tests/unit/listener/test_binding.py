@@ -409,3 +409,22 @@ def test_a_model_of_its_own_model_validate_json_is_decoded_by_it():
         record(value=b'{"id": 1, "name": "abc"}'), None, None
     )
     assert seen == [_Upper(id=1, name="ABC")]
+
+
+@pytest.mark.parametrize("by_dict", [True, False])
+def test_a_typed_record_is_the_original_with_key_and_value_decoded(monkeypatch, by_dict):
+    """Copied through its ``__dict__`` where aiokafka's ConsumerRecord allows it, else
+    built field by field: the same record either way, the original untouched."""
+    from aiokafka import ConsumerRecord
+
+    from kafkaboot.listener import parameters
+
+    monkeypatch.setattr(parameters, "_COPY_BY_DICT", by_dict)
+    extract = parameters.record_extractor(ConsumerRecord[str, int], None, None, "record")
+    raw = ConsumerRecord("t", 3, 42, 1700, 0, b"k", b"7", None, 1, 1, [("h", b"1")])
+
+    decoded = extract(raw, None, None)
+
+    assert decoded == ConsumerRecord("t", 3, 42, 1700, 0, "k", 7, None, 1, 1, [("h", b"1")])
+    assert (raw.key, raw.value) == (b"k", b"7")
+    assert parameters._COPY_BY_DICT is by_dict
