@@ -42,8 +42,9 @@ class StoredOffsets:
     group_id: str
     listener_id: str
     stored_past: dict[TopicPartition, int] = dataclasses.field(default_factory=dict)
-    """Per partition, an offset the store was found past (a refused save): records below
-    it were stored by another consumer. Stored offsets only grow, so this stays true."""
+    """Per partition, an offset the store holds (loaded at an assignment, or found by a
+    refused save): records below it are stored already, by this consumer or another. Stored
+    offsets only grow, so this stays true until the next assignment reloads it."""
     saved: dict[TopicPartition, int] = dataclasses.field(default_factory=dict)
     """Per partition, the highest next offset this process knows the store holds (saved
     by a transaction here, or loaded): a commit up to there needs no transaction."""
