@@ -16,7 +16,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -142,14 +142,8 @@ async def started_admin(settings: KafkaBootSettings) -> AsyncIterator[AIOKafkaAd
         KafkaBootError: the cluster cannot be reached.
     """
     client = clients.admin(**settings.kafka.admin_kwargs())
-    try:
-        try:
-            await client.start()
-        except (KafkaError, OSError) as exc:
-            raise _unreachable(settings, exc) from exc
+    async with _started(settings, client, client.close):
         yield client
-    finally:
-        await client.close()
 
 
 @contextlib.asynccontextmanager
@@ -163,14 +157,24 @@ async def started_consumer(
         KafkaBootError: the cluster cannot be reached.
     """
     client = clients.consumer(**kwargs)
+    async with _started(settings, client, client.stop):
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def _started(
+    settings: KafkaBootSettings, client: Any, close: Callable[[], Awaitable[object]]
+) -> AsyncIterator[None]:
+    """Start ``client`` (an unreachable cluster said in the configuration's terms), and
+    ``close`` it whatever happens, a failed start included."""
     try:
         try:
             await client.start()
         except (KafkaError, OSError) as exc:
             raise _unreachable(settings, exc) from exc
-        yield client
+        yield
     finally:
-        await client.stop()
+        await close()
 
 
 class Progress:
