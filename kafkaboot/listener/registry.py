@@ -9,7 +9,6 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from kafkaboot.config.placeholders import UnresolvedPlaceholder, resolve_text
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.errorhandling.configured import error_handler_from
 from kafkaboot.errorhandling.handler import ErrorHandler
@@ -23,6 +22,7 @@ from kafkaboot.listener.decorator import SEND_TO_ATTRIBUTE, declared_endpoints, 
 from kafkaboot.listener.endpoint import ListenerEndpoint
 from kafkaboot.listener.events import ContainerEvent, ContainerEvents
 from kafkaboot.listener.overrides import ConfiguredListeners
+from kafkaboot.listener.placeholders import resolve_endpoint
 from kafkaboot.listener.retrying import NotBefore, retry_config_for, retrying_endpoints
 from kafkaboot.listener.settings import ContainerSettings, effective_settings
 from kafkaboot.listener.stored import stored_record_invoker
@@ -125,7 +125,9 @@ class ListenerRegistry:
             ListenerDefinitionError: the signature, options or placeholders cannot work,
                 or the id is taken.
         """
-        endpoint = self._configured.apply(self._resolve_placeholders(endpoint))
+        endpoint = self._configured.apply(
+            resolve_endpoint(endpoint, self._environ, self._settings_tree())
+        )
         retry = retry_config_for(endpoint, self._retry_default, self._batch_default())
         if retry is not None:
             return self._register_retrying(endpoint, retry)
@@ -275,27 +277,6 @@ class ListenerRegistry:
         if self._tree is None:
             self._tree = self.settings.as_tree()
         return self._tree
-
-    def _resolve_placeholders(self, endpoint: ListenerEndpoint) -> ListenerEndpoint:
-        def resolve(text: str | None) -> str | None:
-            if text is None:
-                return None
-            try:
-                return resolve_text(text, self._environ, self._settings_tree())
-            except UnresolvedPlaceholder as problem:
-                raise ListenerDefinitionError(
-                    f"listener {endpoint.qualified_name}: placeholder ${{{problem.name}}} in "
-                    f"{text!r} {problem.reason}; set it in the environment or configuration, "
-                    f"or give a default: ${{{problem.name}:value}}"
-                ) from None
-
-        return endpoint.with_changes(
-            topics=tuple(resolve(t) or "" for t in endpoint.topics),
-            id=resolve(endpoint.id),
-            group_id=resolve(endpoint.group_id),
-            topic_pattern=resolve(endpoint.topic_pattern),
-            offset_store=resolve(endpoint.offset_store),
-        )
 
     def _container_settings(self, endpoint: ListenerEndpoint) -> ContainerSettings:
         group_id = endpoint.group_id or self.settings.kafka.consumer.group_id
