@@ -16,6 +16,7 @@ from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.errors import ConfigurationError, ListenerDefinitionError
 from kafkaboot.interceptors import ListenerInterceptor
 from kafkaboot.listener.endpoint import ListenerEndpoint
+from kafkaboot.offset_store.sql import masked_url
 
 __all__ = ["ConfiguredListeners"]
 
@@ -219,6 +220,10 @@ class ConfiguredListeners:
                 "seek": (
                     seek.model_dump(mode="json", exclude_defaults=True) if seek else "committed",
                     origin("seek", None, ("-",)),
+                ),
+                "offset-store": (
+                    masked_url(cs.offset_store) if cs.offset_store else "none (offsets in Kafka)",
+                    origin("offset_store", declared.offset_store, ("-",)),
                 ),
             }
             described.append(

@@ -59,7 +59,7 @@ class SqlOffsetStore:
         self._table = _offsets_table()
 
     def __repr__(self) -> str:
-        return f"SqlOffsetStore({_masked(self.url)!r})"
+        return f"SqlOffsetStore({masked_url(self.url)!r})"
 
     @property
     def engine(self) -> AsyncEngine:
@@ -91,19 +91,19 @@ class SqlOffsetStore:
             engine = create_async_engine(self.url, **options)
         except ImportError as exc:
             raise OffsetStoreError(
-                f"the offset store {_masked(self.url)} needs a driver that is not installed "
+                f"the offset store {masked_url(self.url)} needs a driver that is not installed "
                 f"({exc}); install kafkaboot[sql]"
             ) from exc
         except Exception as exc:  # ArgumentError, a synchronous driver: the URL is wrong.
             raise OffsetStoreError(
-                f"the offset store URL {_masked(self.url)} cannot be used: {exc}; write e.g. "
+                f"the offset store URL {masked_url(self.url)} cannot be used: {exc}; write e.g. "
                 "sqlite+aiosqlite:///central.db or postgresql+asyncpg://user@host/db"
             ) from exc
         if engine.dialect.name not in _SUPPORTED:
             await engine.dispose()
             raise OffsetStoreError(
                 f"the offset store supports SQLite and PostgreSQL, not {engine.dialect.name} "
-                f"({_masked(self.url)})"
+                f"({masked_url(self.url)})"
             )
         if engine.dialect.name == "sqlite":
             _take_over_sqlite_transactions(engine)
@@ -113,7 +113,7 @@ class SqlOffsetStore:
         except Exception as exc:
             await engine.dispose()
             raise OffsetStoreError(
-                f"cannot open the offset store {_masked(self.url)}: {exc}"
+                f"cannot open the offset store {masked_url(self.url)}: {exc}"
             ) from exc
         self._engine = engine
 
@@ -305,7 +305,7 @@ def async_url(url: str) -> str:
     return url
 
 
-def _masked(url: str) -> str:
+def masked_url(url: str) -> str:
     """The URL without its password, for messages and logs."""
     scheme, sep, rest = url.partition("://")
     credentials, at, host = rest.rpartition("@")
