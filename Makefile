@@ -14,13 +14,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 lint: install
-	$(BIN)/ruff check kafkaboot tests docs bench sample_producer_service sample_consumer_service scripts
-	$(BIN)/ruff format --check kafkaboot tests docs bench sample_producer_service sample_consumer_service scripts
+	$(BIN)/ruff check kafkaboot tests docs bench sample_producer_service sample_consumer_service sample_counting_consumer scripts
+	$(BIN)/ruff format --check kafkaboot tests docs bench sample_producer_service sample_consumer_service sample_counting_consumer scripts
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format kafkaboot tests docs bench sample_producer_service sample_consumer_service scripts
-	$(BIN)/ruff check --fix kafkaboot tests docs bench sample_producer_service sample_consumer_service scripts
+	$(BIN)/ruff format kafkaboot tests docs bench sample_producer_service sample_consumer_service sample_counting_consumer scripts
+	$(BIN)/ruff check --fix kafkaboot tests docs bench sample_producer_service sample_consumer_service sample_counting_consumer scripts
 
 # Unit tests and integration tests against a real Apache Kafka broker (fetched with Maven).
 test: install
@@ -38,7 +38,8 @@ reliability: install
 	KAFKABOOT_RELIABILITY=full $(BIN)/python -m pytest tests/reliability --timeout 1800
 
 # The many-sites demo: PRODUCERS services publish MESSAGES over HTTP into one central
-# consumer (a local broker is started unless KAFKA_BOOTSTRAP_SERVERS is set).
+# consumer, which stores each in its database (a local broker is started unless
+# KAFKA_BOOTSTRAP_SERVERS is set).
 # BATCH > 1 posts that many messages per request to /messages/batch.
 PRODUCERS ?= 15
 MESSAGES ?= 30000

@@ -1,7 +1,8 @@
 """Fan-in: 16 producers fill the events topic (keyed by customer, as the sample
-producer sends), then the central consumer service drains it with ``--workers 1`` and
-``--workers 2``, each in a consumer group of its own: once with the sample's handler as it
-is (it counts in memory), and once with a handler that also spends ``WORK_US`` of CPU per
+producer sends), then the counting central consumer (``sample_counting_consumer``: the
+central consumer without a database, per-key concurrency) drains it with ``--workers 1``
+and ``--workers 2``, each in a consumer group of its own: once with its handler as it is
+(it counts in memory), and once with a handler that also spends ``WORK_US`` of CPU per
 record, so that the consumer is the bottleneck and a second process has work to share.
 
 Only the drain is timed: the consumer joins its group paused, and every worker is resumed
@@ -34,7 +35,7 @@ from bench.services import (
 )
 from bench.workload import new_topic
 from kafkaboot.testing import free_ports
-from sample_consumer_service.sequences import unique_across
+from sample_counting_consumer.sequences import unique_across
 
 PRODUCERS = 16
 PARTITIONS = 15
@@ -161,7 +162,7 @@ async def _drain(
         "CENTRAL_WORK_US": str(work_us),
         "CENTRAL_START_PAUSED": "1",
     }
-    with service("sample_consumer_service", port, env, "--workers", str(workers)) as consumer:
+    with service("sample_counting_consumer", port, env, "--workers", str(workers)) as consumer:
         async with CommittedOffsets(bootstrap) as committed:
             await _settled(port, consumer, workers)
             pids = worker_pids(consumer.pid) if workers > 1 else [consumer.pid]

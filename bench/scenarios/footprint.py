@@ -1,8 +1,9 @@
-"""What the central consumer service costs to run: its peak resident memory while it drains
-many records (it must stay bounded: its statistics keep fixed-size windows, and the
-listener takes only ``max_in_flight`` records at a time), and how long ``kafkaboot run``
-takes from the process's spawn until ``/actuator/health/readiness`` answers 200 (imports,
-connecting to the broker, joining the consumer groups, a first poll)."""
+"""What the counting central consumer (``sample_counting_consumer``) costs to run: its peak
+resident memory while it drains many records (it must stay bounded: its statistics keep
+fixed-size windows, and the listener takes only ``max_in_flight`` records at a time), and
+how long ``kafkaboot run`` takes from the process's spawn until
+``/actuator/health/readiness`` answers 200 (imports, connecting to the broker, joining the
+consumer groups, a first poll)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ async def _peak_rss(bootstrap: str, records: int) -> dict[str, float]:
         "EVENTS_TOPIC": topic,
         "CENTRAL_GROUP": f"bench-footprint-{uuid.uuid4().hex[:8]}",
     }
-    with service("sample_consumer_service", port, env) as consumer:
+    with service("sample_counting_consumer", port, env) as consumer:
         await wait_ready(port, consumer)
         at_ready = memory_mb(consumer.pid, "VmRSS")
         started = time.monotonic()
@@ -95,7 +96,7 @@ async def _start_to_ready(bootstrap: str) -> tuple[float, float]:
         "CENTRAL_GROUP": f"bench-ready-{uuid.uuid4().hex[:8]}",
     }
     spawned = time.monotonic()
-    with service("sample_consumer_service", port, env) as consumer:
+    with service("sample_counting_consumer", port, env) as consumer:
         await wait_ready(port, consumer, interval=_READY_POLL_S)
         seconds = time.monotonic() - spawned
         cpu = process_cpu(consumer.pid)
@@ -123,7 +124,7 @@ def run(bootstrap: str, records: int, runs: int, loop: asyncio.AbstractEventLoop
             "s",
             Measured([s for s, _ in ready]),
             higher_is_better=False,
-            note="sample_consumer_service, one worker: process spawn until "
+            note="sample_counting_consumer, one worker: process spawn until "
             "/actuator/health/readiness answers 200 (both listeners in their groups and "
             f"polled); it used {statistics.median(c for _, c in ready):.2f} s of CPU until "
             f"then (median of {len(ready)} runs)",

@@ -1,6 +1,6 @@
 """End-to-end latency: ``POST /messages`` on the sample producer service at a fixed rate
-(open loop, from a load generator in its own process: :mod:`bench.loadgen`), to the central
-consumer's handler, broken into its parts.
+(open loop, from a load generator in its own process: :mod:`bench.loadgen`), to the handler
+of the counting central consumer (``sample_counting_consumer``), broken into its parts.
 
 Every stamp is CLOCK_REALTIME on this one machine, taken per record:
 
@@ -240,7 +240,7 @@ async def _measure(
             "SERVER_HTTP": server[1],
         }
         consumer_port, producer_port = free_ports(2)
-        with service("sample_consumer_service", consumer_port, env) as consumer:
+        with service("sample_counting_consumer", consumer_port, env) as consumer:
             await wait_ready(consumer_port, consumer)
             with service("sample_producer_service", producer_port, env) as producer:
                 await wait_ready(producer_port, producer)

@@ -45,7 +45,7 @@ async def test_request_send_and_handling_are_one_trace(kafka_bootstrap, tmp_path
     consumer_spans, producer_spans = tmp_path / "consumer.jsonl", tmp_path / "producer.jsonl"
     processes = [
         run_service(
-            "sample_consumer_service",
+            "sample_counting_consumer",
             consumer_port,
             kafka_bootstrap,
             EVENTS_TOPIC=topic,

@@ -1,5 +1,7 @@
-"""The central consumer as users run it — ``kafkaboot run sample_consumer_service`` in a
-process of its own — with its handled events journaled for counting (EVENTS_JOURNAL)."""
+"""The central consumer as users run it — ``kafkaboot run sample_counting_consumer`` (the
+central consumer without a database: at least once, per-key concurrency) or
+``sample_consumer_service`` (its events in a database, exactly once) in a process of its
+own — with its handled events journaled for counting (EVENTS_JOURNAL)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from kafkaboot.testing import free_ports, start_service
 from .ledger import Ledger, read_journal
 
 ROOT = Path(__file__).parents[2]
-CONFIG = ROOT / "sample_consumer_service" / "application.yml"
+CONFIG = ROOT / "sample_counting_consumer" / "application.yml"
+SAMPLES = ("sample_counting_consumer", "sample_consumer_service")
 
 
 def service_config(
@@ -60,7 +63,7 @@ class CentralConsumer:
         *,
         env: Mapping[str, str] | None = None,
         extra: tuple[str, ...] = (),
-        target: str = "sample_consumer_service",
+        target: str = "sample_counting_consumer",
         config: Path = CONFIG,
     ) -> None:
         self.target, self.config = target, config
@@ -71,9 +74,9 @@ class CentralConsumer:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "EVENTS_TOPIC": topic,
             "EVENTS_JOURNAL": str(journal),
-            # The sample's listener by its id; other services read $EVENTS_GROUP.
+            # The samples' listener by its id; other services read $EVENTS_GROUP.
             "KAFKA_LISTENERS_CENTRAL_EVENTS_GROUP_ID"
-            if target == "sample_consumer_service"
+            if target in SAMPLES
             else "EVENTS_GROUP": group,
             # A SIGKILLed member holds its partitions until its session times out: the
             # broker's minimum here, so a scenario's recovery is not 45 s per kill.

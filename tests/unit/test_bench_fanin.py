@@ -9,7 +9,7 @@ import pytest
 
 from bench.scenarios.fanin import _rows
 from bench.services import memory_mb, process_cpu, worker_pids
-from sample_consumer_service.listeners import spend_cpu
+from sample_counting_consumer.listeners import spend_cpu
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
