@@ -15,7 +15,8 @@ WORKDIR /app
 # Dependencies first, so that editing a service does not reinstall them.
 COPY pyproject.toml README.md ./
 COPY kafkaboot ./kafkaboot
-RUN pip install .
+# The sql extra: the central consumer keeps its events in SQLite or PostgreSQL.
+RUN pip install ".[sql]"
 
 COPY sample_producer_service ./sample_producer_service
 COPY sample_consumer_service ./sample_consumer_service

@@ -1,8 +1,9 @@
-"""Sample central consumer: takes in every site's events and keeps statistics.
+"""Sample central consumer: keeps every site's events in a database (SQLite by default,
+PostgreSQL with ``DATABASE_URL``), each exactly once, and answers statistics from it.
 
 Run: ``kafkaboot run sample_consumer_service --config sample_consumer_service/application.yml``
 """
 
-from sample_consumer_service.listeners import app, stats
+from sample_consumer_service.listeners import app
 
-__all__ = ["app", "stats"]
+__all__ = ["app"]

@@ -1,156 +1,55 @@
-"""Listeners of the central consumer, and GET /stats."""
+"""Listeners of the central consumer: every site's events go into the ``events`` table,
+their offsets stored in the same transaction (exactly once); GET /stats reads the table."""
 
-import contextlib
+import asyncio
 import logging
 import os
 import time
-from collections import Counter, defaultdict, deque
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kafkaboot import (
-    Acknowledgment,
-    Header,
+    ConsumerRecord,
     KafkaBootSettings,
-    Offset,
-    Partition,
     RebalanceListener,
     Topic,
     kafka_listener,
 )
 from kafkaboot.config.types import parse_duration
-from sample_consumer_service.sequences import CustomerSequences
+from kafkaboot.offset_store import OffsetStoreError, SqlOffsetStore
+from sample_consumer_service.events import read_sequences, read_stats, store_batch
 from sample_producer_service.models import Message
 
 log = logging.getLogger("sample_consumer_service")
-"""The events listener's consumer group (the benchmark drains one topic with several)."""
-WORK_US = int(os.environ.get("CENTRAL_WORK_US", "0"))
-"""Benchmark knob: CPU time each event costs on top of counting it (microseconds), as a
-handler that does real work would; 0 (the default) costs nothing."""
-START_PAUSED = os.environ.get("CENTRAL_START_PAUSED") == "1"
-"""Benchmark knob: the events listener joins its group paused and handles nothing until
-``POST /events/resume``, so that a drain is timed without the group's joins."""
-
-
-LATENCY_WINDOW = 100_000
-"""Latencies kept for the percentiles in /stats: the most recent ones, so memory stays
-fixed however long the service runs."""
-
-
-class Stats:
-    """Counts per producer instance and per customer; gaps and duplicates by sequence."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.received = 0
-        self.per_instance: Counter[str] = Counter()
-        self.customers: defaultdict[str, CustomerSequences] = defaultdict(CustomerSequences)
-        self.duplicates = 0
-        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
-        self.last_offsets: dict[tuple[str, int], int] = {}
-        """Per customer and partition, the offset of its latest new event."""
-        self.out_of_order = 0
-        """New events of a customer handled after a later one of the same partition: the
-        per-key order the listener promises (ordering="key"), checked on every event."""
-        self.first_at: float | None = None
-        self.last_at: float | None = None
-        """Epoch seconds of the first and the latest record handled (for drain rates)."""
-        self.last_seen: dict[str, float] = {}
-        """Per site (producer instance), epoch seconds of its latest event: the watchdog."""
-
-    def add(self, message: Message, instance: str, partition: int = -1, offset: int = -1) -> None:
-        self.last_at = time.time()
-        if self.first_at is None:
-            self.first_at = self.last_at
-        self.received += 1
-        # From the producer accepting the HTTP request to this handler (same clock here).
-        self.latencies_ms.append((datetime.now(UTC) - message.timestamp).total_seconds() * 1000)
-        self.per_instance[instance] += 1
-        self.last_seen[instance] = self.last_at
-        if not self.customers[message.customer_id].add(message.sequence):
-            self.duplicates += 1  # Redelivered: its order was checked the first time.
-            return
-        where = (message.customer_id, partition)
-        if offset < self.last_offsets.get(where, -1):
-            self.out_of_order += 1
-        else:
-            self.last_offsets[where] = offset
-
-    @property
-    def gaps(self) -> int:
-        """Arrival order does not matter: concurrent requests of a customer may overtake."""
-        return sum(c.gaps for c in self.customers.values())
-
-    def silent(self, after: float, now: float | None = None) -> dict[str, float]:
-        """Sites whose latest event is older than ``after`` seconds: how long each has
-        been silent (a site's service down, or its link to Kafka)."""
-        now = time.time() if now is None else now
-        return {
-            site: round(now - seen, 1)
-            for site, seen in sorted(self.last_seen.items())
-            if now - seen > after
-        }
-
-    def as_dict(self, silent_after: float = 300.0) -> dict[str, Any]:
-        return {
-            "pid": os.getpid(),  # With --workers N, each process counts its own partitions.
-            "received": self.received,
-            "unique": sum(c.unique for c in self.customers.values()),
-            "customers": len(self.customers),
-            "per_instance": dict(self.per_instance),
-            "duplicates": self.duplicates,
-            "gaps": self.gaps,
-            "out_of_order": self.out_of_order,
-            # Over the latest LATENCY_WINDOW records.
-            "latency_ms": _percentiles(list(self.latencies_ms)),
-            "first_at": self.first_at,
-            "last_at": self.last_at,
-            "silent_after_s": silent_after,
-            "silent_sites": self.silent(silent_after),
-        }
+BATCH_HOLD_MS = int(os.environ.get("CENTRAL_BATCH_HOLD_MS", "0"))
+"""Time each batch keeps its transaction open after writing its rows (milliseconds), as a
+handler that calls another service before committing would; 0 (the default) for none."""
+SITE_HEADER = "instance-id"
+"""The header naming the site (producer instance) an event came from."""
 
 
 class Journal:
-    """With ``EVENTS_JOURNAL=path``: one line per handled event (customer, sequence,
-    partition, offset, pid, epoch seconds), written straight to the kernel before the
-    acknowledgment, so it survives a SIGKILL of the process. The reliability tests count
-    by it."""
+    """With ``EVENTS_JOURNAL=path``: one line per stored event (customer, sequence,
+    partition, offset, pid, epoch seconds), written straight to the kernel inside the
+    batch's transaction, after its rows. A line whose event is not in the table belongs to
+    a batch that rolled back (a crash in the middle of it): the fault tests count by it."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._pid = os.getpid()
 
-    def write(self, message: Message, partition: int, offset: int) -> None:
-        line = (
-            f"{message.customer_id} {message.sequence} {partition} {offset} {self._pid}"
-            f" {time.time():.3f}\n"
+    def write(self, records: list[ConsumerRecord[str, Message]]) -> None:
+        now = time.time()
+        lines = "".join(
+            f"{r.value.customer_id} {r.value.sequence} {r.partition} {r.offset} {self._pid}"
+            f" {now:.3f}\n"
+            for r in records
         )
-        os.write(self._fd, line.encode())
+        os.write(self._fd, lines.encode())
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-    return {
-        "p50": at(0.50),
-        "p99": at(0.99),
-        "p99.9": at(0.999),
-        "max": round(ordered[-1], 1),
-        "count": len(ordered),
-    }
-
-
-stats = Stats()
 _journal_path = os.environ.get("EVENTS_JOURNAL")
 journal = Journal(_journal_path) if _journal_path else None
 
@@ -165,33 +64,26 @@ class LoggingRebalance(RebalanceListener):
         log.info("revoked %d partition(s): %s", len(partitions), sorted(partitions))
 
 
-# Its rebalance logging and its replay on start (seek) come from application.yml:
-# kafka.listeners.central-events. Records are keyed by customer_id: with ordering="key",
-# each site's events are handled in order while different sites are handled concurrently.
+# Its events and offsets go into one database (DATABASE_URL; SQLite by default) in one
+# transaction per batch, so each is stored exactly once through crashes and rebalances.
+# A listener with an offset store handles each partition in order (docs/offset-store.md
+# says why not per key). Its rebalance logging comes from application.yml.
 @kafka_listener(
     "${EVENTS_TOPIC:events}",  # Resolved from the environment when the listener registers.
     id="central-events",
     group_id="${CENTRAL_GROUP:central-consumer}",
-    ack_mode="manual",
-    ordering="key",
+    batch=True,
+    offset_store="${DATABASE_URL:sqlite+aiosqlite:///central.db}",
 )
-async def on_event(
-    message: Message,
-    ack: Acknowledgment,
-    # Raw bytes: the header only labels the statistics, so a value that is not UTF-8 must
-    # not cost a valid event (kafkaboot would dead-letter it as undecodable). Decoded here
-    # with the bad bytes escaped, so they still show up in per_instance.
-    instance: Annotated[bytes | None, Header("instance-id")] = None,
-    partition: Annotated[int, Partition] = -1,
-    offset: Annotated[int, Offset] = -1,
-) -> None:
-    label = instance.decode(errors="backslashreplace") if instance else "unknown"
-    if WORK_US:
-        spend_cpu(WORK_US)
-    stats.add(message, label, partition, offset)
+async def store_events(records: list[ConsumerRecord[str, Message]], session: AsyncSession) -> None:
+    """One poll's events into the ``events`` table. kafkaboot opened ``session``'s
+    transaction, saves the offsets in it after this returns, then commits: the rows and
+    the offsets are kept together or not at all."""
+    stored = await store_batch(session, records, SITE_HEADER)
     if journal is not None:
-        journal.write(message, partition, offset)
-    ack.acknowledge()
+        journal.write(stored)
+    if BATCH_HOLD_MS:
+        await asyncio.sleep(BATCH_HOLD_MS / 1000)
 
 
 @kafka_listener("test-topic", group_id="ai-row-data")
@@ -200,32 +92,30 @@ async def listen(message: str, topic: Annotated[str, Topic]) -> None:
     log.info("received %r from %s", message, topic)
 
 
-def spend_cpu(microseconds: int) -> None:
-    """Busy the CPU for ``microseconds`` of this thread's own CPU time (not wall time, so
-    the cost stays the same when other processes take turns on the CPU)."""
-    end = time.thread_time_ns() + microseconds * 1000
-    while time.thread_time_ns() < end:
-        pass
+app = FastAPI(title="sample central consumer")
 
 
-@contextlib.asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # kafkaboot's lifespan runs first (app.state.kafkaboot) but starts the application on a
-    # task of its own, so pausing here comes before any consumer exists.
-    if START_PAUSED:
-        application = app.state.kafkaboot
-        application.prepare()
-        application.registry.get("central-events").pause()
-    yield
-
-
-app = FastAPI(title="sample central consumer", lifespan=_lifespan)
+def _engine(request: Request) -> AsyncEngine:
+    """The events listener's offset store's engine: the database the events are in."""
+    container = request.app.state.kafkaboot.registry.get("central-events")
+    store = container.offset_store.store if container.offset_store is not None else None
+    if not isinstance(store, SqlOffsetStore):
+        raise HTTPException(500, "the events listener has no SQL offset store")
+    try:
+        return store.engine
+    except OffsetStoreError:
+        raise HTTPException(503, "the database is not open yet: the service is starting") from None
 
 
 @app.get("/stats")
 async def get_stats(request: Request) -> dict[str, Any]:
-    """Counts, and the sites silent for longer than ``central.site-silent-after``."""
-    return stats.as_dict(_silent_after(request.app.state.kafkaboot.settings))
+    """What the ``events`` table holds: counts per site, duplicates (a customer's sequence
+    number stored twice: a site sent it again), gaps, the latest event per site, the
+    latency of the latest events, and the sites silent for longer than
+    ``central.site-silent-after``. With ``--workers N`` every process answers the same."""
+    silent_after = _silent_after(request.app.state.kafkaboot.settings)
+    async with _engine(request).connect() as connection:
+        return {"pid": os.getpid(), **await read_stats(connection, silent_after)}
 
 
 def _silent_after(settings: KafkaBootSettings) -> float:
@@ -234,21 +124,10 @@ def _silent_after(settings: KafkaBootSettings) -> float:
 
 
 @app.get("/stats/sequences")
-async def get_sequences() -> dict[str, Any]:
-    """Per customer, the sequence numbers this process has seen (the contiguous prefix and
-    those above it), to count across the processes of ``--workers N`` by id."""
-    return {
-        "pid": os.getpid(),
-        "customers": {c: seen.as_dict() for c, seen in stats.customers.items()},
-    }
-
-
-@app.post("/events/resume")
-async def resume_events(request: Request) -> dict[str, Any]:
-    """Resume the events listener of this process (with ``--workers N``, each process has
-    its own: call until every pid has answered); what it had handled before."""
-    request.app.state.kafkaboot.registry.get("central-events").resume()
-    return {"pid": os.getpid(), "received": stats.received}
+async def get_sequences(request: Request) -> dict[str, Any]:
+    """Per customer, the sequence numbers stored: the contiguous prefix and those above it."""
+    async with _engine(request).connect() as connection:
+        return {"pid": os.getpid(), "customers": await read_sequences(connection)}
 
 
 @app.get("/events/assignment")
@@ -261,9 +140,3 @@ async def events_assignment(request: Request) -> dict[str, Any]:
         "partitions": len(container.assignment),
         "in_group": bool(container.workers) and all(w.in_group for w in container.workers),
     }
-
-
-@app.delete("/stats", status_code=204)
-async def reset_stats() -> None:
-    """Start counting afresh (e.g. after a warm-up); committed offsets are not touched."""
-    stats.reset()

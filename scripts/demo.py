@@ -1,11 +1,12 @@
 """The many-sites demo: N producer services publish M messages over HTTP into one central
-consumer service, then a summary says whether anything was lost.
+consumer service, which keeps each in its database (SQLite, in this run's directory); then a
+summary says whether anything was lost and whether each message is stored exactly once.
 
 Starts a local Apache Kafka broker unless $KAFKA_BOOTSTRAP_SERVERS names a cluster; every
 service runs as its own process with `kafkaboot run`, all started at once. While the load
 runs, one line a second shows the rate, the progress and the central consumer's lag (its
 group's committed offsets against the log end). Every message a site acknowledged (HTTP
-202) is checked by id (customer, sequence) against what the central consumer received.
+202) is checked by id (customer, sequence) against what the central consumer stored.
 Exits non-zero if a message was lost, a request failed or a service failed to start.
 
 Usage: python scripts/demo.py [--producers N] [--messages M] [--batch B] [--connections C]
@@ -70,13 +71,27 @@ async def received_all(port: int, tally: Tally, timeout: float) -> dict[str, Any
 
 
 def lost_by_id(tally: Tally, sequences: dict[str, dict[str, Any]]) -> int:
-    """Acknowledged messages the central consumer never received, one by one."""
+    """Acknowledged messages the central consumer never stored, one by one."""
     lost = 0
     for customer, acknowledged in tally.acknowledged.items():
         seen = sequences.get(customer, {"contiguous": 0, "above": []})
         above = set(seen["above"])
         lost += sum(1 for n in acknowledged if n >= seen["contiguous"] and n not in above)
     return lost
+
+
+def stored_once(tally: Tally, sequences: dict[str, dict[str, Any]]) -> int:
+    """Acknowledged messages the central consumer's database holds exactly once."""
+    once = 0
+    for customer, acknowledged in tally.acknowledged.items():
+        seen = sequences.get(customer, {"contiguous": 0, "above": [], "repeated": []})
+        above, repeated = set(seen["above"]), set(seen.get("repeated", ()))
+        once += sum(
+            1
+            for n in acknowledged
+            if (n < seen["contiguous"] or n in above) and n not in repeated
+        )
+    return once
 
 
 def percentiles(values: list[float]) -> str:
@@ -104,7 +119,12 @@ async def run(args: argparse.Namespace) -> int:
         consumer = start(
             "sample_consumer_service",
             consumer_port,
-            env | {"KAFKA_LISTENERS_CENTRAL_EVENTS_GROUP_ID": group},
+            # Its events in a database of this run's own (SQLite, next to the logs).
+            env
+            | {
+                "KAFKA_LISTENERS_CENTRAL_EVENTS_GROUP_ID": group,
+                "DATABASE_URL": f"sqlite+aiosqlite:///{logs / 'central.db'}",
+            },
             logs / "consumer.log",
         )
         processes = [consumer]
@@ -181,6 +201,7 @@ def summary(
     logs: Path,
 ) -> int:
     lost = lost_by_id(tally, stats["sequences"])
+    once = stored_once(tally, stats["sequences"])
     latency = stats.get("latency_ms", {})
     counts = stats["per_instance"] or {"-": 0}
     rows = [
@@ -188,10 +209,11 @@ def summary(
         ("messages per request", args.batch),
         ("messages sent (HTTP 202)", f"{tally.sent:,}"),
         ("HTTP errors (messages)", tally.failed),
-        ("received by the central consumer", f"{stats['received']:,}"),
+        ("stored by the central consumer (rows)", f"{stats['stored']:,}"),
         ("unique", f"{stats['unique']:,}"),
         ("duplicates", stats["duplicates"]),
         ("lost", lost),
+        ("stored once", f"{once:,} of {tally.sent:,}"),
         ("sequence gaps", stats["gaps"]),
         ("throughput (sent/s)", f"{tally.sent / timings['driving']:,.0f}"),
         ("through the consumer (received/s)", f"{stats['unique'] / timings['drained']:,.0f}"),
@@ -211,11 +233,12 @@ def summary(
     print()
     for why, count in sorted(tally.errors.items()):
         say(f"{count} message(s) not acknowledged: {why}")
-    ok = lost == 0 and tally.failed == 0 and stats["gaps"] == 0
+    ok = lost == 0 and tally.failed == 0 and stats["gaps"] == 0 and once == tally.sent
     say(
-        "OK: nothing lost"
+        "OK: nothing lost, each message stored once"
         if ok
-        else f"FAILED: lost={lost} http_errors={tally.failed} (logs in {logs})"
+        else f"FAILED: lost={lost} stored_once={once} of {tally.sent} "
+        f"http_errors={tally.failed} (logs in {logs})"
     )
     return 0 if ok else 1
 

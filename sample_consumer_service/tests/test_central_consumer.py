@@ -1,53 +1,157 @@
-"""The central consumer's own tests: events published by sites are counted per customer,
-once each, and their offsets committed — on the real broker (``kafka_bootstrap``) and in
-memory (``memory_kafka``) with the same test. Per-test topic and group come from the
-environment, as the listener's ``${EVENTS_TOPIC:events}`` placeholder reads them."""
+"""The central consumer's own tests: events published by sites are stored in the
+``events`` table once each, their offsets with them, and /stats answers from the table:
+on the real broker (``kafka_bootstrap``) and in memory (``memory_kafka``), with SQLite and
+(on the real broker) PostgreSQL. Per-test topic, group and database come from the
+environment, as the sample's ``${EVENTS_TOPIC:events}`` and ``${DATABASE_URL:...}``
+placeholders read them."""
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
-from aiokafka import TopicPartition
+from sqlalchemy import text
 
-from kafkaboot.testing import committed_offsets, create_topic, unique_name
+from kafkaboot.offset_store import SqlOffsetStore
+from kafkaboot.testing import committed_offsets, unique_name
 from sample_producer_service.models import Message
 
 CONFIG = str(Path(__file__).parents[1] / "application.yml")
+TARGET = "sample_consumer_service.listeners"
 
 
-@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
-def bootstrap(request):
+@pytest.fixture(
+    params=[
+        "memory",
+        pytest.param("kafka", marks=pytest.mark.kafka),
+        pytest.param("kafka-postgresql", marks=pytest.mark.kafka),
+    ]
+)
+def where(request, tmp_path):
+    """(bootstrap servers, database URL)."""
     if request.param == "memory":
-        return request.getfixturevalue("memory_kafka").bootstrap_servers
-    return request.getfixturevalue("kafka_bootstrap")
+        bootstrap = request.getfixturevalue("memory_kafka").bootstrap_servers
+    else:
+        bootstrap = request.getfixturevalue("kafka_bootstrap")
+    if request.param.endswith("postgresql"):
+        return bootstrap, request.getfixturevalue("postgres_url")
+    return bootstrap, f"sqlite+aiosqlite:///{tmp_path / 'central.db'}"
+
+
+@pytest.fixture
+def in_memory(memory_kafka, kafkaboot_app, tmp_path):
+    """Starts the service on the in-memory broker with a topic, group and SQLite database
+    of the test's own; the topic's name as ``service.topic``."""
+
+    async def start():
+        topic = unique_name("events")
+        env = {
+            "EVENTS_TOPIC": topic,
+            "CENTRAL_GROUP": unique_name("central"),
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'central.db'}",
+        }
+        bootstrap = memory_kafka.bootstrap_servers
+        service = await kafkaboot_app(TARGET, bootstrap=bootstrap, config=CONFIG, env=env)
+        service.topic = topic
+        return service
+
+    return start
+
+
+async def _publish(service, topic: str, customer: str, sequences: range, site: str) -> None:
+    for sequence in sequences:
+        message = Message(customer_id=customer, sequence=sequence, payload={"kWh": 3.2})
+        await service.template.send_and_wait(
+            topic, message, key=customer, headers={"instance-id": site}
+        )
+
+
+async def _stored(service, customer: str, count: int) -> dict:
+    """/stats once ``count`` events of ``customer`` are in the table."""
+
+    async def poll() -> dict:
+        while True:
+            seen = (await service.client.get("/stats/sequences")).json()["customers"]
+            if seen.get(customer, {}).get("contiguous") == count:
+                return (await service.client.get("/stats")).json()
+            await asyncio.sleep(0.02)
+
+    return await asyncio.wait_for(poll(), 20)
+
+
+async def _table(url: str, query: str) -> list[tuple]:
+    async with SqlOffsetStore(url) as store, store.engine.connect() as connection:
+        return [tuple(row) for row in await connection.execute(text(query))]
 
 
 @pytest.mark.asyncio
-async def test_each_sites_events_are_counted_once_and_committed(bootstrap, kafkaboot_app):
+async def test_each_sites_events_are_stored_once_with_their_offsets(where, kafkaboot_app):
+    bootstrap, database = where
     topic, group, customer = unique_name("events"), unique_name("central"), unique_name("c")
-    await create_topic(bootstrap, topic, partitions=3)
-    service = await kafkaboot_app(
-        "sample_consumer_service.listeners",
-        bootstrap=bootstrap,
-        config=CONFIG,
-        env={"EVENTS_TOPIC": topic, "CENTRAL_GROUP": group},
-    )
-    for sequence in range(5):
-        message = Message(customer_id=customer, sequence=sequence, payload="x")
-        await service.template.send_and_wait(
-            topic, message, key=customer, headers={"instance-id": "site-1"}
-        )
+    env = {"EVENTS_TOPIC": topic, "CENTRAL_GROUP": group, "DATABASE_URL": database}
+    service = await kafkaboot_app(TARGET, bootstrap=bootstrap, config=CONFIG, env=env)
+    await _publish(service, topic, customer, range(5), "site-1")
+    stats = await _stored(service, customer, 5)
+    assert (stats["stored"], stats["unique"], stats["duplicates"], stats["gaps"]) == (5, 5, 0, 0)
+    assert stats["per_instance"] == {"site-1": 5}
+    assert set(stats["latest"]) == {"site-1"}
+    assert stats["latency_ms"]["count"] == 5
+    await service.stop()  # Kafka's commit too, for lag monitoring.
 
-    async def counted() -> dict:
-        while True:
-            seen = (await service.client.get("/stats/sequences")).json()["customers"]
-            if seen.get(customer, {}).get("contiguous") == 5:
-                return seen[customer]
+    rows = await _table(database, "SELECT customer_id, sequence, payload FROM events")
+    assert sorted(rows) == [(customer, n, '{"kWh": 3.2}') for n in range(5)]
+    stored = await _table(database, "SELECT group_id, topic, next_offset FROM kafka_offsets")
+    assert {(g, t) for g, t, _ in stored} == {(group, topic)}
+    assert sum(offset for *_, offset in stored) == 5
+    assert sum((await committed_offsets(bootstrap, group)).values()) == 5
+
+    # Started again on the same database: nothing stored twice, and it goes on.
+    again = await kafkaboot_app(TARGET, bootstrap=bootstrap, config=CONFIG, env=env)
+    await _publish(again, topic, customer, range(5, 7), "site-2")
+    stats = await _stored(again, customer, 7)
+    assert (stats["stored"], stats["duplicates"]) == (7, 0)
+    assert stats["per_instance"] == {"site-1": 5, "site-2": 2}
+
+
+@pytest.mark.asyncio
+async def test_stats_count_a_resent_message_as_a_duplicate_and_a_missing_one_as_a_gap(
+    in_memory,
+):
+    """A site that sends a message again (after a timeout, say) makes a second record:
+    stored, since it is a record of its own, and counted as a duplicate by sequence."""
+    service, customer = await in_memory(), unique_name("c")
+    for sequence in (0, 1, 1, 3):
+        await _publish(service, service.topic, customer, range(sequence, sequence + 1), "site-1")
+
+    async def settled() -> dict:
+        while (stats := (await service.client.get("/stats")).json())["stored"] < 4:
             await asyncio.sleep(0.02)
+        return stats
 
-    assert await asyncio.wait_for(counted(), 20) == {"contiguous": 5, "above": []}
-    await service.stop()  # Commits what was acknowledged.
-    offsets = await committed_offsets(bootstrap, group)
-    assert sum(offsets.values()) == 5
-    assert {tp.topic for tp in offsets} == {topic}
-    assert all(isinstance(tp, TopicPartition) for tp in offsets)
+    stats = await asyncio.wait_for(settled(), 20)
+    assert (stats["stored"], stats["unique"], stats["duplicates"], stats["gaps"]) == (4, 3, 1, 1)
+    sequences = (await service.client.get("/stats/sequences")).json()["customers"]
+    assert sequences[customer] == {"contiguous": 2, "above": [3], "repeated": [1]}
+
+
+@pytest.mark.asyncio
+async def test_stats_before_any_event_are_zero(in_memory):
+    service = await in_memory()
+    stats = (await service.client.get("/stats")).json()
+    assert (stats["stored"], stats["customers"], stats["latency_ms"]) == (0, 0, {})
+    assert (await service.client.get("/stats/sequences")).json()["customers"] == {}
+
+
+@pytest.mark.asyncio
+async def test_a_tombstone_is_skipped_with_a_warning_and_the_events_around_it_stored(
+    in_memory, caplog
+):
+    service, customer = await in_memory(), unique_name("c")
+    topic = service.topic
+    await _publish(service, topic, customer, range(1), "site-1")
+    await service.template.send_and_wait(topic, None, key=customer)
+    await _publish(service, topic, customer, range(1, 2), "site-1")
+    stats = await _stored(service, customer, 2)
+    assert (stats["stored"], stats["duplicates"]) == (2, 0)
+    # The same key, so the same partition: the tombstone is its second record.
+    assert re.search(rf"skipped a tombstone at {topic}-\d+@1\b", caplog.text)

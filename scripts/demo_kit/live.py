@@ -84,7 +84,7 @@ class LiveLine:
         line = (
             f"[demo] {tally.seconds:5.1f}s  sent {tally.sent:,}/{tally.total:,} "
             f"({100 * tally.sent / max(tally.total, 1):.0f}%)  {rate:,.0f} msg/s  "
-            f"errors {tally.failed}  consumer received {received}, lag {lagging}"
+            f"errors {tally.failed}  consumer stored {received}, lag {lagging}"
         )
         print(f"\r{line}\033[K" if self.terminal else line, end="", flush=True)
         if not self.terminal:

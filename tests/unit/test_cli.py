@@ -135,9 +135,23 @@ def test_config_show_lists_listeners_with_where_each_setting_comes_from(monkeypa
     assert events["rebalance-listener"].startswith(
         "sample_consumer_service.listeners:LoggingRebalance  [kafka.listeners.central-events ("
     )
-    assert events["ack-mode"] == "manual  [decorator]"
+    assert events["batch"] == "True  [decorator]"
     assert events["auto-startup"] == "True  [default]"
-    assert "sample_consumer_service.listeners.listen" in listeners
+    assert events["offset-store"] == "sqlite+aiosqlite:///central.db  [decorator]"
+    test_topic = listeners["sample_consumer_service.listeners.listen"]
+    assert test_topic["offset-store"] == "none (offsets in Kafka)  [default]"
+
+
+def test_config_show_masks_the_password_of_an_offset_store_url(monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://central:s3cret@db/central")
+    config = "sample_consumer_service/application.yml"
+    assert main(["config", "show", "sample_consumer_service", "--config", config]) == 0
+    out = capsys.readouterr().out
+    listeners = list(yaml.safe_load_all(out))[1]["listeners"]
+    store = listeners["central-events"]["offset-store"]
+    assert store == "postgresql+asyncpg://central:***@db/central  [decorator]"
+    assert "s3cret" not in out
 
 
 def test_config_check_rejects_a_listener_id_that_does_not_exist(app_dir, capsys, monkeypatch):

@@ -151,3 +151,27 @@ def test_docker_waits_longer_than_the_services_graceful_stop(samples):
         shutdown = load_settings(root / config, environ={}).kafka.listener.shutdown_timeout
         grace_s = int(service["stop_grace_period"].removesuffix("s"))
         assert grace_s >= 2 * shutdown.total_seconds()
+
+
+def test_the_consumer_keeps_its_events_in_the_postgres_service(compose, samples):
+    """DATABASE_URL names the compose service, its user, password and database; the
+    consumer starts once PostgreSQL answers, and the data outlives the container."""
+    from sqlalchemy.engine import make_url
+
+    consumer, postgres = samples["consumer"], compose["services"]["postgres"]
+    url = make_url(consumer["environment"]["DATABASE_URL"])
+    assert url.drivername == "postgresql+asyncpg"
+    assert (url.host, url.port) == ("postgres", 5432)
+    env = postgres["environment"]
+    assert (url.username, url.password, url.database) == (
+        env["POSTGRES_USER"],
+        env["POSTGRES_PASSWORD"],
+        env["POSTGRES_DB"],
+    )
+    assert consumer["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    assert {"kafka-1", "kafka-2", "kafka-3"} <= set(consumer["depends_on"])
+    # The service's own environment replaces the anchor's: the brokers are still named.
+    assert consumer["environment"]["KAFKA_BOOTSTRAP_SERVERS"].count("kafka-") == 3
+    [volume] = postgres["volumes"]
+    assert volume.split(":")[0] in compose["volumes"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]

@@ -1,0 +1,238 @@
+"""The ``events`` table the central consumer keeps every site's events in, and what
+GET /stats reads from it: counts per site, duplicates, gaps, latest per site, latency."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    desc,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from kafkaboot import ConsumerRecord
+from sample_producer_service.models import Message
+
+__all__ = ["LATENCY_ROWS", "events", "read_sequences", "read_stats", "store_batch"]
+
+log = logging.getLogger("sample_consumer_service")
+
+metadata = MetaData()
+events = Table(
+    "events",
+    metadata,
+    # Where the record was in Kafka: one row per record, so a record stored twice (which
+    # the offset store rules out) would fail its batch rather than hide as a second row.
+    Column("topic", String(249), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("offset", BigInteger, primary_key=True),
+    Column("site", String(255), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("payload", Text, nullable=False),
+    # Epoch seconds: when the site's service accepted the event (the message's timestamp),
+    # and when its batch was written.
+    Column("produced_at", Float, nullable=False),
+    Column("stored_at", Float, nullable=False),
+    # A producer that resends a message (after a timeout) makes a second record of the
+    # same customer and sequence: found as a duplicate through this index.
+    Index("events_by_customer", "customer_id", "sequence"),
+)
+LATENCY_ROWS = 10_000
+"""The latency percentiles of /stats cover the latest this many stored events."""
+
+_created: set[int] = set()
+"""Engines (by id) whose database has the table already: checked once per process."""
+
+
+async def store_batch(
+    session: AsyncSession, records: Sequence[ConsumerRecord[str, Message]], site_header: str
+) -> list[ConsumerRecord[str, Message]]:
+    """Insert ``records`` in the listener's open transaction (creating the table there on
+    first use): the offset store saves their offsets in the same one. A tombstone (a record
+    without a value) is no event: skipped, with a warning. The records stored."""
+    events_only = []
+    for record in records:
+        if record.value is None:
+            log.warning(
+                "skipped a tombstone at %s-%d@%d: a record without a value is no event",
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+        else:
+            events_only.append(record)
+    if not events_only:
+        return events_only
+    connection = await session.connection()
+    if id(connection.engine) not in _created:
+        await connection.run_sync(metadata.create_all, checkfirst=True)
+        _created.add(id(connection.engine))
+    stored_at = time.time()
+    await session.execute(
+        insert(events),
+        [
+            {
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "site": _site(record, site_header),
+                "customer_id": record.value.customer_id,
+                "sequence": record.value.sequence,
+                "payload": json.dumps(record.value.payload),
+                "produced_at": record.value.timestamp.timestamp(),
+                "stored_at": stored_at,
+            }
+            for record in events_only
+        ],
+    )
+    return events_only
+
+
+def _site(record: ConsumerRecord[str, Message], header: str) -> str:
+    """The ``instance-id`` header labels the statistics only: bytes that are not UTF-8
+    are escaped rather than costing a valid event."""
+    for key, value in record.headers:
+        if key == header and isinstance(value, bytes):
+            return value.decode(errors="backslashreplace")
+    return "unknown"
+
+
+async def _has_table(connection: AsyncConnection) -> bool:
+    return await connection.run_sync(lambda sync: sync.dialect.has_table(sync, events.name))
+
+
+async def read_stats(
+    connection: AsyncConnection, silent_after: float, now: float | None = None
+) -> dict[str, Any]:
+    """Everything GET /stats answers, read from the table (all zeros before it exists)."""
+    now = time.time() if now is None else now
+    if not await _has_table(connection):
+        sites: list[Any] = []
+        customers: list[Any] = []
+        latencies: list[float] = []
+    else:
+        sites = list(
+            await connection.execute(
+                select(
+                    events.c.site,
+                    func.count(),
+                    func.max(events.c.stored_at),
+                    func.min(events.c.stored_at),
+                ).group_by(events.c.site)
+            )
+        )
+        customers = list(
+            await connection.execute(
+                select(
+                    events.c.customer_id,
+                    func.count(),
+                    func.count(events.c.sequence.distinct()),
+                    func.max(events.c.sequence),
+                ).group_by(events.c.customer_id)
+            )
+        )
+        latest = (
+            select((events.c.stored_at - events.c.produced_at) * 1000)
+            .order_by(desc(events.c.stored_at))
+            .limit(LATENCY_ROWS)
+        )
+        latencies = [float(value) for (value,) in await connection.execute(latest)]
+    stored = sum(count for _, count, _, _ in sites)
+    unique = sum(distinct for _, _, distinct, _ in customers)
+    last_seen = {site: latest for site, _, latest, _ in sites}
+    return {
+        "stored": stored,
+        "received": stored,  # One row per record: what the consumer received, once each.
+        "unique": unique,
+        "customers": len(customers),
+        "per_instance": {site: count for site, count, _, _ in sorted(sites)},
+        "duplicates": stored - unique,
+        "gaps": sum(top + 1 - distinct for _, _, distinct, top in customers),
+        "latest": dict(sorted(last_seen.items())),
+        "latency_ms": _percentiles(latencies),
+        "first_at": min((first for *_, first in sites), default=None),
+        "last_at": max(last_seen.values(), default=None),
+        "silent_after_s": silent_after,
+        "silent_sites": {
+            site: round(now - seen, 1)
+            for site, seen in sorted(last_seen.items())
+            if now - seen > silent_after
+        },
+    }
+
+
+async def read_sequences(connection: AsyncConnection) -> dict[str, dict[str, Any]]:
+    """Per customer, the sequence numbers stored: the contiguous prefix (all below it are
+    there), those above it, and those stored more than once (``repeated``: a site sent
+    them again). Only a customer with a gap has its numbers read one by one."""
+    if not await _has_table(connection):
+        return {}
+    repeated: dict[str, list[int]] = {}
+    twice = (
+        select(events.c.customer_id, events.c.sequence)
+        .group_by(events.c.customer_id, events.c.sequence)
+        .having(func.count() > 1)
+        .order_by(events.c.customer_id, events.c.sequence)
+    )
+    for customer, sequence in await connection.execute(twice):
+        repeated.setdefault(customer, []).append(sequence)
+    found: dict[str, dict[str, Any]] = {}
+    summary = select(
+        events.c.customer_id,
+        func.count(events.c.sequence.distinct()),
+        func.min(events.c.sequence),
+        func.max(events.c.sequence),
+    ).group_by(events.c.customer_id)
+    for customer, distinct, lowest, highest in await connection.execute(summary):
+        if lowest == 0 and distinct == highest + 1:
+            found[customer] = {
+                "contiguous": distinct,
+                "above": [],
+                "repeated": repeated.get(customer, []),
+            }
+            continue
+        numbers = select(events.c.sequence).where(events.c.customer_id == customer).distinct()
+        seen = sorted(n for (n,) in await connection.execute(numbers))
+        contiguous = 0
+        while contiguous < len(seen) and seen[contiguous] == contiguous:
+            contiguous += 1
+        found[customer] = {
+            "contiguous": contiguous,
+            "above": seen[contiguous:],
+            "repeated": repeated.get(customer, []),
+        }
+    return found
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {
+        "p50": at(0.50),
+        "p99": at(0.99),
+        "p99.9": at(0.999),
+        "max": round(ordered[-1], 1),
+        "count": len(ordered),
+    }
