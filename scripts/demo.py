@@ -87,9 +87,7 @@ def stored_once(tally: Tally, sequences: dict[str, dict[str, Any]]) -> int:
         seen = sequences.get(customer, {"contiguous": 0, "above": [], "repeated": []})
         above, repeated = set(seen["above"]), set(seen.get("repeated", ()))
         once += sum(
-            1
-            for n in acknowledged
-            if (n < seen["contiguous"] or n in above) and n not in repeated
+            1 for n in acknowledged if (n < seen["contiguous"] or n in above) and n not in repeated
         )
     return once
 
