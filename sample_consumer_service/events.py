@@ -57,6 +57,7 @@ events = Table(
 LATENCY_ROWS = 10_000
 """The latency percentiles of /stats cover the latest this many stored events."""
 
+_CREATE_LOCK = 0x6B62_6576  # "kbev": the advisory lock that serializes creating the table.
 _created: set[int] = set()
 """Engines (by id) whose database has the table already: checked once per process."""
 
@@ -82,6 +83,10 @@ async def store_batch(
         return events_only
     connection = await session.connection()
     if id(connection.engine) not in _created:
+        if connection.dialect.name == "postgresql":
+            # Two processes' first batches at once: the second waits here for the first's
+            # commit, then finds the table (two CREATE TABLE at once would fail one).
+            await connection.execute(select(func.pg_advisory_xact_lock(_CREATE_LOCK)))
         await connection.run_sync(metadata.create_all, checkfirst=True)
         _created.add(id(connection.engine))
     stored_at = time.time()
