@@ -98,6 +98,16 @@ class StoredOffsets:
             log.warning("listener %s: %s", self.listener_id, fenced)
             return None, await self.positions(set(ranges))
         except Exception as exc:
+            if phase == "work" and await self._passed(ranges):
+                # Another consumer stored some of these first, and its results were in the
+                # way of the handler's (a unique key): a refusal, not the records' fault.
+                log.warning(
+                    "listener %s: the handler failed (%r), and another consumer stored some "
+                    "of these records first; going on from the stored offsets",
+                    self.listener_id,
+                    exc,
+                )
+                return None, await self.positions(set(ranges))
             # The handler's failures (and its misuse of the transaction, which the save
             # names) are the record's; the rest is the store's.
             misuse = phase == "save" and isinstance(exc, OffsetStoreError)
@@ -108,6 +118,16 @@ class StoredOffsets:
                 "are read again once it answers"
             ) from exc
         return result, None
+
+    async def _passed(self, ranges: Mapping[TopicPartition, StoredRange]) -> bool:
+        """Whether the store is past the first record of one of ``ranges``: the save would
+        have been refused anyway, whatever made the handler fail."""
+        try:
+            found = await self.store.load(self.group_id, set(ranges))
+        except Exception as exc:  # The handler's failure stands: the error handler decides.
+            log.debug("listener %s: could not read the stored offsets: %r", self.listener_id, exc)
+            return False
+        return any(found.get(tp, -1) > stored.first for tp, stored in ranges.items())
 
     def already_stored(self, tp: TopicPartition, offset: int) -> bool:
         past = self.stored_past.get(tp)

@@ -134,6 +134,38 @@ async def test_the_handlers_own_error_passes_unchanged():
         await stored.run({TP: StoredRange(0, 5)}, failing)
 
 
+@pytest.mark.asyncio
+async def test_a_handler_failure_where_the_store_is_past_is_a_refusal_not_the_records_fault():
+    """Another consumer stored these records first, so the handler's insert failed on a
+    unique key before the save could be refused: read on from the stored offsets, as for
+    a refusal, instead of retrying and recovering records nobody stored."""
+    stored = StoredOffsets(CountingStore({TP: 8}), "g", "listener")
+
+    async def duplicate_key():
+        raise ValueError("UNIQUE constraint failed: events.offset")
+
+    result, found = await stored.run({TP: StoredRange(3, 6)}, duplicate_key)
+
+    assert (result, found) == (None, {TP: 8})
+    assert stored.already_stored(TP, 7)
+
+
+class UnreadableStore(CountingStore):
+    async def load(self, group_id, partitions):
+        raise ConnectionRefusedError("the database is down")
+
+
+@pytest.mark.asyncio
+async def test_a_handler_failure_stands_when_the_stored_offsets_cannot_be_read():
+    stored = StoredOffsets(UnreadableStore({TP: 8}), "g", "listener")
+
+    async def failing():
+        raise ValueError("a bad record")
+
+    with pytest.raises(ValueError, match="a bad record"):
+        await stored.run({TP: StoredRange(3, 6)}, failing)
+
+
 class RecoverAtOnce:
     def handle(self, failure):
         return ErrorAction.recovered()
