@@ -26,7 +26,7 @@ from kafkaboot.cli.groups import add_group_commands
 from kafkaboot.cli.records import add_record_commands
 from kafkaboot.cli.topics import add_topic_commands
 from kafkaboot.config import KafkaBootSettings, load_settings
-from kafkaboot.config.secrets import is_secret_key
+from kafkaboot.config.secrets import is_secret_key, masked_url
 from kafkaboot.errors import KafkaBootError
 
 __all__ = ["main"]
@@ -42,6 +42,8 @@ def _mask(data: Any) -> Any:
         }
     if isinstance(data, list):
         return [_mask(v) for v in data]
+    if isinstance(data, str):
+        return masked_url(data)  # A database URL's password, whatever its key.
     return data
 
 

@@ -26,7 +26,7 @@ from kafkaboot.config.documents import Document, KeyPath, matches_profiles, read
 from kafkaboot.config.kafka import KafkaProperties
 from kafkaboot.config.placeholders import resolve_placeholders
 from kafkaboot.config.properties import PropertyProblems
-from kafkaboot.config.secrets import is_secret_key, looks_secret
+from kafkaboot.config.secrets import is_secret_key, looks_secret, masked_url
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.errors import ConfigProblem, ConfigurationError
 
@@ -207,7 +207,7 @@ def _shown(path: KeyPath, value: Any) -> str:
     # The key itself (a whole section is never shown), or a value that reads like a secret.
     if (path and is_secret_key(str(path[-1]))) or looks_secret(value):
         return "'******'"
-    text = repr(value)
+    text = repr(masked_url(value) if isinstance(value, str) else value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MaskedDict", "is_secret_key", "looks_secret", "masked"]
+__all__ = ["MaskedDict", "is_secret_key", "looks_secret", "masked", "masked_url"]
 
 _SECRET_WORDS = ("password", "secret", "jaas", "credential", "token")
 
@@ -43,3 +43,14 @@ def masked(key: str, value: Any) -> str:
     """``repr(value)``, or ``'******'`` when ``key`` names a secret or the value looks like
     one."""
     return "'******'" if is_secret_key(key) or looks_secret(value) else repr(value)
+
+
+def masked_url(url: str) -> str:
+    """``url`` without its password (``scheme://user:***@host``), for messages, logs and
+    ``kafkaboot config show``; any other text as it is."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"

@@ -12,11 +12,11 @@ from typing import Any
 from kafkaboot.components import import_component
 from kafkaboot.config.binding import canonical
 from kafkaboot.config.kafka import ListenerOverrides, SeekProperties
+from kafkaboot.config.secrets import masked_url
 from kafkaboot.config.settings import KafkaBootSettings
 from kafkaboot.errors import ConfigurationError, ListenerDefinitionError
 from kafkaboot.interceptors import ListenerInterceptor
 from kafkaboot.listener.endpoint import ListenerEndpoint
-from kafkaboot.offset_store.sql import masked_url
 
 __all__ = ["ConfiguredListeners"]
 

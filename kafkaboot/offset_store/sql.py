@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import TopicPartition
 
+from kafkaboot.config.secrets import masked_url
 from kafkaboot.offset_store.store import OffsetStoreError, OffsetStoreFenced, StoredRange
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 __all__ = ["SqlOffsetStore", "async_url"]
 
@@ -28,6 +29,7 @@ TABLE = "kafka_offsets"
 _OUTER = "kafkaboot_offset_store_transaction"
 """Where a session keeps the store's transaction it was given (``session.info``)."""
 _SUPPORTED = ("sqlite", "postgresql")
+_CREATE_LOCK = 0x6B62_6F66  # "kbof": the advisory lock that serializes creating the table.
 
 
 class SqlOffsetStore:
@@ -109,13 +111,22 @@ class SqlOffsetStore:
             _take_over_sqlite_transactions(engine)
         try:
             async with engine.begin() as connection:
-                await connection.run_sync(self._table.metadata.create_all)
+                await self._create_table(connection)
         except Exception as exc:
             await engine.dispose()
             raise OffsetStoreError(
                 f"cannot open the offset store {masked_url(self.url)}: {exc}"
             ) from exc
         self._engine = engine
+
+    async def _create_table(self, connection: AsyncConnection) -> None:
+        if connection.dialect.name == "postgresql":
+            # Stores starting at once (``--workers N`` on a fresh database): the second waits
+            # for the first's commit, then finds the table; two CREATE TABLE at once fail one.
+            from sqlalchemy import func, select
+
+            await connection.execute(select(func.pg_advisory_xact_lock(_CREATE_LOCK)))
+        await connection.run_sync(self._table.metadata.create_all)
 
     async def stop(self) -> None:
         engine, self._engine = self._engine, None
@@ -303,13 +314,3 @@ def async_url(url: str) -> str:
     if scheme in ("postgresql", "postgres"):
         return f"postgresql+asyncpg://{rest}"
     return url
-
-
-def masked_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"

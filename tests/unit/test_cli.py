@@ -142,15 +142,20 @@ def test_config_show_lists_listeners_with_where_each_setting_comes_from(monkeypa
     assert test_topic["offset-store"] == "none (offsets in Kafka)  [default]"
 
 
-def test_config_show_masks_the_password_of_an_offset_store_url(monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "variable", ["DATABASE_URL", "KAFKA_LISTENERS_CENTRAL_EVENTS_OFFSET_STORE_URL"]
+)
+def test_config_show_masks_the_password_of_an_offset_store_url(monkeypatch, capsys, variable):
+    """Whether the URL reaches the listener through its decorator's placeholder or through
+    the configuration (then it is in the first document, the effective configuration)."""
     monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://central:s3cret@db/central")
+    monkeypatch.setenv(variable, "postgresql+asyncpg://central:s3cret@db/central")
     config = "sample_consumer_service/application.yml"
     assert main(["config", "show", "sample_consumer_service", "--config", config]) == 0
     out = capsys.readouterr().out
     listeners = list(yaml.safe_load_all(out))[1]["listeners"]
     store = listeners["central-events"]["offset-store"]
-    assert store == "postgresql+asyncpg://central:***@db/central  [decorator]"
+    assert store.startswith("postgresql+asyncpg://central:***@db/central  [")
     assert "s3cret" not in out
 
 

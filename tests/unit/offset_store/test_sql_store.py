@@ -235,3 +235,36 @@ async def test_a_stopped_store_opens_no_transaction(store_url: str) -> None:
     with pytest.raises(OffsetStoreError, match="not started"):
         async with store.transaction():
             pass
+
+
+@pytest.mark.asyncio
+async def test_two_stores_starting_at_once_on_postgresql_both_start(postgres_url: str) -> None:
+    """``--workers 2`` on a fresh database: both processes create the table at start. The
+    second must wait for the first and find it, not fail on a second CREATE TABLE."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine, second = create_async_engine(postgres_url), SqlOffsetStore(postgres_url)
+    try:
+        async with engine.connect() as connection, connection.begin():
+            # The first store's start, caught before its commit.
+            await SqlOffsetStore(postgres_url)._create_table(connection)
+            starting = asyncio.create_task(second.start())
+            await _until_a_session_waits_for_a_lock(engine)
+        await asyncio.wait_for(starting, 20)  # Started, without an error.
+        assert await second.load("g", {TopicPartition("t", 0)}) == {}
+    finally:
+        await second.stop()
+        await engine.dispose()
+
+
+async def _until_a_session_waits_for_a_lock(engine, timeout: float = 20) -> None:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with asyncio.timeout(timeout):
+        while True:
+            async with engine.connect() as probe:
+                if (await probe.execute(query)).scalar():
+                    return
+            await asyncio.sleep(0.02)
