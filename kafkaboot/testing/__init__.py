@@ -23,6 +23,7 @@ from kafkaboot.testing.metadata import PartitionInfo
 from kafkaboot.testing.node import BrokerNode, free_port_range, free_ports, process_alive
 from kafkaboot.testing.reading import (
     WaitTimeout,
+    commit_offsets,
     committed_offsets,
     describe_record,
     get_records,
@@ -45,6 +46,7 @@ __all__ = [
     "TokenServer",
     "WaitTimeout",
     "cache_dir",
+    "commit_offsets",
     "committed_offsets",
     "create_topic",
     "describe_record",

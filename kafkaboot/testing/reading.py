@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -17,6 +18,7 @@ from kafkaboot import clients
 
 __all__ = [
     "WaitTimeout",
+    "commit_offsets",
     "committed_offsets",
     "describe_record",
     "get_records",
@@ -191,3 +193,33 @@ async def committed_offsets(
     finally:
         await admin.close()
     return {tp: meta.offset for tp, meta in found.items() if meta.offset >= 0}
+
+
+async def commit_offsets(
+    bootstrap: str,
+    group_id: str,
+    offsets: Mapping[TopicPartition, int],
+    *,
+    timeout: float = 10.0,
+    **consumer_options: Any,
+) -> None:
+    """Commit ``offsets`` for consumer group ``group_id``, as if it had read that far: to
+    set up a restart (rewind a group, or move it past records). The group must have no
+    member, as for ``kafka-consumer-groups --reset-offsets``.
+
+    Raises:
+        WaitTimeout: the broker did not answer within ``timeout`` seconds.
+    """
+    consumer = clients.consumer(bootstrap_servers=bootstrap, group_id=group_id, **consumer_options)
+    try:
+        async with asyncio.timeout(timeout):
+            await consumer.start()
+            consumer.assign(list(offsets))
+            await consumer.commit(dict(offsets))
+    except TimeoutError:
+        raise WaitTimeout(
+            f"commit_offsets: the broker at {bootstrap} did not answer within {timeout:g}s "
+            f"for group {group_id!r}"
+        ) from None
+    finally:
+        await consumer.stop()

@@ -10,6 +10,7 @@ from kafkaboot import Acknowledgment, load_settings
 from kafkaboot.application import KafkaBootApplication
 from kafkaboot.testing import (
     WaitTimeout,
+    commit_offsets,
     committed_offsets,
     get_records,
     get_single_record,
@@ -151,3 +152,10 @@ async def test_wait_for_assignment_shows_each_listener_when_it_times_out(kafka_b
 
 async def test_committed_offsets_of_a_group_that_committed_nothing_are_empty(kafka_bootstrap):
     assert await committed_offsets(kafka_bootstrap, unique("nobody"), timeout=10) == {}
+
+
+async def test_commit_offsets_sets_a_groups_committed_offsets(kafka_bootstrap):
+    topic, group = await create_topic(kafka_bootstrap, partitions=2), unique("rewound")
+    offsets = {TopicPartition(topic, 0): 3, TopicPartition(topic, 1): 0}
+    await commit_offsets(kafka_bootstrap, group, offsets)
+    assert await committed_offsets(kafka_bootstrap, group) == offsets
