@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kafkaboot import ConsumerRecord
@@ -33,6 +35,8 @@ __all__ = ["LATENCY_ROWS", "events", "read_sequences", "read_stats", "store_batc
 
 log = logging.getLogger("sample_consumer_service")
 
+SITE_LENGTH = 255
+"""Characters of a site's label kept (the ``instance-id`` header, escaped)."""
 metadata = MetaData()
 events = Table(
     "events",
@@ -42,7 +46,7 @@ events = Table(
     Column("topic", String(249), primary_key=True),
     Column("partition", Integer, primary_key=True),
     Column("offset", BigInteger, primary_key=True),
-    Column("site", String(255), nullable=False),
+    Column("site", String(SITE_LENGTH), nullable=False),
     Column("customer_id", String(64), nullable=False),
     Column("sequence", BigInteger, nullable=False),
     Column("payload", Text, nullable=False),
@@ -58,8 +62,8 @@ LATENCY_ROWS = 10_000
 """The latency percentiles of /stats cover the latest this many stored events."""
 
 _CREATE_LOCK = 0x6B62_6576  # "kbev": the advisory lock that serializes creating the table.
-_created: set[int] = set()
-"""Engines (by id) whose database has the table already: checked once per process."""
+_created: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""Engines whose database has the table, committed: looked for until a batch finds it."""
 
 
 async def store_batch(
@@ -82,13 +86,16 @@ async def store_batch(
     if not events_only:
         return events_only
     connection = await session.connection()
-    if id(connection.engine) not in _created:
-        if connection.dialect.name == "postgresql":
-            # Two processes' first batches at once: the second waits here for the first's
-            # commit, then finds the table (two CREATE TABLE at once would fail one).
-            await connection.execute(select(func.pg_advisory_xact_lock(_CREATE_LOCK)))
-        await connection.run_sync(metadata.create_all, checkfirst=True)
-        _created.add(id(connection.engine))
+    if connection.sync_engine not in _created:
+        if await _has_table(connection):
+            # Found, so committed: a table this transaction creates could still roll back.
+            _created.add(connection.sync_engine)
+        else:
+            if connection.dialect.name == "postgresql":
+                # Two processes' first batches at once: the second waits here for the
+                # first's commit, then finds the table (two CREATE TABLE at once fail one).
+                await connection.execute(select(func.pg_advisory_xact_lock(_CREATE_LOCK)))
+            await connection.run_sync(metadata.create_all, checkfirst=True)
     stored_at = time.time()
     await session.execute(
         insert(events),
@@ -111,12 +118,22 @@ async def store_batch(
 
 
 def _site(record: ConsumerRecord[str, Message], header: str) -> str:
-    """The ``instance-id`` header labels the statistics only: bytes that are not UTF-8
-    are escaped rather than costing a valid event."""
+    """The ``instance-id`` header labels the statistics only: bytes that are not UTF-8,
+    a NUL or too long a label are escaped or cut rather than costing a valid event."""
     for key, value in record.headers:
         if key == header and isinstance(value, bytes):
-            return value.decode(errors="backslashreplace")
+            # PostgreSQL stores no NUL in text, and the column holds SITE_LENGTH characters.
+            label = value.decode(errors="backslashreplace").replace("\x00", "\\x00")
+            return label[:SITE_LENGTH]
     return "unknown"
+
+
+async def _one_snapshot(connection: AsyncConnection) -> None:
+    """Every query of one answer sees the same rows: PostgreSQL's default isolation takes a
+    snapshot per statement, so ``stored`` and ``unique`` could count different rows (SQLite
+    reads in one transaction see one snapshot already)."""
+    if connection.dialect.name == "postgresql" and not connection.in_transaction():
+        await connection.execution_options(isolation_level="REPEATABLE READ")
 
 
 async def _has_table(connection: AsyncConnection) -> bool:
@@ -128,6 +145,7 @@ async def read_stats(
 ) -> dict[str, Any]:
     """Everything GET /stats answers, read from the table (all zeros before it exists)."""
     now = time.time() if now is None else now
+    await _one_snapshot(connection)
     if not await _has_table(connection):
         sites: list[Any] = []
         customers: list[Any] = []
@@ -187,6 +205,7 @@ async def read_sequences(connection: AsyncConnection) -> dict[str, dict[str, Any
     """Per customer, the sequence numbers stored: the contiguous prefix (all below it are
     there), those above it, and those stored more than once (``repeated``: a site sent
     them again). Only a customer with a gap has its numbers read one by one."""
+    await _one_snapshot(connection)
     if not await _has_table(connection):
         return {}
     repeated: dict[str, list[int]] = {}

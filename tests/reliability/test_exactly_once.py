@@ -175,7 +175,8 @@ SAMPLE_PARTITIONS = 15
 
 def _batches(journal: list[Handling], pid: int) -> list[list[Handling]]:
     """The batches process ``pid`` journaled inside their transactions, in order: a
-    batch's lines are written together, with one time."""
+    batch's lines are written together, with one time (one batch at a time per process:
+    the listener's concurrency is 1, so no two batches share a time)."""
     batches: dict[float, list[Handling]] = {}
     for handling in journal:
         if handling.pid == pid:
@@ -278,6 +279,9 @@ async def test_the_sample_central_consumer_stores_each_event_once_through_sigkil
         )
     )
     verdict.assert_nothing_lost()
+    # The table's key (topic, partition, offset) turns a record stored twice into a failed
+    # batch, so the log check below is what catches it; a message a producer sent twice
+    # would count here.
     assert verdict.duplicates == 0, "a message stored twice"
     handled = read_journal(journal)
     for batch in killed:

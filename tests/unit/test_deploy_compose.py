@@ -175,3 +175,15 @@ def test_the_consumer_keeps_its_events_in_the_postgres_service(compose, samples)
     [volume] = postgres["volumes"]
     assert volume.split(":")[0] in compose["volumes"]
     assert "pg_isready" in postgres["healthcheck"]["test"]
+
+
+def test_the_image_gives_the_consumers_sqlite_database_a_writable_volume():
+    """The image runs as nobody in /app, which it cannot write: without a DATABASE_URL of
+    its own, the central consumer keeps SQLite on a volume nobody owns."""
+    dockerfile = (COMPOSE.parents[1] / "Dockerfile").read_text()
+    [url] = re.findall(r"^ENV DATABASE_URL=(\S+)$", dockerfile, re.MULTILINE)
+    path = url.removeprefix("sqlite+aiosqlite:///")
+    directory = str(Path(path).parent)
+    assert re.search(rf"^VOLUME {re.escape(directory)}$", dockerfile, re.MULTILINE)
+    assert re.search(rf"^RUN mkdir {re.escape(directory)} && chown nobody ", dockerfile, re.M)
+    assert dockerfile.index("chown nobody") < dockerfile.index("USER nobody")

@@ -256,3 +256,31 @@ async def test_the_template_is_injected_without_a_thread_hop(container, monkeypa
             for path, body in (("/messages", MESSAGE), ("/messages/batch", [MESSAGE])):
                 assert (await http.post(path, json=body)).status_code == 202
     assert len(fake.sent) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"customer_id": "c-\u0000", "sequence": 1}, "customer_id"),
+        ({"customer_id": "c-1", "sequence": 2**63}, "sequence"),
+    ],
+    ids=["nul-in-customer-id", "sequence-over-64-bits"],
+)
+async def test_a_message_the_central_database_cannot_store_is_422(container, body, field):
+    """Valid JSON that the central consumer's database would refuse (PostgreSQL stores no
+    NUL in text; the sequence is a 64-bit column) is refused here, where the site learns
+    of it, not there, where it would fail a whole batch."""
+    async with client() as http:
+        response = await http.post("/messages", json=body)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", field]
+
+
+async def test_a_timestamp_without_a_time_zone_is_utc():
+    from datetime import UTC, datetime
+
+    from sample_producer_service.models import Message
+
+    message = Message(customer_id="c", sequence=0, timestamp="2026-12-03T10:00:00")
+    assert message.timestamp == datetime(2026, 12, 3, 10, tzinfo=UTC)
