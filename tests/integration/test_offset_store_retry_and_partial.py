@@ -90,6 +90,31 @@ async def _wait_for_offset_rows(
         await asyncio.sleep(0.1)
 
 
+class OtherOwner:
+    """A rebalance listener that plays another consumer which stored partition 1 of
+    ``topic`` up to offset 3 first (its rows and its offset): it runs after the
+    stored-offset seek (there was none, so every position is 0) and before the first
+    batch's transaction begins. Record ids are ``partitions * offset + partition``."""
+
+    def __init__(self, url: str, group: str, topic: str, partitions: int) -> None:
+        self.url, self.group, self.topic, self.partitions = url, group, topic, partitions
+
+    async def on_partitions_assigned(self, assigned, consumer) -> None:
+        async with SqlOffsetStore(self.url) as store:
+            async with store.engine.begin() as connection:
+                await connection.execute(
+                    text("INSERT INTO events (id, topic, part, off) VALUES (:id, :topic, 1, :off)"),
+                    [
+                        {"id": self.partitions * off + 1, "topic": self.topic, "off": off}
+                        for off in range(3)
+                    ],
+                )
+            await store.advance(self.group, {TopicPartition(self.topic, 1): 3})
+
+    def on_partitions_revoked(self, revoked, consumer) -> None:
+        pass
+
+
 async def test_retry_topics_keep_their_offsets_in_the_store_under_their_own_group(
     kafka_bootstrap, database_url
 ):
@@ -161,26 +186,6 @@ async def test_a_batch_refused_for_one_partition_rolls_back_and_redoes_the_other
     group = unique("stored-partial")
     # Id i goes to partition i % 3, offset i // 3.
     await produce(kafka_bootstrap, topic, [b"%d" % i for i in range(18)], partitions=partitions)
-    fenced = TopicPartition(topic, 1)
-
-    class OtherOwner:
-        """Runs after the stored-offset seek (there was none, so every position is 0) and
-        before the first batch's transaction begins."""
-
-        async def on_partitions_assigned(self, assigned, consumer) -> None:
-            async with SqlOffsetStore(database_url) as store:
-                async with store.engine.begin() as connection:
-                    await connection.execute(
-                        text(
-                            "INSERT INTO events (id, topic, part, off) "
-                            "VALUES (:id, :topic, 1, :off)"
-                        ),
-                        [{"id": 3 * off + 1, "topic": topic, "off": off} for off in range(3)],
-                    )
-                await store.advance(group, {fenced: 3})
-
-        def on_partitions_revoked(self, revoked, consumer) -> None:
-            pass
 
     registry = registry_for(kafka_bootstrap)
     batches: list[list[tuple[int, int]]] = []
@@ -190,7 +195,7 @@ async def test_a_batch_refused_for_one_partition_rolls_back_and_redoes_the_other
         group_id=group,
         batch=True,
         offset_store=database_url,
-        rebalance_listener=OtherOwner(),
+        rebalance_listener=OtherOwner(database_url, group, topic, partitions),
     )
     async def store_events(records: list[ConsumerRecord[str, str]], session: AsyncSession) -> None:
         await _insert(session, records)
@@ -225,23 +230,6 @@ async def test_a_refused_batch_into_a_keyed_table_loses_nothing(kafka_bootstrap,
     group = unique("stored-keyed")
     # Id i goes to partition i % 2, offset i // 2.
     await produce(kafka_bootstrap, topic, [b"%d" % i for i in range(8)], partitions=2)
-    fenced = TopicPartition(topic, 1)
-
-    class OtherOwner:
-        async def on_partitions_assigned(self, assigned, consumer) -> None:
-            async with SqlOffsetStore(url) as store:
-                async with store.engine.begin() as connection:
-                    await connection.execute(
-                        text(
-                            "INSERT INTO events (id, topic, part, off) "
-                            "VALUES (:id, :topic, 1, :off)"
-                        ),
-                        [{"id": 2 * off + 1, "topic": topic, "off": off} for off in range(3)],
-                    )
-                await store.advance(group, {fenced: 3})
-
-        def on_partitions_revoked(self, revoked, consumer) -> None:
-            pass
 
     registry = registry_for(
         kafka_bootstrap,
@@ -249,7 +237,11 @@ async def test_a_refused_batch_into_a_keyed_table_loses_nothing(kafka_bootstrap,
     )
 
     @registry.listener(
-        topic, group_id=group, batch=True, offset_store=url, rebalance_listener=OtherOwner()
+        topic,
+        group_id=group,
+        batch=True,
+        offset_store=url,
+        rebalance_listener=OtherOwner(url, group, topic, 2),
     )
     async def store_events(records: list[ConsumerRecord[str, str]], session: AsyncSession) -> None:
         await _insert(session, records)
