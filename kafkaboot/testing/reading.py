@@ -210,7 +210,10 @@ async def commit_offsets(
     Raises:
         WaitTimeout: the broker did not answer within ``timeout`` seconds.
     """
-    consumer = clients.consumer(bootstrap_servers=bootstrap, group_id=group_id, **consumer_options)
+    # Never auto-commit: the consumer may learn its positions from the group's old
+    # offsets before its own commit goes out, and would commit them back when it stops.
+    options = {**consumer_options, "enable_auto_commit": False}
+    consumer = clients.consumer(bootstrap_servers=bootstrap, group_id=group_id, **options)
     try:
         async with asyncio.timeout(timeout):
             await consumer.start()
