@@ -1,8 +1,8 @@
-"""The offset store with retry topics, and a batch whose save the store refuses for only
-some of its partitions; on the real broker and a real database (SQLite, and the session's
-PostgreSQL server). Each test counts every record by id in the results table and reads
-``kafka_offsets`` whole, so a record stored twice or lost, or a row in the wrong group,
-fails it."""
+"""The offset store with retry topics, a batch whose save the store refuses for only some
+of its partitions, and records another consumer stored first into a keyed table; on the
+real broker and a real database (SQLite, and the session's PostgreSQL server). Each test
+counts every record by id in the results table and reads ``kafka_offsets`` whole, so a
+record stored twice or lost, or a row in the wrong group, fails it."""
 
 import asyncio
 import time
@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kafkaboot import (
     ConsumerRecord,
+    DefaultErrorHandler,
+    FailedRecord,
     FixedBackOff,
     ListenerRegistry,
     load_settings,
@@ -249,4 +251,41 @@ async def test_a_refused_batch_into_a_keyed_table_loses_nothing(kafka_bootstrap,
     async with registry:
         # Reached either way: by storing the records, or by skipping them.
         await _wait_for_offset_rows(url, {(group, topic, 0): 4, (group, topic, 1): 4})
+    assert await _events(url) == [(i, topic, i % 2, i // 2) for i in range(8)]
+
+
+async def test_a_record_listener_refused_by_a_keyed_table_recovers_nothing(
+    kafka_bootstrap, tmp_path
+):
+    """The keyed refusal with a record listener (one transaction per record): the other
+    consumer's rows make the inserts of partition 1's offsets 0-2 fail. Those records are
+    stored already, so none of them is a failed record: none reaches the recoverer (a
+    dead-letter topic would get records that were stored), and each record is stored once."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'central.db'}"
+    await _prepare(url, keyed=True)
+    topic = await create_topic(kafka_bootstrap, partitions=2)
+    group = unique("stored-keyed-record")
+    # Id i goes to partition i % 2, offset i // 2.
+    await produce(kafka_bootstrap, topic, [b"%d" % i for i in range(8)], partitions=2)
+    recovered: list[tuple[int, int]] = []
+
+    def recoverer(failure: FailedRecord) -> None:
+        recovered.extend((r.partition, r.offset) for r in failure.records)
+
+    registry = registry_for(
+        kafka_bootstrap, error_handler=DefaultErrorHandler(FixedBackOff(0, 2), recoverer)
+    )
+
+    @registry.listener(
+        topic,
+        group_id=group,
+        offset_store=url,
+        rebalance_listener=OtherOwner(url, group, topic, 2),
+    )
+    async def store_event(record: ConsumerRecord[str, str], session: AsyncSession) -> None:
+        await _insert(session, [record])
+
+    async with registry:
+        await _wait_for_offset_rows(url, {(group, topic, 0): 4, (group, topic, 1): 4})
+    assert recovered == []
     assert await _events(url) == [(i, topic, i % 2, i // 2) for i in range(8)]
