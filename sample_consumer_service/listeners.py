@@ -26,6 +26,10 @@ log = logging.getLogger("sample_consumer_service")
 BATCH_HOLD_MS = int(os.environ.get("CENTRAL_BATCH_HOLD_MS", "0"))
 """Time each batch keeps its transaction open after writing its rows (milliseconds), as a
 handler that calls another service before committing would; 0 (the default) for none."""
+BATCH_GATE = os.environ.get("CENTRAL_BATCH_GATE")
+"""A file's path, for the fault tests (a :class:`~kafkaboot.testing.FaultGate`): while that
+file exists, each batch keeps its transaction open after writing its rows, and adds this
+process's id to the file, so that a SIGKILL sent then lands inside a transaction."""
 SITE_HEADER = "instance-id"
 """The header naming the site (producer instance) an event came from."""
 
@@ -82,6 +86,10 @@ async def store_events(records: list[ConsumerRecord[str, Message]], session: Asy
     stored = await store_batch(session, records, SITE_HEADER)
     if journal is not None:
         journal.write(stored)
+    if BATCH_GATE is not None:
+        from kafkaboot.testing import FaultGate  # Only the fault tests need it.
+
+        await FaultGate(BATCH_GATE).hold()
     if BATCH_HOLD_MS:
         await asyncio.sleep(BATCH_HOLD_MS / 1000)
 

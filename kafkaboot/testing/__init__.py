@@ -18,6 +18,7 @@ from kafkaboot.testing.distribution import (
     kafka_classpath,
     kafka_version,
 )
+from kafkaboot.testing.gate import FaultGate
 from kafkaboot.testing.memory import InMemoryKafka, NotSupportedInMemory
 from kafkaboot.testing.metadata import PartitionInfo
 from kafkaboot.testing.node import BrokerNode, free_port_range, free_ports, process_alive
@@ -38,6 +39,7 @@ from kafkaboot.testing.waiting import send_and_wait_handled, wait_for_assignment
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
     "BrokerNode",
+    "FaultGate",
     "InMemoryKafka",
     "KafkaCluster",
     "NotSupportedInMemory",

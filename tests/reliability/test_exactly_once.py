@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from kafkaboot.offset_store import SqlOffsetStore
+from kafkaboot.testing import FaultGate
 
 from ..integration.kafka_helpers import create_topic, unique
 from .central import CentralConsumer, cleanup, service_config
@@ -70,6 +71,17 @@ async def _in_transaction(
         await asyncio.sleep(0.02)
 
 
+async def _kill_at_gate(gate: FaultGate, instance: CentralConsumer) -> None:
+    """Close ``gate``, SIGKILL ``instance`` once it holds a batch's transaction open there
+    (its last batch, then), and open the gate again."""
+    gate.close()
+    try:
+        await gate.wait_held(instance.pid)
+        instance.kill()
+    finally:
+        gate.open()
+
+
 async def _all_stored(ledger: Ledger, url: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while missing := ledger.acknowledged - {(c, s) for c, s, *_ in await _stored(url)}:
@@ -95,7 +107,7 @@ async def test_sigkill_mid_batch_and_rebalances_store_every_message_exactly_once
     topic = await create_topic(kafka_bootstrap, partitions=PARTITIONS, prefix="stored-events")
     group, ledger = unique("stored"), Ledger()
     await _create_events(database_url)
-    transactions = tmp_path / "transactions"
+    transactions, gate = tmp_path / "transactions", FaultGate(tmp_path / "gate")
     config = service_config(tmp_path / "application.yml", kafka_bootstrap)
 
     def instance(name: str) -> CentralConsumer:
@@ -110,6 +122,7 @@ async def test_sigkill_mid_batch_and_rebalances_store_every_message_exactly_once
             env={
                 "DATABASE_URL": database_url,
                 "TRANSACTIONS": str(transactions),
+                "GATE": str(gate.path),
                 "HOLD_MS": "400",
                 # Kafka commits only at revocations: far behind the database.
                 "KAFKA_LISTENERS_STORED_EVENTS_ACK_MODE": "time",
@@ -126,11 +139,14 @@ async def test_sigkill_mid_batch_and_rebalances_store_every_message_exactly_once
         await load.start(partitions=PARTITIONS)
         entered, killed = 0, []
         for _ in range(kills):
-            # The transaction of its third batch is open (its rows written, the offsets
-            # not yet); the two before it are committed, and Kafka has not been told.
-            entered, batch = await _in_transaction(transactions, first.pid, entered, nth=3)
-            first.kill()
-            killed.append(batch)
+            # Once it has entered three transactions (two are committed, and Kafka has not
+            # been told), the next batch to reach the gate holds its transaction open (its
+            # rows written, the offsets not yet), and is killed there.
+            await _in_transaction(transactions, first.pid, entered, nth=3)
+            await _kill_at_gate(gate, first)
+            entered_now = _transactions(transactions)
+            killed.append([t for t in entered_now if t[0] == first.pid][-1])
+            entered = len(entered_now)
             first.start()
         entered, _ = await _in_transaction(transactions, first.pid, entered)
         # A second instance joins (a rebalance), stores batches of its own, and leaves.
@@ -187,8 +203,8 @@ def _batches(journal: list[Handling], pid: int) -> list[list[Handling]]:
 async def _sample_in_batch(
     journal: Path, pid: int, nth: int, timeout: float = 60
 ) -> list[Handling]:
-    """Until process ``pid`` has journaled its ``nth`` batch: it holds that batch's
-    transaction open now (CENTRAL_BATCH_HOLD_MS), the ones before it committed."""
+    """Until process ``pid`` has journaled its ``nth`` batch (the ones before it have
+    committed); that batch."""
     deadline = time.monotonic() + timeout
     while len(batches := _batches(read_journal(journal), pid)) < nth:
         assert time.monotonic() < deadline, f"process {pid} stored no batch in {timeout} s"
@@ -221,6 +237,7 @@ async def test_the_sample_central_consumer_stores_each_event_once_through_sigkil
         kafka_bootstrap, partitions=SAMPLE_PARTITIONS, prefix="central-stored"
     )
     group, ledger, journal = unique("central-stored"), Ledger(), tmp_path / "journal"
+    gate = FaultGate(tmp_path / "gate")
 
     def instance(name: str) -> CentralConsumer:
         return CentralConsumer(
@@ -234,6 +251,7 @@ async def test_the_sample_central_consumer_stores_each_event_once_through_sigkil
             env={
                 "DATABASE_URL": database_url,
                 "CENTRAL_BATCH_HOLD_MS": "400",
+                "CENTRAL_BATCH_GATE": str(gate.path),
                 # Kafka commits only at revocations: far behind the database.
                 "KAFKA_LISTENERS_CENTRAL_EVENTS_ACK_MODE": "time",
                 "KAFKA_LISTENERS_CENTRAL_EVENTS_ACK_TIME": "1h",
@@ -248,8 +266,11 @@ async def test_the_sample_central_consumer_stores_each_event_once_through_sigkil
         await first.ready()
         await load.start(partitions=SAMPLE_PARTITIONS)
         for _ in range(kills):
-            killed.append(await _sample_in_batch(journal, first.pid, nth=3))
-            first.kill()
+            # Two batches committed (and Kafka not told), the next one to reach the gate
+            # holds its transaction open, and is killed there.
+            await _sample_in_batch(journal, first.pid, nth=3)
+            await _kill_at_gate(gate, first)
+            killed.append(_batches(read_journal(journal), first.pid)[-1])
             first.start()
         await _sample_in_batch(journal, first.pid, nth=1)
         second.start()

@@ -4,8 +4,10 @@
 Environment: EVENTS_TOPIC, EVENTS_GROUP, DATABASE_URL (the ``events`` table exists
 already: the scenario creates it). With TRANSACTIONS=path and HOLD_MS=n, each batch
 appends "<pid> <batch>" to ``path`` once its rows are written, then holds its transaction
-open for n ms before the offsets are saved and it commits: a scenario that SIGKILLs the
-process after a new line kills it in the middle of a batch.
+open for n ms before the offsets are saved and it commits. With GATE=path too (a FaultGate),
+while the file at ``path`` exists a batch holds its transaction open after its line,
+having added its pid to that file: a scenario that SIGKILLs the process once its pid is
+there kills it in the middle of a batch, whatever the machine's load.
 
 WITHOUT_STORE=1 is the control: the same rows in the same kind of transaction, but
 the offsets only committed to Kafka (what a listener does without an offset store)."""
@@ -19,6 +21,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, ins
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from kafkaboot import ConsumerRecord, kafka_listener
+from kafkaboot.testing import FaultGate
 from sample_producer_service.models import Message
 
 events = Table(
@@ -35,6 +38,7 @@ events = Table(
 )
 HOLD_S = int(os.environ.get("HOLD_MS", "0")) / 1000
 _TRANSACTIONS = os.environ.get("TRANSACTIONS")
+_GATE = os.environ.get("GATE")
 _batches = itertools.count(1)
 
 
@@ -58,6 +62,8 @@ async def _write(session: Any, records: list[ConsumerRecord[str, Message]]) -> N
             os.write(fd, f"{pid} {batch}\n".encode())
         finally:
             os.close(fd)
+        if _GATE is not None:
+            await FaultGate(_GATE).hold()
         await asyncio.sleep(HOLD_S)
 
 
