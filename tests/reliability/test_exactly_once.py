@@ -139,9 +139,9 @@ async def test_sigkill_mid_batch_and_rebalances_store_every_message_exactly_once
         await load.start(partitions=PARTITIONS)
         entered, killed = 0, []
         for _ in range(kills):
-            # Once it has entered three transactions (two are committed, and Kafka has not
-            # been told), the next batch to reach the gate holds its transaction open (its
-            # rows written, the offsets not yet), and is killed there.
+            # Once it has entered three transactions (at least two are committed, and Kafka
+            # has not been told), the next batch to reach the gate holds its transaction
+            # open (its rows written, the offsets not yet), and is killed there.
             await _in_transaction(transactions, first.pid, entered, nth=3)
             await _kill_at_gate(gate, first)
             entered_now = _transactions(transactions)
@@ -266,8 +266,8 @@ async def test_the_sample_central_consumer_stores_each_event_once_through_sigkil
         await first.ready()
         await load.start(partitions=SAMPLE_PARTITIONS)
         for _ in range(kills):
-            # Two batches committed (and Kafka not told), the next one to reach the gate
-            # holds its transaction open, and is killed there.
+            # At least two batches committed (and Kafka not told): the next one to reach
+            # the gate holds its transaction open, and is killed there.
             await _sample_in_batch(journal, first.pid, nth=3)
             await _kill_at_gate(gate, first)
             killed.append(_batches(read_journal(journal), first.pid)[-1])
